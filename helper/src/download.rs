@@ -1,0 +1,571 @@
+//! Fetching artifacts into the content-addressed cache, verified.
+//!
+//! Layout under the cache root (`$ONRAMP_CACHE_DIR` or
+//! `$XDG_CACHE_HOME/onramp`): `sha256/<hex>` holds verified files only (the
+//! name is the hash; they arrive by atomic rename after the size and sha256
+//! matched); `partial/<hex>.part` holds an unfinished transfer and
+//! `partial/<hex>.json` the URL and validator it came from. A transfer resumes
+//! with `Range` + `If-Range`; a 200 to a ranged request restarts from zero.
+//! Local files (`path` artifacts, `--from` caches) go through the same checks.
+
+use crate::error::{Code, Error, Result, err};
+use crate::events::Reporter;
+use crate::fsutil;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What to fetch: one artifact resolved for this target.
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub label: String,
+    pub source: Source,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Url(String),
+    Path(PathBuf),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Url(u) => u.clone(),
+            Source::Path(p) => p.display().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub offline: bool,
+    pub allow_http: bool,
+    pub from: Option<PathBuf>,
+}
+
+pub struct Cache {
+    pub root: PathBuf,
+}
+
+#[derive(Serialize, Deserialize)]
+struct PartMeta {
+    url: String,
+    size: u64,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+pub fn cache_root(override_dir: Option<&Path>) -> Result<PathBuf> {
+    if let Some(d) = override_dir {
+        return fsutil::absolute(d);
+    }
+    if let Some(d) = std::env::var_os("ONRAMP_CACHE_DIR").filter(|s| !s.is_empty()) {
+        return fsutil::absolute(Path::new(&d));
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(d).join("onramp"));
+    }
+    match std::env::var_os("HOME").filter(|s| !s.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h).join(".cache/onramp")),
+        None => err(
+            Code::State,
+            "cannot place the download cache: set ONRAMP_CACHE_DIR, XDG_CACHE_HOME or HOME",
+        ),
+    }
+}
+
+impl Cache {
+    pub fn new(root: PathBuf) -> Cache {
+        Cache { root }
+    }
+
+    pub fn verified_path(&self, sha: &str) -> PathBuf {
+        self.root.join("sha256").join(sha)
+    }
+
+    /// The cached file if present with the right size (its name is its hash).
+    pub fn lookup(&self, want: &Want) -> Option<PathBuf> {
+        let p = self.verified_path(&want.sha256);
+        match fs::metadata(&p) {
+            Ok(m) if m.is_file() && m.len() == want.size => Some(p),
+            _ => None,
+        }
+    }
+
+    fn part_paths(&self, sha: &str) -> (PathBuf, PathBuf) {
+        let d = self.root.join("partial");
+        (d.join(format!("{sha}.part")), d.join(format!("{sha}.json")))
+    }
+
+    /// Bytes already on disk for `want` (for the disk check).
+    pub fn partial_len(&self, want: &Want) -> u64 {
+        fs::metadata(self.part_paths(&want.sha256).0)
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    /// Make sure the verified file is in the cache; return its path.
+    pub fn ensure(&self, want: &Want, opts: &Options, rep: &mut Reporter) -> Result<PathBuf> {
+        if let Some(p) = self.lookup(want) {
+            return Ok(p);
+        }
+        fsutil::mkdirs(&self.root.join("sha256"))?;
+        fsutil::mkdirs(&self.root.join("partial"))?;
+        if let Some(from) = &opts.from {
+            for cand in [
+                from.join("sha256").join(&want.sha256),
+                from.join(&want.sha256),
+            ] {
+                if cand.is_file() {
+                    rep.info(&format!(
+                        "{}: using pre-seeded copy {}",
+                        want.label,
+                        cand.display()
+                    ));
+                    return self.import_local(want, &cand, rep);
+                }
+            }
+        }
+        match &want.source {
+            Source::Path(p) => self.import_local(want, p, rep),
+            Source::Url(u) => {
+                if opts.offline {
+                    return err(
+                        Code::Network,
+                        format!(
+                            "{}: not in the cache and --offline is set (needs {u}); pre-seed it with --from DIR",
+                            want.label
+                        ),
+                    );
+                }
+                let mut tries = 0;
+                loop {
+                    tries += 1;
+                    match self.fetch_http(want, u, opts, rep) {
+                        Err(e) if e.code == Code::Integrity && tries == 1 => {
+                            rep.warn(&format!("{}; fetching it again once", e.msg));
+                        }
+                        r => return r,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copy a local file through the same verification into the cache.
+    fn import_local(&self, want: &Want, src: &Path, rep: &mut Reporter) -> Result<PathBuf> {
+        let mut f = File::open(src)
+            .map_err(|e| Error::io(&format!("{}: cannot open", want.label), src, e))?;
+        let meta = f.metadata().map_err(|e| Error::io("cannot stat", src, e))?;
+        if meta.len() != want.size {
+            return err(
+                Code::Integrity,
+                format!(
+                    "{}: {} is {} bytes, the manifest says {}",
+                    want.label,
+                    src.display(),
+                    meta.len(),
+                    want.size
+                ),
+            );
+        }
+        let (part, _) = self.part_paths(&want.sha256);
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&part)
+            .map_err(|e| Error::io("cannot create", &part, e))?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0u64;
+        rep.start_rate();
+        loop {
+            crate::signal::check()?;
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| Error::io("cannot read", src, e))?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("cannot write", &part, e))?;
+            h.update(&buf[..n]);
+            got += n as u64;
+            rep.bytes_done += n as u64;
+            rep.transfer(&want.label, got, want.size);
+        }
+        self.publish(
+            want,
+            &part,
+            out,
+            fsutil::hex(&h.finalize()),
+            &src.display().to_string(),
+        )
+    }
+
+    /// Check size and hash, fsync, rename into `sha256/`, fsync the directory.
+    fn publish(
+        &self,
+        want: &Want,
+        part: &Path,
+        f: File,
+        sha: String,
+        from: &str,
+    ) -> Result<PathBuf> {
+        let len = f
+            .metadata()
+            .map_err(|e| Error::io("cannot stat", part, e))?
+            .len();
+        if len != want.size || sha != want.sha256 {
+            drop(f);
+            let _ = fs::remove_file(part);
+            let _ = fs::remove_file(self.part_paths(&want.sha256).1);
+            return err(
+                Code::Integrity,
+                format!(
+                    "{}: {from} does not match the manifest (got {len} bytes, sha256 {sha}; want {} bytes, sha256 {})",
+                    want.label, want.size, want.sha256
+                ),
+            );
+        }
+        f.sync_all()
+            .map_err(|e| Error::io("cannot sync", part, e))?;
+        drop(f);
+        let dest = self.verified_path(&want.sha256);
+        let _ = fs::set_permissions(part, std::os::unix::fs::PermissionsExt::from_mode(0o444));
+        fs::rename(part, &dest).map_err(|e| Error::io("cannot move into the cache", &dest, e))?;
+        fsutil::sync_dir(&self.root.join("sha256"))?;
+        let _ = fs::remove_file(self.part_paths(&want.sha256).1);
+        Ok(dest)
+    }
+
+    fn fetch_http(
+        &self,
+        want: &Want,
+        url: &str,
+        opts: &Options,
+        rep: &mut Reporter,
+    ) -> Result<PathBuf> {
+        if url.starts_with("http://") && !opts.allow_http {
+            return err(
+                Code::Network,
+                format!(
+                    "{}: refusing plain http ({url}); use an https URL or pass --allow-http",
+                    want.label
+                ),
+            );
+        }
+        let (part, meta_path) = self.part_paths(&want.sha256);
+        let agent = agent(opts.allow_http);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.fetch_once(&agent, want, url, &part, &meta_path, rep) {
+                Ok(p) => return Ok(p),
+                Err(Retry::Fatal(e)) => return Err(e),
+                Err(Retry::Again(e)) if attempt >= 6 => {
+                    return err(
+                        Code::Network,
+                        format!("{}: giving up after {attempt} attempts: {e}", want.label),
+                    );
+                }
+                Err(Retry::Again(e)) => {
+                    let wait = Duration::from_millis(500 * (1 << attempt.min(5)));
+                    rep.warn(&format!(
+                        "{}: {e}; retrying in {} s (attempt {} of 6)",
+                        want.label,
+                        wait.as_secs_f32(),
+                        attempt + 1
+                    ));
+                    let until = std::time::Instant::now() + wait;
+                    while std::time::Instant::now() < until {
+                        crate::signal::check()?;
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+            }
+        }
+    }
+
+    fn fetch_once(
+        &self,
+        agent: &ureq::Agent,
+        want: &Want,
+        url: &str,
+        part: &Path,
+        meta_path: &Path,
+        rep: &mut Reporter,
+    ) -> std::result::Result<PathBuf, Retry> {
+        let meta: Option<PartMeta> = fs::read(meta_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let mut have = match (&meta, fs::metadata(part)) {
+            (Some(m), Ok(pm)) if m.url == url && m.size == want.size && pm.len() <= want.size => {
+                pm.len()
+            }
+            _ => 0,
+        };
+        // Hash what we already have (the sidecar state of the next issue will save this re-read).
+        let mut h = Sha256::new();
+        if have > 0 {
+            let mut f = File::open(part).map_err(|e| fatal(Error::io("cannot open", part, e)))?;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut left = have;
+            while left > 0 {
+                let n = f
+                    .read(&mut buf[..(left.min(1 << 20)) as usize])
+                    .map_err(|e| fatal(Error::io("cannot read", part, e)))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+                left -= n as u64;
+            }
+            have -= left;
+        }
+        if have == want.size {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(part)
+                .map_err(|e| fatal(Error::io("cannot open", part, e)))?;
+            return self
+                .publish(want, part, f, fsutil::hex(&h.finalize()), url)
+                .map_err(Retry::Fatal);
+        }
+        let mut req = agent.get(url).header("Accept-Encoding", "identity");
+        if have > 0 {
+            req = req.header("Range", &format!("bytes={have}-"));
+            if let Some(v) = meta
+                .as_ref()
+                .and_then(|m| m.etag.clone().or(m.last_modified.clone()))
+            {
+                req = req.header("If-Range", &v);
+            }
+        }
+        let resp = req.call().map_err(|e| classify(url, e))?;
+        let status = resp.status().as_u16();
+        let header = |n: &str| {
+            resp.headers()
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        if let Some(enc) =
+            header("content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"))
+        {
+            return Err(fatal(Error::new(
+                Code::Network,
+                format!(
+                    "{}: the server sent Content-Encoding {enc:?} for {url}; artifacts must be served as-is",
+                    want.label
+                ),
+            )));
+        }
+        let start = match status {
+            206 if have > 0 => {
+                let cr = header("content-range").unwrap_or_default();
+                let expect = format!("bytes {have}-{}/{}", want.size - 1, want.size);
+                if cr != expect {
+                    return Err(Retry::Again(format!(
+                        "bad Content-Range {cr:?} from {url} (expected {expect:?})"
+                    )));
+                }
+                have
+            }
+            200 => {
+                if have > 0 {
+                    rep.warn(&format!("{}: the server ignored the resume request (Range) or the file changed; starting over", want.label));
+                }
+                if let Some(len) = header("content-length").and_then(|l| l.parse::<u64>().ok())
+                    && len != want.size
+                {
+                    return Err(fatal(Error::new(
+                        Code::Integrity,
+                        format!(
+                            "{}: {url} is {len} bytes, the manifest says {}",
+                            want.label, want.size
+                        ),
+                    )));
+                }
+                h = Sha256::new();
+                0
+            }
+            416 => {
+                let _ = fs::remove_file(part);
+                return Err(Retry::Again(format!(
+                    "the server refused the resume offset {have} of {url}; restarting"
+                )));
+            }
+            429 | 500..=599 => return Err(Retry::Again(format!("HTTP {status} from {url}"))),
+            404 | 410 => {
+                return Err(fatal(Error::new(
+                    Code::Network,
+                    format!("{}: HTTP {status}: {url} does not exist", want.label),
+                )));
+            }
+            _ => {
+                return Err(fatal(Error::new(
+                    Code::Network,
+                    format!("{}: HTTP {status} from {url}", want.label),
+                )));
+            }
+        };
+        let m = PartMeta {
+            url: url.to_string(),
+            size: want.size,
+            etag: header("etag"),
+            last_modified: header("last-modified"),
+        };
+        if let Ok(b) = serde_json::to_vec(&m) {
+            fsutil::write_atomic(meta_path, &b, 0o644).map_err(fatal)?;
+        }
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(start == 0)
+            .open(part)
+            .map_err(|e| fatal(Error::io("cannot open", part, e)))?;
+        f.set_len(start)
+            .map_err(|e| fatal(Error::io("cannot truncate", part, e)))?;
+        use std::io::Seek;
+        f.seek(std::io::SeekFrom::Start(start))
+            .map_err(|e| fatal(Error::io("cannot seek", part, e)))?;
+        rep.bytes_done += start;
+        let mut got = start;
+        let mut body = resp.into_body();
+        let mut r = body.as_reader();
+        let mut buf = vec![0u8; 256 * 1024];
+        rep.start_rate();
+        let res: std::result::Result<(), Retry> = loop {
+            if crate::signal::interrupted() {
+                break Err(fatal(Error::interrupted()));
+            }
+            let n = match r.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(e) => {
+                    break Err(Retry::Again(format!(
+                        "transfer of {url} broke at byte {got}: {e}"
+                    )));
+                }
+            };
+            if got + n as u64 > want.size {
+                break Err(fatal(Error::new(
+                    Code::Integrity,
+                    format!(
+                        "{}: {url} sent more than the {} bytes the manifest says",
+                        want.label, want.size
+                    ),
+                )));
+            }
+            if let Err(e) = f.write_all(&buf[..n]) {
+                break Err(fatal(Error::io(
+                    &format!("{}: cannot write", want.label),
+                    part,
+                    e,
+                )));
+            }
+            h.update(&buf[..n]);
+            got += n as u64;
+            rep.bytes_done += n as u64;
+            rep.transfer(&want.label, got, want.size);
+        };
+        if let Err(e) = res {
+            // Keep what we have for the next attempt; it is durable enough to resume.
+            let _ = f.sync_data();
+            rep.bytes_done -= got;
+            return Err(e);
+        }
+        if got != want.size {
+            rep.bytes_done -= got;
+            return Err(Retry::Again(format!(
+                "{url} ended after {got} of {} bytes",
+                want.size
+            )));
+        }
+        self.publish(want, part, f, fsutil::hex(&h.finalize()), url)
+            .map_err(Retry::Fatal)
+    }
+}
+
+enum Retry {
+    Again(String),
+    Fatal(Error),
+}
+
+fn fatal(e: Error) -> Retry {
+    Retry::Fatal(e)
+}
+
+fn classify(url: &str, e: ureq::Error) -> Retry {
+    match e {
+        ureq::Error::RequireHttpsOnly(_) => fatal(Error::new(
+            Code::Network,
+            format!(
+                "{url}: a redirect led to plain http; refused (pass --allow-http only if you trust that network)"
+            ),
+        )),
+        ureq::Error::TooManyRedirects => fatal(Error::new(
+            Code::Network,
+            format!("{url}: more than 5 redirects"),
+        )),
+        ureq::Error::BadUri(s) => fatal(Error::new(Code::Network, format!("{url}: bad URL: {s}"))),
+        other => Retry::Again(format!("{url}: {other}")),
+    }
+}
+
+/// The HTTP client: explicit timeouts, no https->http redirects, 5 redirects.
+pub fn agent(allow_http: bool) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .https_only(!allow_http)
+        .max_redirects(5)
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(15)))
+        .timeout_resolve(Some(Duration::from_secs(15)))
+        .timeout_recv_response(Some(Duration::from_secs(30)))
+        .timeout_per_read(Some(Duration::from_secs(30)))
+        .user_agent(concat!("onramp/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// Put a verified cache file at `dest` atomically: a hard link when the cache
+/// and the prefix share a filesystem, else a copy; never a partial file.
+pub fn place(cached: &Path, dest: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(a), Ok(b)) = (fs::metadata(cached), fs::metadata(dest))
+        && a.ino() == b.ino()
+        && a.dev() == b.dev()
+    {
+        return Ok(());
+    }
+    let dir = dest.parent().unwrap_or(Path::new("/"));
+    fsutil::mkdirs(dir)?;
+    let tmp = fsutil::temp_beside(dest);
+    if fs::hard_link(cached, &tmp).is_err() {
+        let res = (|| {
+            fs::copy(cached, &tmp).map_err(|e| Error::io("cannot copy to", &tmp, e))?;
+            let f = File::open(&tmp).map_err(|e| Error::io("cannot open", &tmp, e))?;
+            f.sync_all()
+                .map_err(|e| Error::io("cannot sync", &tmp, e))?;
+            fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o444))
+                .map_err(|e| Error::io("cannot chmod", &tmp, e))
+        })();
+        if let Err(e) = res {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    }
+    if let Err(e) = fs::rename(&tmp, dest) {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io("cannot move into place", dest, e));
+    }
+    fsutil::sync_dir(dir)
+}

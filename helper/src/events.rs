@@ -1,0 +1,369 @@
+//! Progress: readable lines on stderr and a machine event stream.
+//!
+//! Every event carries seed 000's SetupProgress fields (current_step,
+//! total_steps, step_name, step_progress, overall_progress, bytes_downloaded,
+//! bytes_total, estimated_remaining_s, message, new_capability) plus `type`,
+//! `seq` and `time`. The stream is appended by each helper invocation; `seq`
+//! and the high-water `overall_progress` continue from the file's last event,
+//! so the sequence is strictly increasing and progress never goes back.
+
+use crate::fsutil;
+use crate::out;
+use crate::state::PHASES;
+use serde::Serialize;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    Sse,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "ndjson" | "json" => Some(Format::Ndjson),
+            "sse" => Some(Format::Sse),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Event<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub seq: u64,
+    pub time: String,
+    pub current_step: usize,
+    pub total_steps: usize,
+    pub step_name: &'a str,
+    pub step_progress: f64,
+    pub overall_progress: f64,
+    pub bytes_downloaded: u64,
+    pub bytes_total: u64,
+    pub estimated_remaining_s: u64,
+    pub message: &'a str,
+    pub new_capability: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+/// Reports progress of one phase.
+pub struct Reporter {
+    file: Option<(File, Format)>,
+    seq: u64,
+    overall: f64,
+    phase_idx: usize,
+    step_progress: f64,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    phase_base: u64,
+    phase_total: u64,
+    tty: bool,
+    live_line: bool,
+    last_plain: Option<Instant>,
+    last_event: Option<Instant>,
+    last_draw: Option<Instant>,
+    rate_start: Option<(Instant, u64)>,
+}
+
+/// Read the last event's seq and overall_progress from an existing stream.
+fn resume_point(f: &mut File) -> (u64, f64) {
+    let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
+    let from = len.saturating_sub(64 * 1024);
+    let mut tail = String::new();
+    if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_string(&mut tail).is_err() {
+        return (0, 0.0);
+    }
+    for line in tail.lines().rev() {
+        let json = line.strip_prefix("data: ").unwrap_or(line);
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(json)
+            && let Some(seq) = v.get("seq").and_then(|s| s.as_u64())
+        {
+            let o = v
+                .get("overall_progress")
+                .and_then(|o| o.as_f64())
+                .unwrap_or(0.0);
+            return (seq, o);
+        }
+    }
+    (0, 0.0)
+}
+
+impl Reporter {
+    pub fn new(
+        events: Option<&Path>,
+        format: Format,
+        phase: &str,
+    ) -> crate::error::Result<Reporter> {
+        let phase_idx = crate::state::phase_index(phase).map(|i| i + 1).unwrap_or(0);
+        let mut seq = 0;
+        let mut overall = 0.0;
+        let file = match events {
+            None => None,
+            Some(p) => {
+                let mut f = OpenOptions::new()
+                    .read(true)
+                    .append(true)
+                    .create(true)
+                    .open(p)
+                    .map_err(|e| crate::error::Error::io("cannot open events file", p, e))?;
+                (seq, overall) = resume_point(&mut f);
+                Some((f, format))
+            }
+        };
+        Ok(Reporter {
+            file,
+            seq,
+            overall,
+            phase_idx,
+            step_progress: 0.0,
+            bytes_done: 0,
+            bytes_total: 0,
+            phase_base: 0,
+            phase_total: 0,
+            tty: out::stderr_is_tty(),
+            live_line: false,
+            last_plain: None,
+            last_event: None,
+            last_draw: None,
+            rate_start: None,
+        })
+    }
+
+    fn phase_name(&self) -> &'static str {
+        self.phase_idx
+            .checked_sub(1)
+            .and_then(|i| PHASES.get(i))
+            .copied()
+            .unwrap_or("install")
+    }
+
+    fn eta(&self) -> u64 {
+        let Some((t0, b0)) = self.rate_start else {
+            return 0;
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        let got = self.bytes_done.saturating_sub(b0) as f64;
+        if secs < 0.5 || got <= 0.0 {
+            return 0;
+        }
+        let left = self.bytes_total.saturating_sub(self.bytes_done) as f64;
+        (left / (got / secs)).ceil() as u64
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &mut self,
+        kind: &str,
+        message: &str,
+        capability: Option<&str>,
+        component: Option<&str>,
+        status: Option<&str>,
+        exit_code: Option<i32>,
+    ) {
+        let total = PHASES.len();
+        let base = self.phase_idx.saturating_sub(1) as f64;
+        let target = if kind == "finished" && status == Some("success") {
+            1.0
+        } else {
+            ((base + self.step_progress.clamp(0.0, 1.0)) / total as f64).clamp(0.0, 1.0)
+        };
+        if target > self.overall {
+            self.overall = target;
+        }
+        if self.file.is_none() {
+            return;
+        }
+        let eta = self.eta();
+        self.seq += 1;
+        let ev = Event {
+            kind,
+            seq: self.seq,
+            time: fsutil::now_rfc3339(),
+            current_step: self.phase_idx,
+            total_steps: total,
+            step_name: PHASES
+                .get(self.phase_idx.wrapping_sub(1))
+                .copied()
+                .unwrap_or("install"),
+            step_progress: (self.step_progress.clamp(0.0, 1.0) * 10_000.0).round() / 10_000.0,
+            overall_progress: (self.overall * 10_000.0).floor() / 10_000.0,
+            bytes_downloaded: self.bytes_done,
+            bytes_total: self.bytes_total,
+            estimated_remaining_s: eta,
+            message,
+            new_capability: capability,
+            component,
+            status,
+            exit_code,
+        };
+        let Ok(json) = serde_json::to_string(&ev) else {
+            return;
+        };
+        let Some((f, fmt)) = self.file.as_mut() else {
+            return;
+        };
+        let text = match fmt {
+            Format::Ndjson => format!("{json}\n"),
+            Format::Sse => format!("event: {kind}\nid: {}\ndata: {json}\n\n", self.seq),
+        };
+        // One write per event so a reader never sees half an event from us.
+        let _ = f.write_all(text.as_bytes());
+    }
+
+    fn clear_live(&mut self) {
+        if self.live_line {
+            out::raw("\r\x1b[2K");
+            self.live_line = false;
+        }
+    }
+
+    /// Human line on stderr plus an event.
+    pub fn info(&mut self, message: &str) {
+        self.clear_live();
+        out::line(&format!("  {message}"));
+        self.emit("message", message, None, None, None, None);
+    }
+
+    pub fn warn(&mut self, message: &str) {
+        self.clear_live();
+        out::line(&format!("  warning: {message}"));
+        self.emit("warning", message, None, None, None, None);
+    }
+
+    pub fn phase_started(&mut self) {
+        self.step_progress = 0.0;
+        let msg = format!(
+            "[{}/{}] {}",
+            self.phase_idx,
+            PHASES.len(),
+            self.phase_name()
+        );
+        out::line(&msg);
+        self.emit("phase_started", &msg, None, None, Some("running"), None);
+    }
+
+    pub fn phase_finished(&mut self, status: &str, message: &str) {
+        self.clear_live();
+        if status == "done" {
+            self.step_progress = 1.0;
+        }
+        if !message.is_empty() {
+            out::line(&format!("  {message}"));
+        }
+        self.emit("phase_finished", message, None, None, Some(status), None);
+    }
+
+    /// A component reached a final status.
+    pub fn step(&mut self, component: &str, status: &str, message: &str) {
+        self.clear_live();
+        let mark = match status {
+            "done" => "ok",
+            "failed" => "FAILED",
+            "skipped" => "skipped",
+            _ => status,
+        };
+        out::line(&format!(
+            "  {component}: {mark}{}{message}",
+            if message.is_empty() { "" } else { ": " }
+        ));
+        self.emit("step", message, None, Some(component), Some(status), None);
+    }
+
+    pub fn capability(&mut self, component: &str, capability: &str, message: &str) {
+        self.clear_live();
+        out::line(&format!("  * {message}"));
+        self.emit(
+            "capability",
+            message,
+            Some(capability),
+            Some(component),
+            None,
+            None,
+        );
+    }
+
+    pub fn set_step_progress(&mut self, p: f64) {
+        if p > self.step_progress {
+            self.step_progress = p.min(1.0);
+        }
+    }
+
+    pub fn start_rate(&mut self) {
+        self.rate_start = Some((Instant::now(), self.bytes_done));
+    }
+
+    /// Download progress: a live line on a terminal, a line every 5 s otherwise.
+    pub fn transfer(&mut self, what: &str, got: u64, size: u64) {
+        let pct = if size > 0 {
+            got as f64 * 100.0 / size as f64
+        } else {
+            0.0
+        };
+        let eta = self.eta();
+        let text = format!(
+            "{what}: {} / {} ({pct:.0}%), {} / {} in all, about {eta} s left",
+            fsutil::human_bytes(got),
+            fsutil::human_bytes(size),
+            fsutil::human_bytes(self.bytes_done),
+            fsutil::human_bytes(self.bytes_total)
+        );
+        let due = self.last_plain.is_none_or(|t| t.elapsed().as_secs() >= 5);
+        let done = got >= size;
+        if self.tty {
+            if done
+                || self
+                    .last_draw
+                    .is_none_or(|t| t.elapsed().as_millis() >= 100)
+            {
+                out::raw(&format!("\r\x1b[2K  {text}"));
+                self.live_line = true;
+                self.last_draw = Some(Instant::now());
+            }
+        } else if due || done {
+            out::line(&format!("  {text}"));
+            self.last_plain = Some(Instant::now());
+        }
+        if done
+            || self
+                .last_event
+                .is_none_or(|t| t.elapsed().as_millis() >= 500)
+        {
+            self.last_event = Some(Instant::now());
+            if self.phase_total > 0 {
+                let p = self.bytes_done.saturating_sub(self.phase_base) as f64
+                    / self.phase_total as f64;
+                self.set_step_progress(p * 0.99);
+            }
+            self.emit("progress", &text, None, None, None, None);
+        }
+    }
+
+    /// Byte range of the current phase, so transfers move step_progress.
+    pub fn set_phase_bytes(&mut self, base: u64, total: u64) {
+        self.phase_base = base;
+        self.phase_total = total;
+    }
+
+    /// The terminal event of an install: status and exit code.
+    pub fn finished(&mut self, status: &str, exit_code: i32, message: &str) {
+        self.clear_live();
+        self.emit(
+            "finished",
+            message,
+            None,
+            None,
+            Some(status),
+            Some(exit_code),
+        );
+    }
+}

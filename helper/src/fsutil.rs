@@ -1,0 +1,221 @@
+//! Durable file operations: atomic replace, directory fsync, hashing, clock.
+//!
+//! Everything that must survive `kill -9` or a power cut is written here the
+//! same way: a temp file in the target's directory, fsync, rename, fsync of
+//! the directory.
+
+use crate::error::{Error, Result};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The prefix of every temp file onramp creates; orphans are removed by name.
+pub const TMP_MARK: &str = ".onramp-tmp-";
+
+/// A temp path beside `target`, unique per process and call.
+pub fn temp_beside(target: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let name = target
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = target.parent().unwrap_or(Path::new("."));
+    dir.join(format!("{TMP_MARK}{}-{n}-{name}", std::process::id()))
+}
+
+/// fsync a directory so a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let d = File::open(dir).map_err(|e| Error::io("cannot open directory", dir, e))?;
+    d.sync_all()
+        .map_err(|e| Error::io("cannot sync directory", dir, e))
+}
+
+/// Write `data` to `path` atomically with permission bits `mode`.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = temp_beside(path);
+    let res = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(|e| Error::io("cannot create", &tmp, e))?;
+        f.write_all(data)
+            .map_err(|e| Error::io("cannot write", &tmp, e))?;
+        f.sync_all()
+            .map_err(|e| Error::io("cannot sync", &tmp, e))?;
+        // umask may have narrowed the mode; set it exactly.
+        fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
+        fs::rename(&tmp, path).map_err(|e| Error::io("cannot rename into place", path, e))?;
+        sync_dir(dir)
+    })();
+    if res.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// Create `dir` and its parents.
+pub fn mkdirs(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))
+}
+
+/// Remove onramp temp files and staging dirs left in `dir` by a killed run.
+pub fn remove_orphans(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        if name.to_string_lossy().starts_with(TMP_MARK) {
+            let p = ent.path();
+            if p.is_dir() && !p.is_symlink() {
+                let _ = fs::remove_dir_all(&p);
+            } else {
+                let _ = fs::remove_file(&p);
+            }
+        }
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const H: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(H[(b >> 4) as usize] as char);
+        s.push(H[(b & 15) as usize] as char);
+    }
+    s
+}
+
+pub fn sha256_bytes(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// RFC 3339 UTC time for a unix timestamp (no leap seconds, as chrono does).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+pub fn now_rfc3339() -> String {
+    rfc3339(now_unix())
+}
+
+/// "1.5 GB" style sizes (decimal units, as disk tools and vendors print).
+pub fn human_bytes(n: u64) -> String {
+    const U: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < U.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+/// Make `p` absolute against the current directory without touching the disk,
+/// folding `.` and `..` lexically.
+pub fn absolute(p: &Path) -> Result<PathBuf> {
+    let base = if p.is_absolute() {
+        PathBuf::new()
+    } else {
+        std::env::current_dir().map_err(|e| Error::io("cannot read current directory", p, e))?
+    };
+    let mut out = PathBuf::from("/");
+    for c in base.join(p).components() {
+        use std::path::Component::*;
+        match c {
+            RootDir | Prefix(_) => out = PathBuf::from("/"),
+            CurDir => {}
+            ParentDir => {
+                out.pop();
+            }
+            Normal(s) => out.push(s),
+        }
+    }
+    Ok(out)
+}
+
+/// Expand a leading `~/` with $HOME.
+pub fn expand_home(s: &str) -> PathBuf {
+    if let Some(rest) = s.strip_prefix("~/")
+        && let Some(h) = std::env::var_os("HOME")
+    {
+        return PathBuf::from(h).join(rest);
+    }
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_772_964_000), "2026-03-08T10:00:00Z");
+    }
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let d = std::env::temp_dir().join(format!("onramp-fsutil-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        let p = d.join("f.json");
+        write_atomic(&p, b"one", 0o600).unwrap();
+        write_atomic(&p, b"two", 0o644).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(&d).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn absolute_folds_dots() {
+        assert_eq!(
+            absolute(Path::new("/a/b/../c/./d")).unwrap(),
+            PathBuf::from("/a/c/d")
+        );
+    }
+
+    #[test]
+    fn human_sizes() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(21_300_000_000), "21.3 GB");
+    }
+}

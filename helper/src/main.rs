@@ -1,0 +1,39 @@
+//! `onramp`: the helper that install.sh calls once per phase.
+//!
+//! `main` only installs signal handlers, runs the command and maps its
+//! result to a documented exit code. It never panics out (exit 101): a
+//! panic is reported as an internal error, exit 1.
+
+mod archive;
+mod cli;
+mod download;
+mod error;
+mod events;
+mod fsutil;
+mod manifest;
+mod out;
+mod phase;
+mod plan;
+mod platform;
+mod run;
+mod signal;
+mod state;
+
+fn main() {
+    signal::install();
+    std::panic::set_hook(Box::new(|info| {
+        out::line(&format!(
+            "onramp: internal error: {info}; please report this with the command you ran"
+        ));
+    }));
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let code = match std::panic::catch_unwind(|| cli::main(args)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            out::line(&format!("onramp: error: {}", e.msg));
+            e.code.as_i32()
+        }
+        Err(_) => error::Code::Internal.as_i32(),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,587 @@
+//! The manifest: what a stack is made of, parsed strictly.
+//!
+//! Unknown fields are errors that carry their JSON path; every artifact must
+//! carry a size and a sha256 ("no checksum, no install"). This module only
+//! reads and validates; `plan` decides what to do with it.
+
+use crate::error::{Code, Error, Result, err};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component as PathPart, Path, PathBuf};
+
+/// The manifest schema version this helper reads.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema: u32,
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub default_prefix: Option<String>,
+    pub components: Vec<Component>,
+    #[serde(default)]
+    pub configure: Configure,
+    #[serde(default)]
+    pub health_checks: Vec<HealthCheck>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Server,
+    Model,
+    Worker,
+    Extra,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Server => "server",
+            Kind::Model => "model",
+            Kind::Worker => "worker",
+            Kind::Extra => "extra",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    pub id: String,
+    pub kind: Kind,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Per-target artifacts, keyed `linux-x86_64`, ... or `any`.
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, Artifact>,
+    /// Where an unpacked archive (or a server's versions) lives, relative to the prefix.
+    #[serde(default)]
+    pub install_dir: Option<String>,
+    /// Where a single-file artifact is placed, relative to the prefix.
+    #[serde(default)]
+    pub install_path: Option<String>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default)]
+    pub optional: bool,
+    #[serde(default)]
+    pub unlocks: Option<Unlock>,
+    /// Server: how to ask an installed version what it is.
+    #[serde(default)]
+    pub version_check: Option<VersionCheck>,
+    /// Extra: the command that installs it (argv, run in the prefix).
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Extra: the command that proves it works.
+    #[serde(default)]
+    pub check: Option<Vec<String>>,
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A path relative to the manifest's directory.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub unpack: Option<Unpack>,
+    /// Bytes the archive takes once unpacked, for the disk check.
+    #[serde(default)]
+    pub unpacked_size: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+pub enum Unpack {
+    #[serde(rename = "tar")]
+    Tar,
+    #[serde(rename = "tar.gz")]
+    TarGz,
+    #[serde(rename = "tar.zst")]
+    TarZst,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unlock {
+    pub capability: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersionCheck {
+    /// argv, run with the installed version's directory as working directory.
+    pub command: Vec<String>,
+    /// The version string the output must contain.
+    pub expect: String,
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Configure {
+    #[serde(default)]
+    pub dirs: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<ConfigFile>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub path: String,
+    #[serde(default)]
+    pub content: Option<String>,
+    /// A file relative to the manifest's directory.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Octal permission bits as a string, e.g. "0644".
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheck {
+    pub name: String,
+    /// The component this check vouches for; a failure marks it failed.
+    pub component: String,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// A loopback http:// URL that must answer 2xx.
+    #[serde(default)]
+    pub http: Option<String>,
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+}
+
+/// A loaded manifest with the bytes it came from and its directory.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub m: Manifest,
+    pub path: PathBuf,
+    pub dir: PathBuf,
+    pub sha256: String,
+}
+
+impl Loaded {
+    pub fn component(&self, id: &str) -> Option<&Component> {
+        self.m.components.iter().find(|c| c.id == id)
+    }
+}
+
+pub fn load(path: &Path) -> Result<Loaded> {
+    let path = crate::fsutil::absolute(path)?;
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::new(
+            Code::Manifest,
+            format!("cannot read manifest {}: {e}", path.display()),
+        )
+    })?;
+    let m = parse(&bytes).map_err(|e| {
+        Error::new(
+            Code::Manifest,
+            format!("manifest {}: {}", path.display(), e.msg),
+        )
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    Ok(Loaded {
+        m,
+        sha256: crate::fsutil::sha256_bytes(&bytes),
+        path,
+        dir,
+    })
+}
+
+/// Parse and validate manifest bytes.
+pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+    // Read the schema first so a newer manifest gets the right advice, not a
+    // complaint about fields this version does not know.
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(s) = v.get("schema").and_then(|s| s.as_u64())
+        && s != u64::from(SCHEMA)
+    {
+        return err(
+            Code::Manifest,
+            format!(
+                "schema {s} is not supported (this onramp reads schema {SCHEMA}); use a matching onramp release"
+            ),
+        );
+    }
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let m: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("at {path}: ")
+        };
+        Error::new(Code::Manifest, format!("{at}{inner}"))
+    })?;
+    validate(&m)?;
+    Ok(m)
+}
+
+fn bad<T>(path: &str, msg: impl std::fmt::Display) -> Result<T> {
+    err(Code::Manifest, format!("at {path}: {msg}"))
+}
+
+fn is_id(s: &str) -> bool {
+    let mut cs = s.chars();
+    matches!(cs.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        && s.len() <= 64
+}
+
+/// A path inside the prefix: relative, no `..`, not empty.
+pub fn check_rel(path: &str, what: &str) -> Result<()> {
+    let p = Path::new(what);
+    let ok = !what.is_empty()
+        && p.components()
+            .all(|c| matches!(c, PathPart::Normal(_) | PathPart::CurDir))
+        && p.components().any(|c| matches!(c, PathPart::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        bad(
+            path,
+            format!("{what:?} must be a relative path inside the prefix (no '..', not absolute)"),
+        )
+    }
+}
+
+fn validate(m: &Manifest) -> Result<()> {
+    if m.name.trim().is_empty() {
+        return bad("name", "must not be empty");
+    }
+    if m.components.is_empty() {
+        return bad("components", "a stack needs at least one component");
+    }
+    let mut ids = BTreeSet::new();
+    for (i, c) in m.components.iter().enumerate() {
+        let at = format!("components[{i}]");
+        if !is_id(&c.id) {
+            return bad(
+                &format!("{at}.id"),
+                format!(
+                    "{:?} is not a valid id (lowercase letters, digits, '.', '_', '-')",
+                    c.id
+                ),
+            );
+        }
+        if !ids.insert(c.id.as_str()) {
+            return bad(
+                &format!("{at}.id"),
+                format!("duplicate component id {:?}", c.id),
+            );
+        }
+        for (t, a) in &c.artifacts {
+            let aat = format!("{at}.artifacts.{t}");
+            if !crate::platform::KNOWN_TARGETS.contains(&t.as_str()) {
+                return bad(
+                    &aat,
+                    format!(
+                        "unknown target {t:?} (known: {})",
+                        crate::platform::KNOWN_TARGETS.join(", ")
+                    ),
+                );
+            }
+            match (&a.url, &a.path) {
+                (Some(_), Some(_)) => return bad(&aat, "give either url or path, not both"),
+                (None, None) => return bad(&aat, "needs a url or a path"),
+                (Some(u), None) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+                    return bad(
+                        &format!("{aat}.url"),
+                        format!("{u:?} is not an http(s) URL"),
+                    );
+                }
+                _ => {}
+            }
+            let Some(sha) = &a.sha256 else {
+                return bad(
+                    &aat,
+                    "no sha256: no checksum, no install (add \"sha256\" and \"size\")",
+                );
+            };
+            if a.size.is_none() {
+                return bad(
+                    &aat,
+                    "no size: no checksum, no install (add \"size\" in bytes)",
+                );
+            }
+            if sha.len() != 64
+                || !sha
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            {
+                return bad(&format!("{aat}.sha256"), "must be 64 lowercase hex digits");
+            }
+            if a.unpack.is_some() && c.install_dir.is_none() {
+                return bad(&at, "an artifact with \"unpack\" needs \"install_dir\"");
+            }
+            if a.unpack.is_none() && c.kind != Kind::Server && c.install_path.is_none() {
+                return bad(&at, "a single-file artifact needs \"install_path\"");
+            }
+        }
+        if let Some(p) = &c.install_dir {
+            check_rel(&format!("{at}.install_dir"), p)?;
+        }
+        if let Some(p) = &c.install_path {
+            check_rel(&format!("{at}.install_path"), p)?;
+        }
+        match c.kind {
+            Kind::Server => {
+                if c.version.is_none() || c.version_check.is_none() || c.install_dir.is_none() {
+                    return bad(
+                        &at,
+                        "a server needs \"version\", \"version_check\" and \"install_dir\"",
+                    );
+                }
+                if c.artifacts.values().any(|a| a.unpack.is_none()) {
+                    return bad(
+                        &format!("{at}.artifacts"),
+                        "a server artifact must be an archive (set \"unpack\")",
+                    );
+                }
+            }
+            Kind::Model | Kind::Worker => {
+                if c.artifacts.is_empty() {
+                    return bad(
+                        &format!("{at}.artifacts"),
+                        format!("a {} needs at least one artifact", c.kind.name()),
+                    );
+                }
+            }
+            Kind::Extra => {
+                if c.command.as_ref().is_none_or(|v| v.is_empty()) {
+                    return bad(
+                        &format!("{at}.command"),
+                        "an extra needs a command (argv array)",
+                    );
+                }
+            }
+        }
+        if let Some(vc) = &c.version_check
+            && vc.command.is_empty()
+        {
+            return bad(&format!("{at}.version_check.command"), "must not be empty");
+        }
+    }
+    for (i, c) in m.components.iter().enumerate() {
+        for (j, d) in c.depends_on.iter().enumerate() {
+            if !ids.contains(d.as_str()) {
+                return bad(
+                    &format!("components[{i}].depends_on[{j}]"),
+                    format!("no component has id {d:?}"),
+                );
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(m) {
+        return bad("components", format!("depends_on forms a cycle: {cycle}"));
+    }
+    for (i, d) in m.configure.dirs.iter().enumerate() {
+        check_rel(&format!("configure.dirs[{i}]"), d)?;
+    }
+    for (i, f) in m.configure.files.iter().enumerate() {
+        let at = format!("configure.files[{i}]");
+        check_rel(&format!("{at}.path"), &f.path)?;
+        if f.content.is_some() == f.source.is_some() {
+            return bad(&at, "give exactly one of \"content\" or \"source\"");
+        }
+        if let Some(mode) = &f.mode
+            && parse_mode(mode).is_none()
+        {
+            return bad(
+                &format!("{at}.mode"),
+                format!("{mode:?} is not an octal mode like \"0644\""),
+            );
+        }
+    }
+    let mut names = BTreeSet::new();
+    for (i, h) in m.health_checks.iter().enumerate() {
+        let at = format!("health_checks[{i}]");
+        if !names.insert(h.name.as_str()) {
+            return bad(
+                &format!("{at}.name"),
+                format!("duplicate health check {:?}", h.name),
+            );
+        }
+        if !ids.contains(h.component.as_str()) {
+            return bad(
+                &format!("{at}.component"),
+                format!("no component has id {:?}", h.component),
+            );
+        }
+        match (&h.command, &h.http) {
+            (Some(c), None) if !c.is_empty() => {}
+            (None, Some(u)) => {
+                if !is_loopback_http(u) {
+                    return bad(
+                        &format!("{at}.http"),
+                        format!("{u:?} must be an http:// URL on 127.0.0.1, [::1] or localhost"),
+                    );
+                }
+            }
+            _ => return bad(&at, "give exactly one of \"command\" (argv) or \"http\""),
+        }
+    }
+    Ok(())
+}
+
+pub fn parse_mode(s: &str) -> Option<u32> {
+    if s.is_empty() || s.len() > 4 {
+        return None;
+    }
+    u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o7777)
+}
+
+pub fn is_loopback_http(u: &str) -> bool {
+    let Some(rest) = u.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split('/').next().unwrap_or("");
+    host == "localhost"
+        || host.starts_with("localhost:")
+        || host.starts_with("127.")
+        || host.starts_with("[::1]")
+}
+
+fn find_cycle(m: &Manifest) -> Option<String> {
+    let deps: BTreeMap<&str, Vec<&str>> = m
+        .components
+        .iter()
+        .map(|c| {
+            (
+                c.id.as_str(),
+                c.depends_on.iter().map(|s| s.as_str()).collect(),
+            )
+        })
+        .collect();
+    // 0 = unvisited, 1 = on stack, 2 = done
+    fn visit<'a>(
+        n: &'a str,
+        deps: &BTreeMap<&'a str, Vec<&'a str>>,
+        mark: &mut BTreeMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<String> {
+        match mark.get(n) {
+            Some(1) => {
+                let pos = stack.iter().position(|s| *s == n).unwrap_or(0);
+                let mut v: Vec<&str> = stack[pos..].to_vec();
+                v.push(n);
+                return Some(v.join(" -> "));
+            }
+            Some(2) => return None,
+            _ => {}
+        }
+        mark.insert(n, 1);
+        stack.push(n);
+        for d in deps.get(n).into_iter().flatten() {
+            if let Some(c) = visit(d, deps, mark, stack) {
+                return Some(c);
+            }
+        }
+        stack.pop();
+        mark.insert(n, 2);
+        None
+    }
+    let mut mark = BTreeMap::new();
+    for n in deps.keys() {
+        if let Some(c) = visit(n, &deps, &mut mark, &mut Vec::new()) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+    fn base(extra: &str) -> String {
+        format!(
+            r#"{{"schema":1,"name":"t","version":"1","components":[{{"id":"m","kind":"model","install_path":"models/m","artifacts":{{"any":{{"path":"m.bin","size":1,"sha256":"{SHA}"{extra}}}}}}}]}}"#
+        )
+    }
+
+    #[test]
+    fn valid_minimal() {
+        parse(base("").as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn unknown_field_names_its_path() {
+        let e = parse(base(r#","colour":1"#).as_bytes()).unwrap_err();
+        assert_eq!(e.code, Code::Manifest);
+        assert!(e.msg.contains("components[0].artifacts.any"), "{}", e.msg);
+        assert!(e.msg.contains("colour"), "{}", e.msg);
+    }
+
+    #[test]
+    fn no_checksum_no_install() {
+        let s = base("").replace(&format!(r#","sha256":"{SHA}""#), "");
+        let e = parse(s.as_bytes()).unwrap_err();
+        assert!(e.msg.contains("no checksum, no install"), "{}", e.msg);
+    }
+
+    #[test]
+    fn cycle_is_named() {
+        let s = r#"{"schema":1,"name":"t","version":"1","components":[
+          {"id":"a","kind":"extra","command":["true"],"depends_on":["b"]},
+          {"id":"b","kind":"extra","command":["true"],"depends_on":["a"]}]}"#;
+        let e = parse(s.as_bytes()).unwrap_err();
+        assert!(e.msg.contains("a -> b -> a"), "{}", e.msg);
+    }
+
+    #[test]
+    fn escaping_paths_refused() {
+        let s = base("").replace("models/m", "../m");
+        assert!(
+            parse(s.as_bytes())
+                .unwrap_err()
+                .msg
+                .contains("inside the prefix")
+        );
+    }
+
+    #[test]
+    fn newer_schema_gets_advice() {
+        let s = base("").replace("\"schema\":1", "\"schema\":2");
+        assert!(
+            parse(s.as_bytes())
+                .unwrap_err()
+                .msg
+                .contains("schema 2 is not supported")
+        );
+    }
+
+    #[test]
+    fn http_checks_must_be_loopback() {
+        assert!(is_loopback_http("http://127.0.0.1:8080/health"));
+        assert!(!is_loopback_http("http://example.com/"));
+        assert!(!is_loopback_http("https://127.0.0.1/"));
+    }
+}

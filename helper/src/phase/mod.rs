@@ -1,0 +1,359 @@
+//! Phases: the fixed sequence an install walks, one helper call each.
+//!
+//! This module owns the context a phase runs in and the bookkeeping around
+//! it (owner check, running/done/failed in the state, events). Each phase's
+//! own work lives in its file; component failures are recorded on their step
+//! and never stop independent components.
+
+mod configure;
+mod detect;
+mod extras;
+mod models;
+mod preflight;
+mod server;
+mod validate;
+mod workers;
+
+use crate::download::{Cache, Options};
+use crate::error::{Code, Error, Result};
+use crate::events::Reporter;
+use crate::fsutil;
+use crate::manifest::Loaded;
+use crate::plan::Planned;
+use crate::state::{InstallStatus, Owner, State, Status, Store};
+use std::path::PathBuf;
+
+pub struct Ctx {
+    pub man: Loaded,
+    pub prefix: PathBuf,
+    pub target: String,
+    pub plan: Vec<Planned>,
+    pub store: Store,
+    pub st: State,
+    pub rep: Reporter,
+    pub opts: Options,
+    pub cache: Cache,
+}
+
+impl Ctx {
+    pub fn save(&mut self) -> Result<()> {
+        self.store.save(&mut self.st)
+    }
+
+    /// Why a component cannot run now: a dependency that is not done.
+    pub fn blocked_by(&self, id: &str) -> Option<String> {
+        let c = self.man.component(id)?;
+        for d in &c.depends_on {
+            match self.st.step(d).map(|s| s.status) {
+                Some(Status::Done) => {}
+                Some(s) => {
+                    return Some(format!(
+                        "depends on {d}, which {}",
+                        if s == Status::Failed {
+                            "failed"
+                        } else {
+                            "was not installed"
+                        }
+                    ));
+                }
+                None => return Some(format!("depends on unknown {d}")),
+            }
+        }
+        None
+    }
+
+    /// Record a component's final status, save, and report it.
+    pub fn finish_step(&mut self, id: &str, status: Status, reason: Option<String>) -> Result<()> {
+        let step = self.st.step_mut(id)?;
+        step.status = status;
+        step.reason = reason.clone();
+        step.finished_at = Some(fsutil::now_rfc3339());
+        self.save()?;
+        self.rep
+            .step(id, status.name(), reason.as_deref().unwrap_or(""));
+        if status == Status::Done
+            && let Some(u) = self.man.component(id).and_then(|c| c.unlocks.clone())
+        {
+            self.rep.capability(id, &u.capability, &u.message);
+        }
+        Ok(())
+    }
+
+    /// Mark `id` running (saved), unless it is already final.
+    pub fn start_step(&mut self, id: &str) -> Result<bool> {
+        let step = self.st.step_mut(id)?;
+        if matches!(step.status, Status::Done | Status::Skipped | Status::Failed) {
+            return Ok(false);
+        }
+        step.status = Status::Running;
+        self.save()?;
+        Ok(true)
+    }
+
+    /// The components of this phase that still have to run, with
+    /// dependency failures turned into skips on the way.
+    pub fn runnable(&mut self, phase: &str) -> Result<Vec<Planned>> {
+        let order: Vec<Planned> = crate::plan::for_phase(&self.man, &self.plan, phase)
+            .into_iter()
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for p in order {
+            if !self.start_step(&p.id)? {
+                continue;
+            }
+            if let Some(why) = self.blocked_by(&p.id) {
+                self.finish_step(&p.id, Status::Skipped, Some(why))?;
+                continue;
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
+
+    /// Environment given to every command the manifest runs.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ONRAMP_PREFIX", self.prefix.display().to_string()),
+            ("ONRAMP_TARGET", self.target.clone()),
+            (
+                "ONRAMP_GPU",
+                self.st.decided.gpu.clone().unwrap_or_else(|| "none".into()),
+            ),
+        ]
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.plan
+            .iter()
+            .filter(|p| !p.no_build)
+            .filter_map(|p| p.want.as_ref())
+            .map(|w| w.size)
+            .sum()
+    }
+
+    /// Bytes of artifacts whose components are already done.
+    pub fn done_bytes(&self) -> u64 {
+        self.plan
+            .iter()
+            .filter(|p| {
+                self.st
+                    .step(&p.id)
+                    .is_some_and(|s| s.status == Status::Done)
+            })
+            .filter_map(|p| p.want.as_ref())
+            .map(|w| w.size)
+            .sum()
+    }
+}
+
+/// Fresh phase and step lists for a new install.
+pub fn fresh_lists(man: &Loaded) -> (Vec<crate::state::PhaseState>, Vec<crate::state::Step>) {
+    let phases = crate::state::PHASES
+        .iter()
+        .map(|n| crate::state::PhaseState {
+            name: n.to_string(),
+            status: Status::Pending,
+            started_at: None,
+            finished_at: None,
+            error: None,
+        })
+        .collect();
+    let steps = man
+        .m
+        .components
+        .iter()
+        .map(|c| crate::state::Step {
+            id: c.id.clone(),
+            kind: c.kind.name().to_string(),
+            status: Status::Pending,
+            optional: c.optional,
+            reason: None,
+            bytes_done: 0,
+            bytes_total: 0,
+            version: c.version.clone(),
+            capability: c.unlocks.as_ref().map(|u| u.capability.clone()),
+            finished_at: None,
+        })
+        .collect();
+    (phases, steps)
+}
+
+/// Run phase `name` with bookkeeping. Idempotent: a done phase is a no-op.
+pub fn run(name: &str, ctx: &mut Ctx, owner: Option<&Owner>) -> Result<()> {
+    crate::state::check_owner(&ctx.st, owner)?;
+    if ctx.st.phase(name).is_some_and(|p| p.status == Status::Done) {
+        crate::say!(
+            "[{}/{}] {name}: done earlier",
+            crate::state::phase_index(name).map(|i| i + 1).unwrap_or(0),
+            crate::state::PHASES.len()
+        );
+        return Ok(());
+    }
+    ctx.rep.bytes_total = ctx.total_bytes();
+    ctx.rep.bytes_done = ctx.done_bytes();
+    if let Some(p) = ctx.st.phase_mut(name) {
+        p.status = Status::Running;
+        p.started_at = Some(fsutil::now_rfc3339());
+        p.error = None;
+    }
+    ctx.st.status = InstallStatus::Running;
+    ctx.save()?;
+    ctx.rep.phase_started();
+    let res = match name {
+        "preflight" => preflight::run(ctx),
+        "detect" => detect::run(ctx),
+        "plan" => plan_phase(ctx),
+        "server" => server::run(ctx),
+        "models" => models::run(ctx),
+        "workers" => workers::run(ctx),
+        "extras" => extras::run(ctx),
+        "configure" => configure::run(ctx),
+        "validate" => validate::run(ctx),
+        other => Err(Error::new(
+            Code::Usage,
+            format!(
+                "unknown phase {other:?} (phases: {})",
+                crate::state::PHASES.join(", ")
+            ),
+        )),
+    };
+    match res {
+        Ok(msg) => {
+            if let Some(p) = ctx.st.phase_mut(name) {
+                p.status = Status::Done;
+                p.finished_at = Some(fsutil::now_rfc3339());
+            }
+            ctx.save()?;
+            ctx.rep.phase_finished("done", &msg);
+            Ok(())
+        }
+        Err(e) => {
+            let interrupted = e.code == Code::Interrupted;
+            if let Some(p) = ctx.st.phase_mut(name) {
+                p.status = if interrupted {
+                    Status::Pending
+                } else {
+                    Status::Failed
+                };
+                p.error = Some(e.msg.clone());
+            }
+            // Steps left running go back to pending: they will run again.
+            for s in ctx
+                .st
+                .steps
+                .iter_mut()
+                .filter(|s| s.status == Status::Running)
+            {
+                s.status = Status::Pending;
+            }
+            ctx.st.status = if interrupted {
+                InstallStatus::Interrupted
+            } else {
+                InstallStatus::Failed
+            };
+            ctx.st.exit_code = Some(e.code.as_i32());
+            // The state write must not hide the real error.
+            if let Err(se) = ctx.save() {
+                crate::say!("onramp: warning: {}", se.msg);
+            }
+            ctx.rep
+                .phase_finished(if interrupted { "interrupted" } else { "failed" }, "");
+            if interrupted {
+                ctx.rep.finished(
+                    "interrupted",
+                    Code::Interrupted.as_i32(),
+                    "interrupted; run the installer again to resume",
+                );
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The plan phase: skip what has no build here, then print the plan.
+fn plan_phase(ctx: &mut Ctx) -> Result<String> {
+    let noop: Vec<String> = ctx
+        .plan
+        .iter()
+        .filter(|p| p.no_build)
+        .map(|p| p.id.clone())
+        .collect();
+    for id in noop {
+        if ctx
+            .st
+            .step(&id)
+            .is_some_and(|s| s.status == Status::Pending)
+        {
+            let why = format!("no build for {}", ctx.target);
+            ctx.finish_step(&id, Status::Skipped, Some(why))?;
+        }
+    }
+    for line in crate::plan::describe(&ctx.man, &ctx.plan, &ctx.target) {
+        ctx.rep.info(&line);
+    }
+    let n = ctx.plan.iter().filter(|p| !p.no_build).count();
+    Ok(format!("{n} components planned"))
+}
+
+impl Ctx {
+    /// Turn a component's outcome into its step status. Interruption, a full
+    /// disk and an unwritable state stop the install; anything else fails
+    /// only this component.
+    pub fn record(&mut self, id: &str, res: Result<Option<String>>) -> Result<()> {
+        match res {
+            Ok(msg) => self.finish_step(id, Status::Done, msg),
+            Err(e) if matches!(e.code, Code::Interrupted | Code::Disk | Code::State) => Err(e),
+            Err(e) => self.finish_step(id, Status::Failed, Some(e.msg)),
+        }
+    }
+
+    /// Make sure a verified copy of `p`'s artifact is in the cache.
+    pub fn fetch(&mut self, p: &Planned) -> Result<PathBuf> {
+        let want = p
+            .want
+            .as_ref()
+            .ok_or_else(|| Error::new(Code::Internal, format!("{} has no artifact", p.id)))?;
+        let path = self.cache.ensure(want, &self.opts, &mut self.rep)?;
+        let size = want.size;
+        let step = self.st.step_mut(&p.id)?;
+        step.bytes_done = size;
+        step.bytes_total = size;
+        Ok(path)
+    }
+
+    /// Unpack an archive into `dir` (relative to the prefix), replacing what
+    /// was there only once the new tree is complete.
+    pub fn unpack_into(&mut self, p: &Planned, archive: &std::path::Path, dir: &str) -> Result<()> {
+        let kind = p
+            .unpack
+            .ok_or_else(|| Error::new(Code::Internal, format!("{} is not an archive", p.id)))?;
+        let dest = self.prefix.join(dir);
+        let parent = dest.parent().unwrap_or(&self.prefix).to_path_buf();
+        fsutil::mkdirs(&parent)?;
+        fsutil::remove_orphans(&parent);
+        let staging = fsutil::temp_beside(&dest);
+        if let Err(e) = crate::archive::extract(archive, kind, &staging) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+        replace_dir(&staging, &dest)
+    }
+}
+
+/// Swap a complete `new` tree in at `dest`; the old one (if any) goes last.
+pub fn replace_dir(new: &std::path::Path, dest: &std::path::Path) -> Result<()> {
+    let old = fsutil::temp_beside(dest);
+    let had_old = std::fs::symlink_metadata(dest).is_ok();
+    if had_old {
+        std::fs::rename(dest, &old).map_err(|e| Error::io("cannot move aside", dest, e))?;
+    }
+    std::fs::rename(new, dest).map_err(|e| Error::io("cannot move into place", dest, e))?;
+    if let Some(parent) = dest.parent() {
+        fsutil::sync_dir(parent)?;
+    }
+    if had_old {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(())
+}

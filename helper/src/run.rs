@@ -1,0 +1,213 @@
+//! Running a command from the manifest: argv only (no shell of ours), its
+//! own process group, a timeout with TERM then KILL, output streamed line by
+//! line to stderr and the last lines kept for the error message.
+
+use crate::error::{Code, Error, Result};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub tail: Vec<String>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
+
+    /// "exit 3: last line" style summary for an error message.
+    pub fn describe(&self) -> String {
+        let how = if self.timed_out {
+            "timed out".to_string()
+        } else {
+            match self.code {
+                Some(c) => format!("exit {c}"),
+                None => "killed by a signal".to_string(),
+            }
+        };
+        match self.tail.last() {
+            Some(l) => format!("{how}: {}", l.trim()),
+            None => how,
+        }
+    }
+}
+
+/// Run `argv` in `cwd` with extra `env`; stream output when `echo` is set.
+pub fn run(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(&str, String)],
+    timeout: Duration,
+    echo: bool,
+) -> Result<Outcome> {
+    let Some((prog, args)) = argv.split_first() else {
+        return Err(Error::new(Code::Manifest, "empty command"));
+    };
+    // A relative program path with a slash is relative to cwd (like a shell).
+    let prog_path = if prog.contains('/') && !prog.starts_with('/') {
+        cwd.join(prog)
+    } else {
+        prog.into()
+    };
+    let mut cmd = Command::new(&prog_path);
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::new(
+            Code::Internal,
+            format!(
+                "cannot run {} (in {}): {e}",
+                prog_path.display(),
+                cwd.display()
+            ),
+        )
+    })?;
+    let stdout_buf = Arc::new(Mutex::new(String::new()));
+    let tail = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut readers = Vec::new();
+    for (stream, keep) in [
+        (
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            true,
+        ),
+        (
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            false,
+        ),
+    ] {
+        let Some(s) = stream else { continue };
+        let tail = Arc::clone(&tail);
+        let sb = Arc::clone(&stdout_buf);
+        readers.push(std::thread::spawn(move || {
+            for line in BufReader::new(s).lines() {
+                let Ok(line) = line else { break };
+                if echo {
+                    crate::out::line(&format!("    | {line}"));
+                }
+                if keep && let Ok(mut b) = sb.lock() {
+                    b.push_str(&line);
+                    b.push('\n');
+                }
+                if let Ok(mut t) = tail.lock() {
+                    t.push(line);
+                    if t.len() > 20 {
+                        t.remove(0);
+                    }
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    let pgid = child.id() as libc::pid_t;
+    let mut timed_out = false;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) => {}
+            Err(e) => {
+                return Err(Error::new(
+                    Code::Internal,
+                    format!("waiting for {prog}: {e}"),
+                ));
+            }
+        }
+        let interrupted = crate::signal::interrupted();
+        if start.elapsed() >= timeout || interrupted {
+            timed_out = !interrupted;
+            kill_group(pgid, &mut child);
+            let s = child
+                .wait()
+                .map_err(|e| Error::new(Code::Internal, format!("waiting for {prog}: {e}")))?;
+            if interrupted {
+                return Err(Error::interrupted());
+            }
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The group may have left children holding the pipes; end them too.
+    // SAFETY: signalling our own child's process group.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    for r in readers {
+        let _ = r.join();
+    }
+    let stdout = stdout_buf.lock().map(|b| b.clone()).unwrap_or_default();
+    let tail = tail.lock().map(|t| t.clone()).unwrap_or_default();
+    Ok(Outcome {
+        code: status.code(),
+        timed_out,
+        stdout,
+        tail,
+    })
+}
+
+/// TERM the whole group, wait up to 3 s, then KILL.
+fn kill_group(pgid: libc::pid_t, child: &mut std::process::Child) {
+    // SAFETY: signalling the process group we created.
+    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_kills_the_group() {
+        let argv: Vec<String> = ["sh", "-c", "sleep 30 & sleep 30"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let t = Instant::now();
+        let o = run(
+            &argv,
+            Path::new("/"),
+            &[],
+            Duration::from_millis(300),
+            false,
+        )
+        .unwrap();
+        assert!(o.timed_out);
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn captures_stdout_and_exit_code() {
+        let argv: Vec<String> = ["sh", "-c", "echo hello; echo oops >&2; exit 3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let o = run(&argv, Path::new("/"), &[], Duration::from_secs(10), false).unwrap();
+        assert_eq!(o.code, Some(3));
+        assert_eq!(o.stdout, "hello\n");
+        assert!(o.describe().starts_with("exit 3"));
+    }
+}

@@ -1,0 +1,403 @@
+//! The install state: one JSON file per prefix, written only here.
+//!
+//! Location: `$ONRAMP_STATE_DIR` or `$XDG_STATE_HOME/onramp` (default
+//! `~/.local/state/onramp`), then `installs/<hash of prefix>/state.json`, so
+//! it never depends on the prefix existing. Every write is atomic (temp,
+//! fsync, rename, fsync dir) and happens under an exclusive `fd-lock` on
+//! `lock` beside it. The lock fd is close-on-exec (std opens files with
+//! O_CLOEXEC), so a child never keeps it. An install is *owned* by the
+//! install.sh process that began it; another live owner means "refuse".
+
+use crate::error::{Code, Error, Result, err};
+use crate::fsutil;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+pub const SCHEMA: u32 = 1;
+
+/// Phases in their fixed order; the same names as install.sh and README.
+pub const PHASES: [&str; 9] = [
+    "preflight",
+    "detect",
+    "plan",
+    "server",
+    "models",
+    "workers",
+    "extras",
+    "configure",
+    "validate",
+];
+
+pub fn phase_index(name: &str) -> Option<usize> {
+    PHASES.iter().position(|p| *p == name)
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    Skipped,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Done => "done",
+            Status::Failed => "failed",
+            Status::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallStatus {
+    Running,
+    Complete,
+    Failed,
+    Interrupted,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Owner {
+    pub pid: u32,
+    /// Process start time in clock ticks since boot (guards against PID reuse).
+    pub start: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseState {
+    pub name: String,
+    pub status: Status,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub id: String,
+    pub kind: String,
+    pub status: Status,
+    pub optional: bool,
+    /// Why it failed or was skipped.
+    pub reason: Option<String>,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    pub version: Option<String>,
+    pub capability: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decided {
+    pub os: Option<String>,
+    pub arch: Option<String>,
+    pub target: Option<String>,
+    pub gpu: Option<String>,
+    pub prefix: Option<String>,
+    pub cache_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub schema: u32,
+    pub kit_version: String,
+    pub plan_id: String,
+    pub stack: String,
+    pub stack_version: String,
+    pub manifest: String,
+    pub prefix: String,
+    pub started_at: String,
+    pub started_unix: u64,
+    pub updated_at: String,
+    pub updated_unix: u64,
+    pub status: InstallStatus,
+    pub exit_code: Option<i32>,
+    pub owner: Option<Owner>,
+    pub decided: Decided,
+    pub phases: Vec<PhaseState>,
+    pub steps: Vec<Step>,
+    /// Files onramp wrote into the prefix (configure), path -> sha256 written.
+    pub managed_files: BTreeMap<String, String>,
+}
+
+impl State {
+    pub fn phase(&self, name: &str) -> Option<&PhaseState> {
+        self.phases.iter().find(|p| p.name == name)
+    }
+
+    pub fn phase_mut(&mut self, name: &str) -> Option<&mut PhaseState> {
+        self.phases.iter_mut().find(|p| p.name == name)
+    }
+
+    pub fn step(&self, id: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.id == id)
+    }
+
+    pub fn step_mut(&mut self, id: &str) -> Result<&mut Step> {
+        self.steps
+            .iter_mut()
+            .find(|s| s.id == id)
+            .ok_or_else(|| Error::new(Code::Internal, format!("state has no step {id:?}")))
+    }
+
+    /// How many phases, from the first, are done: "completed through phase N".
+    pub fn completed_through(&self) -> usize {
+        PHASES
+            .iter()
+            .take_while(|p| self.phase(p).is_some_and(|s| s.status == Status::Done))
+            .count()
+    }
+}
+
+/// Where state lives, and the open lock on it.
+pub struct Store {
+    pub dir: PathBuf,
+    pub file: PathBuf,
+    _guard: fd_lock::RwLockWriteGuard<'static, File>,
+}
+
+/// The state directory root.
+pub fn root(override_dir: Option<&Path>) -> Result<PathBuf> {
+    if let Some(d) = override_dir {
+        return fsutil::absolute(d);
+    }
+    if let Some(d) = std::env::var_os("ONRAMP_STATE_DIR").filter(|s| !s.is_empty()) {
+        return fsutil::absolute(Path::new(&d));
+    }
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return Ok(PathBuf::from(d).join("onramp"));
+    }
+    match std::env::var_os("HOME").filter(|s| !s.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h).join(".local/state/onramp")),
+        None => err(
+            Code::State,
+            "cannot place the state file: neither ONRAMP_STATE_DIR, XDG_STATE_HOME nor HOME is set",
+        ),
+    }
+}
+
+/// The per-prefix directory (exists or not).
+pub fn dir_for(root: &Path, prefix: &Path) -> PathBuf {
+    let h = fsutil::sha256_bytes(prefix.as_os_str().as_encoded_bytes());
+    root.join("installs").join(&h[..16])
+}
+
+impl Store {
+    /// Create the directory and take the exclusive lock, or say who holds it.
+    pub fn lock(dir: &Path) -> Result<Store> {
+        fsutil::mkdirs(dir).map_err(|e| Error::new(Code::State, e.msg))?;
+        let lock_path = dir.join("lock");
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| {
+                Error::new(
+                    Code::State,
+                    format!("cannot open lock {}: {e}", lock_path.display()),
+                )
+            })?;
+        // Leaked on purpose: one lock per process, held until exit.
+        let lock: &'static mut fd_lock::RwLock<File> = Box::leak(Box::new(fd_lock::RwLock::new(f)));
+        let mut guard = match lock.try_write() {
+            Ok(g) => g,
+            Err(_) => {
+                let mut s = String::new();
+                let _ = File::open(&lock_path).and_then(|mut f| f.read_to_string(&mut s));
+                let who = s.trim();
+                let who = if who.is_empty() {
+                    "another process".to_string()
+                } else {
+                    format!("PID {who}")
+                };
+                return err(
+                    Code::LockHeld,
+                    format!(
+                        "another onramp ({who}) is working on this install right now; wait for it to finish or stop it"
+                    ),
+                );
+            }
+        };
+        let _ = guard.set_len(0);
+        let _ = guard.rewind();
+        let _ = writeln!(&mut *guard, "{}", std::process::id());
+        fsutil::remove_orphans(dir);
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            file: dir.join("state.json"),
+            _guard: guard,
+        })
+    }
+
+    /// Read the state. A file that does not parse, or of another schema, is
+    /// moved aside as `state.json.<time>.corrupt` and reported; `None` then.
+    pub fn load(&self) -> Result<Option<State>> {
+        let bytes = match std::fs::read(&self.file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(Error::new(
+                    Code::State,
+                    format!("cannot read state {}: {e}", self.file.display()),
+                ));
+            }
+        };
+        match serde_json::from_slice::<State>(&bytes) {
+            Ok(s) if s.schema == SCHEMA => Ok(Some(s)),
+            res => {
+                let why = match res {
+                    Ok(s) => format!("schema {} (this onramp reads {SCHEMA})", s.schema),
+                    Err(e) => e.to_string(),
+                };
+                let aside = self
+                    .dir
+                    .join(format!("state.json.{}.corrupt", fsutil::now_unix()));
+                std::fs::rename(&self.file, &aside).map_err(|e| {
+                    Error::new(
+                        Code::State,
+                        format!(
+                            "cannot move unreadable state {} aside: {e}",
+                            self.file.display()
+                        ),
+                    )
+                })?;
+                let _ = fsutil::sync_dir(&self.dir);
+                crate::say!(
+                    "onramp: warning: the saved state could not be read ({why}); kept it as {} and starting fresh",
+                    aside.display()
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    pub fn save(&self, st: &mut State) -> Result<()> {
+        st.updated_unix = fsutil::now_unix();
+        st.updated_at = fsutil::rfc3339(st.updated_unix);
+        let mut data = serde_json::to_vec_pretty(st)
+            .map_err(|e| Error::new(Code::Internal, format!("cannot encode state: {e}")))?;
+        data.push(b'\n');
+        fsutil::write_atomic(&self.file, &data, 0o600).map_err(|e| {
+            Error::new(
+                if e.code == Code::Disk {
+                    Code::Disk
+                } else {
+                    Code::State
+                },
+                format!("cannot save install state: {}", e.msg),
+            )
+        })
+    }
+}
+
+/// Start time of process `pid` in clock ticks, from /proc; `None` if it is gone.
+pub fn process_start(pid: u32) -> Option<u64> {
+    if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // Field 22; the command name (field 2) may hold spaces, so split after ')'.
+        let after = s.rsplit_once(')')?.1;
+        return after.split_whitespace().nth(19)?.parse().ok();
+    }
+    // No /proc: fall back to "alive or not".
+    // SAFETY: signal 0 only checks for existence.
+    let alive = unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    alive.then_some(0)
+}
+
+pub fn owner_of(pid: u32) -> Result<Owner> {
+    match process_start(pid) {
+        Some(start) => Ok(Owner { pid, start }),
+        None => err(Code::Usage, format!("--owner {pid}: no such process")),
+    }
+}
+
+/// Refuse when a different, live process owns the install.
+pub fn check_owner(st: &State, me: Option<&Owner>) -> Result<()> {
+    let Some(o) = &st.owner else { return Ok(()) };
+    if me.is_some_and(|m| m.pid == o.pid && m.start == o.start) {
+        return Ok(());
+    }
+    if process_start(o.pid) == Some(o.start) {
+        return err(
+            Code::LockHeld,
+            format!(
+                "another install of {} is running (PID {}); wait for it to finish or stop it (kill {})",
+                st.prefix, o.pid, o.pid
+            ),
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("onramp-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn corrupt_state_is_kept_aside() {
+        let d = tmp("corrupt");
+        let s = Store::lock(&d).unwrap();
+        std::fs::write(&s.file, b"{\"schema\":1, trunc").unwrap();
+        assert!(s.load().unwrap().is_none());
+        assert!(!s.file.exists());
+        let aside: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".corrupt"))
+            .collect();
+        assert_eq!(aside.len(), 1);
+        drop(s);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn process_start_of_self_and_of_a_dead_pid() {
+        assert!(process_start(std::process::id()).is_some());
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        assert!(process_start(pid).is_none());
+    }
+
+    #[test]
+    fn lock_fd_is_close_on_exec() {
+        let d = tmp("cloexec");
+        let s = Store::lock(&d).unwrap();
+        // A child's view of its open fds must not include our lock file.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ls -l /proc/$$/fd")
+            .output()
+            .unwrap();
+        let listing = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !listing.contains(&*d.join("lock").to_string_lossy()),
+            "{listing}"
+        );
+        drop(s);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
