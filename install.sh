@@ -93,7 +93,7 @@ onramp_parse_args() {
             onramp_pa_flag=${1%%=*}
             onramp_pa_val=${1#*=}
             shift
-            set -- "$onramp_pa_flag" "$onramp_pa_val" "$@"
+            set -- "$onramp_pa_flag" "$onramp_pa_val" ${1+"$@"}
             continue
             ;;
         esac
@@ -161,7 +161,7 @@ main() {
     onramp_load_lib
     onramp_exit_codes
     onramp_defaults
-    onramp_parse_args "$@"
+    onramp_parse_args ${1+"$@"}
     onramp_target=$(onramp_detect_target)
     if [ "$onramp_print_target" = 1 ]; then
         printf '%s\n' "$onramp_target"
@@ -197,4 +197,4 @@ main() {
     onramp_run_phases
 }
 
-main --onramp-eof "$@"
+main --onramp-eof ${1+"$@"}

@@ -11,7 +11,7 @@ onramp_phases() {
 onramp_helper_call() {
     onramp_hc_cmd=$1
     shift
-    "$onramp_helper" "$onramp_hc_cmd" --manifest "$onramp_manifest" --prefix "$onramp_prefix" "$@" </dev/null
+    "$onramp_helper" "$onramp_hc_cmd" --manifest "$onramp_manifest" --prefix "$onramp_prefix" ${1+"$@"} </dev/null
 }
 
 onramp_on_signal() {

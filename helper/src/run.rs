@@ -66,6 +66,15 @@ pub fn run(
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // If the helper is killed (even with SIGKILL), the command dies with it
+    // instead of running on unsupervised.
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().map_err(|e| {
         Error::new(
             Code::Internal,

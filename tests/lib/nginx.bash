@@ -1,0 +1,62 @@
+# nginx from Debian on a loopback port, from a private config: serves
+# $1 (a directory) with an access log that records range requests.
+# Sets NGINX_PORT, NGINX_LOG, NGINX_DIR.
+
+nginx_start() {
+    local root=$1 rate=${2:-0}
+    NGINX_DIR=$(mktemp -d "${BATS_FILE_TMPDIR:-/tmp}/nginx.XXXXXX")
+    chmod 755 "$NGINX_DIR"
+    NGINX_LOG=$NGINX_DIR/access.log
+    local try
+    for try in 1 2 3 4 5 6 7 8 9 10; do
+        NGINX_PORT=$((20000 + RANDOM % 20000))
+        cat >"$NGINX_DIR/nginx.conf" <<CONF
+worker_processes 1;
+daemon on;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log;
+$( [ "$(id -u)" = 0 ] && echo "user root root;" )
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $NGINX_DIR/body;
+    proxy_temp_path $NGINX_DIR/proxy;
+    fastcgi_temp_path $NGINX_DIR/fastcgi;
+    uwsgi_temp_path $NGINX_DIR/uwsgi;
+    scgi_temp_path $NGINX_DIR/scgi;
+    log_format ranges '\$uri \$status \$body_bytes_sent "\$http_range"';
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $root;
+        access_log $NGINX_LOG ranges;
+        limit_rate $rate;
+        sendfile off;
+    }
+}
+CONF
+        if nginx -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" 2>/dev/null; then
+            local i
+            for i in $(seq 50); do
+                [ -s "$NGINX_DIR/nginx.pid" ] && return 0
+                sleep 0.05
+            done
+        fi
+    done
+    echo "nginx did not start: $(cat "$NGINX_DIR/error.log" 2>/dev/null)" >&2
+    return 1
+}
+
+nginx_stop() {
+    [ -n "${NGINX_DIR:-}" ] && [ -s "$NGINX_DIR/nginx.pid" ] || return 0
+    kill "$(cat "$NGINX_DIR/nginx.pid")" 2>/dev/null || true
+}
+
+# A copy of the demo manifest whose artifacts come from nginx.
+nginx_manifest() {
+    local out=$1
+    jq --arg base "http://127.0.0.1:$NGINX_PORT" '
+        .components |= map(if .artifacts then .artifacts |= with_entries(
+            .value |= (.url = ($base + "/" + (.path | split("/") | last)) | del(.path))) else . end)
+    ' "$DEMO" >"$out"
+    ln -sfn "$REPO/examples/demo/config" "$(dirname "$out")/config"
+}

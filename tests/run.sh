@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Runs every test onramp has, and prints one closing line "N passed, N failed".
+#   tests/run.sh            everything (as root it installs missing packages)
+#   tests/run.sh --quick    dash only, checkout form, no kill/truncation sweeps
+# Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
+# static and dynamic helper builds, dist/install.sh, then the bats suites:
+# install.bats under every shell and both forms of install.sh, then the
+# kill-and-resume, truncation and static-binary suites.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+QUICK=0
+[ "${1-}" = --quick ] && QUICK=1
+
+SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
+PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
+      dash mksh posh yash zsh busybox file curl)
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+install_deps() {
+    local missing=()
+    for p in "${PKGS[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        echo "tests/run.sh: missing Debian packages: ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+        exit 2
+    fi
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+PASSED=0
+FAILED=0
+
+# run_bats NAME ENV... -- FILES: TAP output, counted.
+run_bats() {
+    local name=$1
+    shift
+    local envs=()
+    while [ "$1" != -- ]; do envs+=("$1"); shift; done
+    shift
+    log "bats $name"
+    local out rc=0
+    out=$(env "${envs[@]}" bats --tap "$@" 2>&1) || rc=$?
+    printf '%s\n' "$out" | grep -E '^(not ok|#)' >&2 || true
+    local ok nok
+    ok=$(printf '%s\n' "$out" | grep -cE '^ok ' || true)
+    nok=$(printf '%s\n' "$out" | grep -cE '^not ok ' || true)
+    if [ "$rc" != 0 ] && [ "$nok" = 0 ]; then
+        printf '%s\n' "$out" | tail -n 20 >&2
+        nok=1
+    fi
+    printf '   %s: %s passed, %s failed\n' "$name" "$ok" "$nok" >&2
+    PASSED=$((PASSED + ok))
+    FAILED=$((FAILED + nok))
+}
+
+main() {
+    install_deps
+    log "cargo fmt --check"
+    cargo fmt --all -- --check
+    log "cargo clippy"
+    cargo clippy --quiet --all-targets -- -D warnings
+    log "cargo test"
+    local ct
+    ct=$(cargo test --quiet 2>&1) || { printf '%s\n' "$ct" >&2; exit 1; }
+    printf '%s\n' "$ct" | grep 'test result' >&2
+    PASSED=$((PASSED + $(printf '%s\n' "$ct" | sed -n 's/.* \([0-9]*\) passed.*/\1/p' | paste -sd+ | bc)))
+    log "shellcheck"
+    shellcheck -s sh -x install.sh lib/*.sh tools/*.sh
+    log "helpers"
+    local helper
+    helper=$(sh tools/build-helper.sh)
+    file -L "$helper" | grep -q 'static' || { echo "helper is not statically linked: $(file "$helper")" >&2; exit 1; }
+    cargo build --quiet -p onramp
+    sh tools/build-dist.sh --helper "$helper" >/dev/null
+    shellcheck -s sh dist/install.sh
+    export ONRAMP_TEST_HELPER=$helper ONRAMP_TEST_HELPER_DYN=$REPO/target/debug/onramp
+    if [ "$QUICK" = 1 ]; then
+        run_bats "install.bats (dash, checkout)" ONRAMP_TEST_SHELL=dash ONRAMP_TEST_FORM=checkout -- tests/install.bats
+    else
+        for form in checkout dist; do
+            for sh in "${SHELLS[@]}"; do
+                run_bats "install.bats ($sh, $form)" "ONRAMP_TEST_SHELL=$sh" "ONRAMP_TEST_FORM=$form" -- tests/install.bats
+            done
+        done
+        run_bats "helper, platform and exit codes" ONRAMP_TEST_SHELL=dash -- tests/platform.bats
+        run_bats "static helper" -- tests/static.bats
+        run_bats "truncation" -- tests/truncation.bats
+        run_bats "kill -9 and resume (nginx)" ONRAMP_TEST_SHELL=dash -- tests/kill-resume.bats
+    fi
+    echo
+    echo "$PASSED passed, $FAILED failed"
+    [ "$FAILED" = 0 ]
+}
+
+main "$@"
