@@ -15,7 +15,7 @@ QUICK=0
 
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
-      dash mksh posh yash zsh busybox file curl)
+      dash mksh posh yash zsh busybox file curl python3-jsonschema)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 

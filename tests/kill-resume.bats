@@ -1,0 +1,79 @@
+#!/usr/bin/env bats
+# kill -9 at 50 random moments during a demo install served by nginx on
+# loopback (rate-limited so the kills land in every phase), each resumed
+# with --yes. After every kill the state file parses; after every resume the
+# prefix is byte-identical to an uninterrupted install, and no artifact that
+# was verified in the cache before the kill is requested again.
+
+load lib/common
+load lib/nginx
+
+setup_file() {
+    export KR_KILLS=${KR_KILLS:-50}
+}
+
+setup() {
+    common_setup
+    nginx_start "$REPO/examples/demo/artifacts" 600k
+    mkdir -p "$T/m"
+    nginx_manifest "$T/m/manifest.json"
+    M=$T/m/manifest.json
+}
+teardown() { nginx_stop; common_teardown; }
+
+# sha256 -> served file name, from the manifest
+uri_of() {
+    jq -r --arg s "$1" '.components[] | select(.artifacts) | .artifacts[] | select(.sha256 == $s) | .url | sub("^http://[^/]*"; "")' "$M"
+}
+
+@test "uninterrupted install over http from nginx matches the golden tree" {
+    run onramp_install --manifest "$M" --prefix "$PREFIX" --allow-http
+    assert_success
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$PREFIX")
+}
+
+@test "plain http is refused without --allow-http (exit 9, reason named)" {
+    run onramp_install --manifest "$M" --prefix "$PREFIX"
+    assert_equal "$status" 9
+    assert_output --partial "refusing plain http"
+}
+
+@test "$KR_KILLS random kill -9 points, each resumed with --yes: identical prefix, no verified artifact refetched" {
+    # measure one uninterrupted run to spread the kill points over it
+    local t0 t1 dur i
+    t0=$(date +%s%N)
+    onramp_install --manifest "$M" --prefix "$T/ref" --allow-http >/dev/null 2>&1
+    t1=$(date +%s%N)
+    dur=$(( (t1 - t0) / 1000000 ))
+    for i in $(seq "$KR_KILLS"); do
+        rm -rf "$PREFIX" "$XDG_CACHE_HOME" "$XDG_STATE_HOME"
+        local at=$(( (RANDOM * 32768 + RANDOM) % (dur + 1) ))
+        start_install_bg --manifest "$M" --prefix "$PREFIX" --allow-http
+        sleep "$(printf '0.%03d' "$at" | sed 's/^0\.\([0-9]\)\([0-9]\{3\}\)$/\1.\2/')"
+        kill_bg
+        sf=$(state_file)
+        if [ -e "$sf" ]; then
+            jq -e . "$sf" >/dev/null || { echo "kill $i at ${at} ms: state does not parse" >&2; return 1; }
+        fi
+        local logn verified=()
+        logn=$(wc -l <"$NGINX_LOG")
+        for f in "$XDG_CACHE_HOME"/onramp/sha256/*; do
+            [ -e "$f" ] && verified+=("$(uri_of "$(basename "$f")")")
+        done
+        run onramp_install --manifest "$M" --prefix "$PREFIX" --allow-http --yes
+        if [ "$status" != 0 ]; then
+            echo "kill $i at ${at} ms: resume failed ($status): $output" >&2
+            return 1
+        fi
+        diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$PREFIX") ||
+            { echo "kill $i at ${at} ms: tree differs" >&2; return 1; }
+        local u
+        for u in "${verified[@]}"; do
+            if tail -n "+$((logn + 1))" "$NGINX_LOG" | grep -q "^$u "; then
+                echo "kill $i at ${at} ms: $u was verified before the kill but fetched again" >&2
+                return 1
+            fi
+        done
+        echo "# kill $i at ${at} ms of ${dur}: ok (verified before kill: ${#verified[@]})" >&3
+    done
+}
