@@ -62,6 +62,10 @@ const CMDS: &[Cmd] = &[
             "--allow-http",
             "--from",
             "--cache-dir",
+            "--connections",
+            "--mirror",
+            "--ca-file",
+            "--read-timeout",
         ],
     },
     Cmd {
@@ -78,7 +82,7 @@ const CMDS: &[Cmd] = &[
     },
     Cmd {
         name: "download",
-        args: "URL -o PATH --sha256 HEX --size BYTES [--allow-http]",
+        args: "URL -o PATH --sha256 HEX --size BYTES [--connections N] [--mirror BASE]... [--allow-http]",
         about: "Fetch one artifact through the cache; PATH holds exactly the verified bytes on exit 0, nothing otherwise.",
         flags: &[
             "-o",
@@ -88,6 +92,10 @@ const CMDS: &[Cmd] = &[
             "--cache-dir",
             "--offline",
             "--from",
+            "--connections",
+            "--mirror",
+            "--ca-file",
+            "--read-timeout",
         ],
     },
     Cmd {
@@ -131,7 +139,11 @@ const OPTIONS_HELP: &str = "Options:
   --events FILE          append progress events to FILE
   --events-format F      ndjson (default) or sse
   --offline              make no network connection; missing artifacts are errors
-  --allow-http           accept plain http URLs
+  --allow-http           accept plain http URLs (a redirect from https to http is never followed)
+  --connections N        connections per artifact (default 8, 1 to 64)
+  --mirror BASE          try BASE/<file name> first (repeatable, in order; plain http allowed)
+  --ca-file FILE         trust this PEM CA as well as the bundled roots (also: SSL_CERT_FILE)
+  --read-timeout SECS    give up on a connection silent this long (default 30)
   --from DIR             a pre-seeded cache (files named by sha256) to use first
   --ttl-hours H          a saved install older than H hours is not resumed (default 24, or $ONRAMP_STATE_TTL_HOURS)
   --summary-json FILE    write the final summary as JSON";
@@ -179,6 +191,10 @@ struct Flags {
     output: Option<PathBuf>,
     sha256: Option<String>,
     size: Option<u64>,
+    connections: Option<usize>,
+    mirrors: Vec<String>,
+    ca_file: Option<PathBuf>,
+    read_timeout: Option<u64>,
     free: Vec<String>,
 }
 
@@ -250,6 +266,18 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
         size: p
             .opt_value_from_str("--size")
             .map_err(|e| bad_value("--size", e))?,
+        connections: p
+            .opt_value_from_str("--connections")
+            .map_err(|e| bad_value("--connections", e))?,
+        mirrors: p
+            .values_from_str("--mirror")
+            .map_err(|e| bad_value("--mirror", e))?,
+        ca_file: p
+            .opt_value_from_os_str("--ca-file", |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(|e| bad_value("--ca-file", e))?,
+        read_timeout: p
+            .opt_value_from_str("--read-timeout")
+            .map_err(|e| bad_value("--read-timeout", e))?,
         free: Vec::new(),
     };
     for a in p.finish() {
@@ -570,16 +598,44 @@ fn cmd_begin(f: &Flags) -> Result<i32> {
     st.exit_code = None;
     o.store.save(&mut st)?;
     if o.prefix.is_dir() {
-        fsutil::remove_orphans(&o.prefix);
+        fsutil::remove_orphans_deep(&o.prefix);
     }
     Ok(0)
 }
 
 fn options(f: &Flags) -> Result<Options> {
+    let connections = f.connections.unwrap_or(download::DEFAULT_CONNECTIONS);
+    if !(1..=64).contains(&connections) {
+        return err(
+            Code::Usage,
+            format!("--connections {connections}: use 1 to 64"),
+        );
+    }
+    for m in &f.mirrors {
+        if !(m.starts_with("https://") || m.starts_with("http://")) {
+            return err(
+                Code::Usage,
+                format!("--mirror {m:?}: a mirror is an http(s) base URL"),
+            );
+        }
+    }
+    let mut net = download::http::Net {
+        allow_http: f.allow_http,
+        ca_file: f.ca_file.clone(),
+        ..Default::default()
+    };
+    if let Some(s) = f.read_timeout {
+        if s == 0 {
+            return err(Code::Usage, "--read-timeout must be at least 1 second");
+        }
+        net.read_timeout = std::time::Duration::from_secs(s);
+    }
     Ok(Options {
         offline: f.offline,
-        allow_http: f.allow_http,
         from: f.from.as_deref().map(fsutil::absolute).transpose()?,
+        connections,
+        mirrors: f.mirrors.clone(),
+        net,
     })
 }
 

@@ -4,7 +4,7 @@
 //! same way: a temp file in the target's directory, fsync, rename, fsync of
 //! the directory.
 
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -81,6 +81,38 @@ pub fn remove_orphans(dir: &Path) {
             }
         }
     }
+}
+
+/// `remove_orphans` in `dir` and every directory below it (links are not
+/// followed). Only called under the install lock, with no other owner alive.
+pub fn remove_orphans_deep(dir: &Path) {
+    remove_orphans(dir);
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for ent in rd.flatten() {
+        if ent.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_orphans_deep(&ent.path());
+        }
+    }
+}
+
+/// Bytes available to an unprivileged user on the filesystem of `p`.
+pub fn free_bytes(p: &Path) -> Result<u64> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| {
+        Error::new(
+            Code::Internal,
+            format!("path {} has a NUL byte", p.display()),
+        )
+    })?;
+    // SAFETY: statvfs fills the struct we pass; zeroed is a valid initial value.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return Err(Error::io(
+            "cannot check free space on",
+            p,
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok((s.f_bavail as u64).saturating_mul(s.f_frsize as u64))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

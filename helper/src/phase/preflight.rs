@@ -111,25 +111,6 @@ fn mount_point(p: &Path) -> PathBuf {
     cur
 }
 
-fn free_bytes(p: &Path) -> Result<u64> {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| {
-        Error::new(
-            Code::Internal,
-            format!("path {} has a NUL byte", p.display()),
-        )
-    })?;
-    // SAFETY: statvfs fills the struct we pass; zeroed is a valid initial value.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return Err(Error::io(
-            "cannot check free space on",
-            p,
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok((s.f_bavail as u64).saturating_mul(s.f_frsize as u64))
-}
-
 fn check_disk(ctx: &Ctx) -> Result<String> {
     let cache_at = existing(&ctx.cache.root);
     let prefix_at = existing(&ctx.prefix);
@@ -159,7 +140,7 @@ fn check_disk(ctx: &Ctx) -> Result<String> {
     let mut report = Vec::new();
     for (mount, bytes) in need.values() {
         let want = bytes + HEADROOM;
-        let free = free_bytes(mount)?;
+        let free = crate::fsutil::free_bytes(mount)?;
         if free < want {
             return err(
                 Code::Disk,

@@ -8,6 +8,10 @@
 //! with `Range` + `If-Range`; a 200 to a ranged request restarts from zero.
 //! Local files (`path` artifacts, `--from` caches) go through the same checks.
 
+pub mod engine;
+pub mod http;
+pub mod sidecar;
+
 use crate::error::{Code, Error, Result, err};
 use crate::events::Reporter;
 use crate::fsutil;
@@ -42,12 +46,33 @@ impl Source {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub offline: bool,
-    pub allow_http: bool,
     pub from: Option<PathBuf>,
+    /// Connections per artifact.
+    pub connections: usize,
+    /// Base URLs tried in order before an artifact's own URL.
+    pub mirrors: Vec<String>,
+    pub net: http::Net,
 }
+
+/// Default connections per artifact (see README's performance section).
+pub const DEFAULT_CONNECTIONS: usize = 8;
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            offline: false,
+            from: None,
+            connections: DEFAULT_CONNECTIONS,
+            mirrors: Vec::new(),
+            net: http::Net::default(),
+        }
+    }
+}
+
+pub use crate::fsutil::free_bytes;
 
 pub struct Cache {
     pub root: PathBuf,
@@ -144,16 +169,49 @@ impl Cache {
                         ),
                     );
                 }
-                let mut tries = 0;
-                loop {
-                    tries += 1;
-                    match self.fetch_http(want, u, opts, rep) {
-                        Err(e) if e.code == Code::Integrity && tries == 1 => {
-                            rep.warn(&format!("{}; fetching it again once", e.msg));
+                let mut last = None;
+                for (url, mirror) in sources(u, &opts.mirrors) {
+                    match self.fetch_verified(want, &url, mirror, opts, rep) {
+                        Ok(p) => return Ok(p),
+                        Err(e) if e.code == Code::Network => {
+                            if mirror {
+                                rep.warn(&format!(
+                                    "mirror failed: {}; trying the next source",
+                                    e.msg
+                                ));
+                            }
+                            last = Some(e);
                         }
-                        r => return r,
+                        Err(e) => return Err(e),
                     }
                 }
+                Err(last.unwrap_or_else(|| {
+                    Error::new(
+                        Code::Network,
+                        format!("{}: no source to fetch from", want.label),
+                    )
+                }))
+            }
+        }
+    }
+
+    /// One source: fetch, and on a hash mismatch discard and fetch once more.
+    fn fetch_verified(
+        &self,
+        want: &Want,
+        url: &str,
+        mirror: bool,
+        opts: &Options,
+        rep: &mut Reporter,
+    ) -> Result<PathBuf> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.fetch_http(want, url, mirror, opts, rep) {
+                Err(e) if e.code == Code::Integrity && tries == 1 => {
+                    rep.warn(&format!("{}; fetching it again once", e.msg));
+                }
+                r => return r,
             }
         }
     }
@@ -250,24 +308,37 @@ impl Cache {
         &self,
         want: &Want,
         url: &str,
+        mirror: bool,
         opts: &Options,
         rep: &mut Reporter,
     ) -> Result<PathBuf> {
-        if url.starts_with("http://") && !opts.allow_http {
-            return err(
-                Code::Network,
-                format!(
-                    "{}: refusing plain http ({url}); use an https URL or pass --allow-http",
-                    want.label
-                ),
-            );
+        let mut net = opts.net.clone();
+        net.allow_http |= mirror;
+        let client = http::Client::new(&net)?;
+        let (part, side) = self.part_paths(&want.sha256);
+        let stream_meta = side.with_extension("stream.json");
+        if !stream_meta.exists() {
+            match engine::run(&client, want, url, &part, &side, opts.connections, rep) {
+                Ok(sha) => {
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&part)
+                        .map_err(|e| Error::io("cannot open", &part, e))?;
+                    return self.publish(want, &part, f, sha, url);
+                }
+                Err(engine::Stop::Failed(e)) => return Err(e),
+                Err(engine::Stop::Restart(why)) => {
+                    rep.warn(&why);
+                    let _ = fs::remove_file(&part);
+                    let _ = fs::remove_file(&side);
+                }
+            }
         }
-        let (part, meta_path) = self.part_paths(&want.sha256);
-        let agent = agent(opts.allow_http);
+        // One stream from the start: the server does not do ranges for us.
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match self.fetch_once(&agent, want, url, &part, &meta_path, rep) {
+            match self.fetch_once(&client, want, url, &part, &stream_meta, rep) {
                 Ok(p) => return Ok(p),
                 Err(Retry::Fatal(e)) => return Err(e),
                 Err(Retry::Again(e)) if attempt >= 6 => {
@@ -296,7 +367,7 @@ impl Cache {
 
     fn fetch_once(
         &self,
-        agent: &ureq::Agent,
+        client: &http::Client,
         want: &Want,
         url: &str,
         part: &Path,
@@ -339,17 +410,20 @@ impl Cache {
                 .publish(want, part, f, fsutil::hex(&h.finalize()), url)
                 .map_err(Retry::Fatal);
         }
-        let mut req = agent.get(url).header("Accept-Encoding", "identity");
+        let mut headers = Vec::new();
         if have > 0 {
-            req = req.header("Range", &format!("bytes={have}-"));
+            headers.push(("Range", format!("bytes={have}-")));
             if let Some(v) = meta
                 .as_ref()
                 .and_then(|m| m.etag.clone().or(m.last_modified.clone()))
             {
-                req = req.header("If-Range", &v);
+                headers.push(("If-Range", v));
             }
         }
-        let resp = req.call().map_err(|e| classify(url, e))?;
+        let (resp, _) = client.get(url, &headers).map_err(|e| match e {
+            http::Fail::Fatal(e) => Retry::Fatal(e),
+            http::Fail::Retry(m, _) => Retry::Again(m),
+        })?;
         let status = resp.status().as_u16();
         let header = |n: &str| {
             resp.headers()
@@ -504,36 +578,16 @@ fn fatal(e: Error) -> Retry {
     Retry::Fatal(e)
 }
 
-fn classify(url: &str, e: ureq::Error) -> Retry {
-    match e {
-        ureq::Error::RequireHttpsOnly(_) => fatal(Error::new(
-            Code::Network,
-            format!(
-                "{url}: a redirect led to plain http; refused (pass --allow-http only if you trust that network)"
-            ),
-        )),
-        ureq::Error::TooManyRedirects => fatal(Error::new(
-            Code::Network,
-            format!("{url}: more than 5 redirects"),
-        )),
-        ureq::Error::BadUri(s) => fatal(Error::new(Code::Network, format!("{url}: bad URL: {s}"))),
-        other => Retry::Again(format!("{url}: {other}")),
-    }
-}
-
-/// The HTTP client: explicit timeouts, no https->http redirects, 5 redirects.
-pub fn agent(allow_http: bool) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .https_only(!allow_http)
-        .max_redirects(5)
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .timeout_resolve(Some(Duration::from_secs(15)))
-        .timeout_recv_response(Some(Duration::from_secs(30)))
-        .timeout_per_read(Some(Duration::from_secs(30)))
-        .user_agent(concat!("onramp/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
+/// The URLs to try for `url`: each mirror (base + file name), then `url`.
+/// The flag says whether it is a mirror (configured, so plain http is allowed).
+pub fn sources(url: &str, mirrors: &[String]) -> Vec<(String, bool)> {
+    let name = url.rsplit('/').next().unwrap_or("");
+    let mut v: Vec<(String, bool)> = mirrors
+        .iter()
+        .map(|m| (format!("{}/{name}", m.trim_end_matches('/')), true))
+        .collect();
+    v.push((url.to_string(), false));
+    v
 }
 
 /// Put a verified cache file at `dest` atomically: a hard link when the cache

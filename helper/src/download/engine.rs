@@ -1,0 +1,640 @@
+//! The parallel ranged transfer of one artifact into a preallocated `.part`.
+//!
+//! N workers fetch byte ranges with `Range` + `If-Range` and write them at
+//! their offsets. A worker that runs out of work steals the back half of
+//! the largest range still in flight; when nothing is worth splitting, it
+//! duplicates the slowest tail (end-game) so a download never crawls at
+//! 99 %. A connection much slower than the median is dropped and its range
+//! handed out again. About once a second the file is synced and then the
+//! sidecar records the completed ranges, so a SIGKILL loses at most about a
+//! second of transfer per connection. sha256 follows the contiguous
+//! completed prefix, so the digest is ready when the last byte lands.
+
+use super::Want;
+use super::http::{Client, Fail, content_range, header, retry_after};
+use super::sidecar::{Ranges, Sidecar, VERSION};
+use crate::error::{Code, Error, Result};
+use crate::events::Reporter;
+use crate::fsutil;
+use sha2::digest::common::hazmat::SerializableState;
+use sha2::{Digest, Sha256};
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Pieces smaller than this are not split further (end-game duplicates instead).
+const MIN_SPLIT: u64 = 512 * 1024;
+const BUF: usize = 256 * 1024;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// How a transfer ended when it did not produce the file.
+pub enum Stop {
+    /// The server ignores Range or the file changed: start over on one stream.
+    Restart(String),
+    Failed(Error),
+}
+
+struct Seg {
+    start: u64,
+    pos: u64,
+    end: u64,
+    workers: u32,
+}
+
+struct Sched {
+    segs: Vec<Seg>,
+    done: Ranges,
+    allowed: usize,
+    active: usize,
+    failures: u32,
+    budget: u32,
+    stop: Option<Stop>,
+    validator: Option<String>,
+    /// The resolved URL (after redirects), re-resolved on 401/403/400.
+    resolved: Option<String>,
+    /// worker id -> (bytes in window, window start)
+    rate: Vec<(u64, Instant)>,
+}
+
+struct Shared<'a> {
+    sched: Mutex<Sched>,
+    file: File,
+    size: u64,
+    url: &'a str,
+    client: &'a Client,
+    kill: Vec<AtomicBool>,
+    live: AtomicUsize,
+    halt: AtomicBool,
+}
+
+fn lock<'b>(m: &'b Mutex<Sched>) -> std::sync::MutexGuard<'b, Sched> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Split the missing ranges into about `n` segments.
+fn plan_segments(missing: &[(u64, u64)], n: usize) -> Vec<Seg> {
+    let total: u64 = missing.iter().map(|r| r.1 - r.0).sum();
+    let per = (total / n.max(1) as u64).max(MIN_SPLIT);
+    let mut out = Vec::new();
+    for &(a, b) in missing {
+        let mut s = a;
+        while s < b {
+            let e = if b - s > per + per / 2 { s + per } else { b };
+            out.push(Seg {
+                start: s,
+                pos: s,
+                end: e,
+                workers: 0,
+            });
+            s = e;
+        }
+    }
+    out
+}
+
+pub fn run(
+    client: &Client,
+    want: &Want,
+    url: &str,
+    part: &Path,
+    side: &Path,
+    conns: usize,
+    rep: &mut Reporter,
+) -> std::result::Result<String, Stop> {
+    let size = want.size;
+    let prev = Sidecar::load(side, url, size, &want.sha256);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(prev.is_none())
+        .open(part)
+        .map_err(|e| Stop::Failed(Error::io("cannot open", part, e)))?;
+    preallocate(&file, size, part).map_err(Stop::Failed)?;
+    let (done, validator, mut hasher, mut hashed) = match &prev {
+        Some(s) => {
+            let (h, at) = restore_hash(s);
+            (s.ranges.clone(), s.validator.clone(), h, at)
+        }
+        None => (Ranges::default(), None, Sha256::new(), 0),
+    };
+    if prev.is_some() && done.total() > 0 {
+        rep.info(&format!(
+            "{}: resuming, {} of {} already here",
+            want.label,
+            fsutil::human_bytes(done.total()),
+            fsutil::human_bytes(size)
+        ));
+    }
+    let missing = done.missing(size);
+    let n = if size < 2 * MIN_SPLIT {
+        1
+    } else {
+        conns.max(1)
+    };
+    let shared = Shared {
+        sched: Mutex::new(Sched {
+            segs: plan_segments(&missing, n),
+            done,
+            allowed: n,
+            active: 0,
+            failures: 0,
+            budget: 10 + 4 * n as u32,
+            stop: None,
+            validator,
+            resolved: None,
+            rate: (0..n).map(|_| (0, Instant::now())).collect(),
+        }),
+        file,
+        size,
+        url,
+        client,
+        kill: (0..n).map(|_| AtomicBool::new(false)).collect(),
+        live: AtomicUsize::new(n),
+        halt: AtomicBool::new(false),
+    };
+    let base_done = rep.bytes_done;
+    rep.start_rate();
+    let result = std::thread::scope(|scope| {
+        for id in 0..n {
+            let sh = &shared;
+            scope.spawn(move || {
+                worker(sh, id);
+                sh.live.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        let mut last_ckpt = Instant::now();
+        let mut last_slow = Instant::now();
+        loop {
+            let finished = shared.live.load(Ordering::SeqCst) == 0;
+            if crate::signal::interrupted() {
+                halt(&shared, Stop::Failed(Error::interrupted()));
+            }
+            let (got, frontier) = {
+                let s = lock(&shared.sched);
+                (s.done.total(), s.done.prefix())
+            };
+            // Hash what became contiguous, from the page cache.
+            if let Err(e) = hash_up_to(&shared.file, &mut hasher, &mut hashed, frontier, part) {
+                halt(&shared, Stop::Failed(e));
+            }
+            rep.bytes_done = base_done + got;
+            rep.transfer(&want.label, got, size);
+            if finished || last_ckpt.elapsed() >= CHECKPOINT_EVERY {
+                checkpoint(&shared, side, want, &hasher, hashed, part);
+                last_ckpt = Instant::now();
+            }
+            if last_slow.elapsed() >= Duration::from_secs(2) {
+                drop_slow(&shared);
+                last_slow = Instant::now();
+            }
+            if finished {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut s = lock(&shared.sched);
+        match s.stop.take() {
+            Some(stop) => Err(stop),
+            None if s.done.total() == size => Ok(()),
+            None => Err(Stop::Failed(Error::new(
+                Code::Network,
+                format!(
+                    "{}: transfer ended with {} of {size} bytes",
+                    want.label,
+                    s.done.total()
+                ),
+            ))),
+        }
+    });
+    result?;
+    hash_up_to(&shared.file, &mut hasher, &mut hashed, size, part).map_err(Stop::Failed)?;
+    shared
+        .file
+        .sync_all()
+        .map_err(|e| Stop::Failed(Error::io("cannot sync", part, e)))?;
+    Ok(fsutil::hex(&hasher.finalize()))
+}
+
+fn halt(sh: &Shared, stop: Stop) {
+    let mut s = lock(&sh.sched);
+    if s.stop.is_none() {
+        s.stop = Some(stop);
+    }
+    sh.halt.store(true, Ordering::SeqCst);
+}
+
+fn preallocate(f: &File, size: u64, part: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    if f.metadata().map(|m| m.len()).unwrap_or(0) >= size {
+        return Ok(());
+    }
+    // SAFETY: posix_fallocate on our own open descriptor.
+    let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, size as libc::off_t) };
+    match rc {
+        0 => Ok(()),
+        libc::ENOSPC => {
+            let dir = part.parent().unwrap_or(Path::new("/"));
+            let free = super::free_bytes(dir).unwrap_or(0);
+            Err(Error::new(
+                Code::Disk,
+                format!(
+                    "disk full: {} needs {} on the filesystem of {}, {} free; free some space and run again (nothing downloaded so far is lost)",
+                    part.display(),
+                    fsutil::human_bytes(size),
+                    dir.display(),
+                    fsutil::human_bytes(free)
+                ),
+            ))
+        }
+        // Filesystems without fallocate: extend sparsely.
+        _ => f
+            .set_len(size)
+            .map_err(|e| Error::io("cannot size", part, e)),
+    }
+}
+
+fn restore_hash(s: &Sidecar) -> (Sha256, u64) {
+    let restored = s.hash_state.as_deref().and_then(|hex| {
+        let bytes: Vec<u8> = (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
+            .collect::<std::result::Result<_, _>>()
+            .ok()?;
+        let arr =
+            sha2::digest::common::hazmat::SerializedState::<Sha256>::try_from(bytes.as_slice())
+                .ok()?;
+        Sha256::deserialize(&arr).ok()
+    });
+    match restored {
+        Some(h) if s.hashed <= s.ranges.prefix() => (h, s.hashed),
+        _ => (Sha256::new(), 0),
+    }
+}
+
+fn hash_up_to(f: &File, h: &mut Sha256, hashed: &mut u64, to: u64, part: &Path) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
+    while *hashed < to {
+        let n = ((to - *hashed) as usize).min(buf.len());
+        f.read_exact_at(&mut buf[..n], *hashed)
+            .map_err(|e| Error::io("cannot read back", part, e))?;
+        h.update(&buf[..n]);
+        *hashed += n as u64;
+    }
+    Ok(())
+}
+
+/// Sync the data, then record what it holds.
+fn checkpoint(sh: &Shared, side: &Path, want: &Want, h: &Sha256, hashed: u64, part: &Path) {
+    let (ranges, validator) = {
+        let s = lock(&sh.sched);
+        (s.done.clone(), s.validator.clone())
+    };
+    if sh.file.sync_data().is_err() {
+        return;
+    }
+    let mut sc = Sidecar {
+        version: VERSION,
+        url: sh.url.to_string(),
+        size: sh.size,
+        sha256: want.sha256.clone(),
+        validator,
+        ranges,
+        hashed,
+        hash_state: Some(fsutil::hex(h.serialize().as_slice())),
+        check: String::new(),
+    };
+    if let Err(e) = sc.save(side) {
+        crate::say!(
+            "onramp: warning: cannot save download progress for {}: {}",
+            part.display(),
+            e.msg
+        );
+    }
+}
+
+/// Drop a connection far slower than the median; its range goes back.
+fn drop_slow(sh: &Shared) {
+    let mut s = lock(&sh.sched);
+    let now = Instant::now();
+    let rates: Vec<(usize, f64)> = s
+        .rate
+        .iter()
+        .enumerate()
+        .map(|(i, (b, t))| {
+            (
+                i,
+                *b as f64 / now.duration_since(*t).as_secs_f64().max(0.001),
+            )
+        })
+        .collect();
+    for r in s.rate.iter_mut() {
+        *r = (0, now);
+    }
+    if s.active < 3 {
+        return;
+    }
+    let mut v: Vec<f64> = rates.iter().map(|r| r.1).collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let median = v[v.len() / 2];
+    if median <= 0.0 {
+        return;
+    }
+    if let Some((slowest, r)) = rates.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1))
+        && r < median / 5.0
+    {
+        sh.kill[slowest].store(true, Ordering::SeqCst);
+    }
+}
+
+/// Claim work: a free segment, half of the largest, or a duplicate tail.
+fn claim(sh: &Shared) -> Option<(u64, u64)> {
+    let mut s = lock(&sh.sched);
+    if let Some(seg) = s
+        .segs
+        .iter_mut()
+        .filter(|g| g.workers == 0 && g.pos < g.end)
+        .min_by_key(|g| g.start)
+    {
+        seg.workers = 1;
+        return Some((seg.start, seg.pos));
+    }
+    let big = s
+        .segs
+        .iter()
+        .enumerate()
+        .filter(|(_, g)| g.workers == 1)
+        .max_by_key(|(_, g)| g.end - g.pos)
+        .map(|(i, _)| i)?;
+    let rem = s.segs[big].end - s.segs[big].pos;
+    if rem >= 2 * MIN_SPLIT {
+        let mid = (s.segs[big].pos + rem / 2) & !0xffff;
+        let end = s.segs[big].end;
+        s.segs[big].end = mid;
+        s.segs.push(Seg {
+            start: mid,
+            pos: mid,
+            end,
+            workers: 1,
+        });
+        return Some((mid, mid));
+    }
+    if rem > 0 {
+        // End-game: fetch the same tail; whoever lands first wins.
+        s.segs[big].workers = 2;
+        return Some((s.segs[big].start, s.segs[big].pos));
+    }
+    None
+}
+
+fn release(sh: &Shared, start: u64) {
+    let mut s = lock(&sh.sched);
+    if let Some(g) = s.segs.iter_mut().find(|g| g.start == start) {
+        g.workers = g.workers.saturating_sub(1);
+    }
+}
+
+fn worker(sh: &Shared, id: usize) {
+    {
+        let mut s = lock(&sh.sched);
+        s.active += 1;
+    }
+    let mut backoff = 0u32;
+    while !sh.halt.load(Ordering::SeqCst) {
+        {
+            let s = lock(&sh.sched);
+            if s.active > s.allowed {
+                break;
+            }
+            if s.segs.is_empty() {
+                break;
+            }
+        }
+        let Some((start, pos)) = claim(sh) else { break };
+        sh.kill[id].store(false, Ordering::SeqCst);
+        match fetch(sh, id, start, pos) {
+            Ok(()) => backoff = 0,
+            Err(Fail::Fatal(e)) => {
+                release(sh, start);
+                halt(sh, Stop::Failed(e));
+            }
+            Err(Fail::Retry(why, wait)) => {
+                release(sh, start);
+                let exhausted = {
+                    let mut s = lock(&sh.sched);
+                    s.failures += 1;
+                    s.failures > s.budget
+                };
+                if exhausted {
+                    halt(
+                        sh,
+                        Stop::Failed(Error::new(
+                            Code::Network,
+                            format!("{}: giving up after repeated failures; last: {why}", sh.url),
+                        )),
+                    );
+                    break;
+                }
+                backoff += 1;
+                let base = wait.unwrap_or_else(|| Duration::from_millis(250 << backoff.min(6)));
+                // Jitter: up to +50 %, from the clock's low bits (no rand crate).
+                let jitter = Instant::now().elapsed().subsec_nanos() as u64
+                    % (base.as_millis() as u64 / 2 + 1);
+                let until = Instant::now() + base + Duration::from_millis(jitter);
+                while Instant::now() < until && !sh.halt.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+    let mut s = lock(&sh.sched);
+    s.active -= 1;
+}
+
+/// Fetch from `pos` to the (possibly shrinking) end of segment `start`.
+fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Result<(), Fail> {
+    let (end, validator, target) = {
+        let s = lock(&sh.sched);
+        let Some(g) = s.segs.iter().find(|g| g.start == start) else {
+            return Ok(());
+        };
+        (
+            g.end,
+            s.validator.clone(),
+            s.resolved.clone().unwrap_or_else(|| sh.url.to_string()),
+        )
+    };
+    // A closed range: a server never pushes more than this piece; if the
+    // piece is stolen from, the connection is dropped early instead.
+    let mut headers = vec![("Range", format!("bytes={pos}-{}", end - 1))];
+    if let Some(v) = &validator {
+        headers.push(("If-Range", v.clone()));
+    }
+    let (resp, final_url) = sh.client.get(&target, &headers)?;
+    let status = resp.status().as_u16();
+    let label = sh.url;
+    if let Some(enc) =
+        header(&resp, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"))
+    {
+        return Err(Fail::Fatal(Error::new(
+            Code::Network,
+            format!(
+                "{label}: the server sent Content-Encoding {enc:?}; artifacts must be served as-is"
+            ),
+        )));
+    }
+    match status {
+        206 => {}
+        200 => {
+            halt(
+                sh,
+                Stop::Restart(format!(
+                    "{label}: the server ignored the range request or the file changed; starting over on one connection"
+                )),
+            );
+            return Ok(());
+        }
+        416 => {
+            halt(
+                sh,
+                Stop::Restart(format!(
+                    "{label}: the server refused a range within the file (HTTP 416); the file may have changed; starting over"
+                )),
+            );
+            return Ok(());
+        }
+        400 | 401 | 403 if final_url != sh.url => {
+            // An expired signed URL: resolve again from the original next time.
+            lock(&sh.sched).resolved = None;
+            return Err(Fail::Retry(
+                format!("{final_url}: HTTP {status} (expired link?); resolving {label} again"),
+                Some(Duration::from_millis(10)),
+            ));
+        }
+        429 | 503 => {
+            let mut s = lock(&sh.sched);
+            if s.allowed > 1 {
+                s.allowed -= 1;
+            }
+            drop(s);
+            return Err(Fail::Retry(
+                format!("{label}: HTTP {status}, slowing down"),
+                retry_after(&resp),
+            ));
+        }
+        500..=599 => {
+            return Err(Fail::Retry(
+                format!("{label}: HTTP {status}"),
+                retry_after(&resp),
+            ));
+        }
+        404 | 410 => {
+            return Err(Fail::Fatal(Error::new(
+                Code::Network,
+                format!("{label}: HTTP {status}: it does not exist"),
+            )));
+        }
+        _ => {
+            return Err(Fail::Fatal(Error::new(
+                Code::Network,
+                format!("{label}: HTTP {status}"),
+            )));
+        }
+    }
+    let cr = header(&resp, "content-range").unwrap_or_default();
+    match content_range(&cr) {
+        Some((a, b, Some(t))) if a == pos && t == sh.size && b + 1 == end => {}
+        _ => {
+            return Err(Fail::Retry(
+                format!("{label}: bad Content-Range {cr:?} for bytes={pos}-"),
+                None,
+            ));
+        }
+    }
+    let v = header(&resp, "etag").or_else(|| header(&resp, "last-modified"));
+    {
+        let mut s = lock(&sh.sched);
+        match (s.validator.clone(), &v) {
+            (Some(old), Some(new)) if &old != new => {
+                drop(s);
+                halt(
+                    sh,
+                    Stop::Restart(format!(
+                        "{label}: the file changed on the server (validator {old} -> {new}); starting over"
+                    )),
+                );
+                return Ok(());
+            }
+            (None, Some(_)) => s.validator = v.clone(),
+            _ => {}
+        }
+        if final_url != sh.url {
+            s.resolved = Some(final_url.clone());
+        }
+    }
+    let mut body = resp.into_body();
+    let mut r = body.as_reader();
+    let mut buf = vec![0u8; BUF];
+    let mut lim = end;
+    loop {
+        if sh.halt.load(Ordering::SeqCst) || sh.kill[id].load(Ordering::SeqCst) {
+            release(sh, start);
+            return Ok(());
+        }
+        let n = match r.read(&mut buf) {
+            Ok(0) => {
+                return Err(Fail::Retry(
+                    format!("{label}: connection closed at byte {pos} (expected up to {lim})"),
+                    None,
+                ));
+            }
+            Ok(n) => n,
+            Err(e) => {
+                return Err(Fail::Retry(
+                    format!("{label}: transfer broke at byte {pos}: {e}"),
+                    None,
+                ));
+            }
+        };
+        {
+            let s = lock(&sh.sched);
+            match s.segs.iter().find(|g| g.start == start) {
+                Some(g) => lim = g.end,
+                None => return Ok(()), // a duplicate finished it
+            }
+        }
+        let take = (n as u64).min(lim.saturating_sub(pos)) as usize;
+        if take > 0
+            && let Err(e) = sh.file.write_all_at(&buf[..take], pos)
+        {
+            let code = if e.raw_os_error() == Some(libc::ENOSPC) {
+                Code::Disk
+            } else {
+                Code::Internal
+            };
+            return Err(Fail::Fatal(Error::new(
+                code,
+                format!(
+                    "cannot write the download of {label}: {e}; what was saved is kept for the next run"
+                ),
+            )));
+        }
+        let mut s = lock(&sh.sched);
+        s.done.insert(pos, pos + take as u64);
+        s.rate[id].0 += take as u64;
+        pos += take as u64;
+        let Some(i) = s.segs.iter().position(|g| g.start == start) else {
+            return Ok(());
+        };
+        if s.segs[i].pos < pos {
+            s.segs[i].pos = pos;
+        }
+        if pos >= s.segs[i].end {
+            s.segs.remove(i);
+            return Ok(());
+        }
+    }
+}

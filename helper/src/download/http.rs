@@ -1,0 +1,256 @@
+//! The HTTP client: explicit connect and read timeouts, proxies from the
+//! environment, TLS with the bundled Mozilla roots plus `--ca-file` /
+//! `SSL_CERT_FILE`, and redirects followed by hand (at most 5, https to
+//! http never, even with --allow-http) so the resolved URL is known.
+
+use crate::error::{Code, Error, Result, err};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Net {
+    pub allow_http: bool,
+    pub ca_file: Option<PathBuf>,
+    pub read_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Net {
+            allow_http: false,
+            ca_file: None,
+            read_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    allow_http: bool,
+    ca_hint: &'static str,
+}
+
+/// What went wrong with one request.
+pub enum Fail {
+    /// Worth another try later (after the given wait, when the server said).
+    Retry(String, Option<Duration>),
+    Fatal(Error),
+}
+
+pub type Response = ureq::http::Response<ureq::Body>;
+
+fn load_pem(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::new(
+            Code::Usage,
+            format!("cannot read CA file {}: {e}", path.display()),
+        )
+    })?;
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(e) => {
+                return err(
+                    Code::Usage,
+                    format!("CA file {} is not valid PEM: {e}", path.display()),
+                );
+            }
+        }
+    }
+    if out.is_empty() {
+        return err(
+            Code::Usage,
+            format!("CA file {} holds no certificate", path.display()),
+        );
+    }
+    Ok(out)
+}
+
+impl Client {
+    pub fn new(net: &Net) -> Result<Client> {
+        let mut roots: Vec<ureq::tls::Certificate<'static>> =
+            webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
+        let mut ca_hint = "pass --ca-file FILE or set SSL_CERT_FILE if your network uses its own certificate authority";
+        let env_ca = std::env::var_os("SSL_CERT_FILE")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+        for p in net.ca_file.iter().chain(env_ca.iter()) {
+            roots.extend(load_pem(p)?);
+            ca_hint = "the extra CA from --ca-file / SSL_CERT_FILE did not help either";
+        }
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .build();
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls)
+            .proxy(ureq::Proxy::try_from_env())
+            .https_only(false)
+            .max_redirects(0)
+            .max_redirects_will_error(false)
+            .http_status_as_error(false)
+            .timeout_connect(Some(net.connect_timeout))
+            .timeout_resolve(Some(net.connect_timeout))
+            .timeout_recv_response(Some(net.read_timeout))
+            .timeout_per_read(Some(net.read_timeout))
+            .user_agent(concat!("onramp/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            allow_http: net.allow_http,
+            ca_hint,
+        })
+    }
+
+    /// GET `url` with `headers`, following redirects by hand. Returns the
+    /// final response (not a redirect) and the URL that answered.
+    pub fn get(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> std::result::Result<(Response, String), Fail> {
+        let mut cur = url.to_string();
+        for _ in 0..=5 {
+            if cur.starts_with("http://") && !self.allow_http {
+                return Err(Fail::Fatal(Error::new(
+                    Code::Network,
+                    format!("refusing plain http ({cur}); use an https URL or pass --allow-http"),
+                )));
+            }
+            let mut req = self.agent.get(&cur).header("Accept-Encoding", "identity");
+            for (k, v) in headers {
+                req = req.header(*k, v);
+            }
+            let resp = req.call().map_err(|e| self.classify(&cur, e))?;
+            let status = resp.status().as_u16();
+            if !(300..400).contains(&status) || status == 304 {
+                return Ok((resp, cur));
+            }
+            let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok()) else {
+                return Err(Fail::Fatal(Error::new(
+                    Code::Network,
+                    format!("{cur}: HTTP {status} without a Location"),
+                )));
+            };
+            let next = join(&cur, loc);
+            if cur.starts_with("https://") && next.starts_with("http://") {
+                return Err(Fail::Fatal(Error::new(
+                    Code::Network,
+                    format!(
+                        "{cur} redirects to plain http ({next}); refused, an https download never continues over http"
+                    ),
+                )));
+            }
+            cur = next;
+        }
+        Err(Fail::Fatal(Error::new(
+            Code::Network,
+            format!("{url}: more than 5 redirects (a loop?)"),
+        )))
+    }
+
+    fn classify(&self, url: &str, e: ureq::Error) -> Fail {
+        match e {
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
+                Fail::Fatal(Error::new(
+                    Code::Network,
+                    format!("TLS failure talking to {url}: {e}; {}", self.ca_hint),
+                ))
+            }
+            ureq::Error::BadUri(s) => {
+                Fail::Fatal(Error::new(Code::Network, format!("{url}: bad URL: {s}")))
+            }
+            ureq::Error::HostNotFound => Fail::Retry(format!("{url}: host not found"), None),
+            other => {
+                let text = other.to_string();
+                if text.contains("certificate") || text.contains("UnknownIssuer") {
+                    Fail::Fatal(Error::new(
+                        Code::Network,
+                        format!("TLS failure talking to {url}: {text}; {}", self.ca_hint),
+                    ))
+                } else {
+                    Fail::Retry(format!("{url}: {text}"), None)
+                }
+            }
+        }
+    }
+}
+
+/// Resolve a Location header against the URL it came from.
+pub fn join(base: &str, loc: &str) -> String {
+    if loc.starts_with("http://") || loc.starts_with("https://") {
+        return loc.to_string();
+    }
+    let (scheme, rest) = base.split_once("://").unwrap_or(("https", base));
+    if let Some(r) = loc.strip_prefix("//") {
+        return format!("{scheme}://{r}");
+    }
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", &rest[..host_end]);
+    if loc.starts_with('/') {
+        return format!("{origin}{loc}");
+    }
+    let path = rest[host_end..].split(['?', '#']).next().unwrap_or("");
+    let dir = match path.rfind('/') {
+        Some(i) => &path[..=i],
+        None => "/",
+    };
+    format!("{origin}{dir}{loc}")
+}
+
+/// Seconds from a Retry-After header (delta-seconds form only).
+pub fn retry_after(resp: &Response) -> Option<Duration> {
+    resp.headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|s| Duration::from_secs(s.min(300)))
+}
+
+pub fn header(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Parse `bytes A-B/TOTAL`.
+pub fn content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let r = v.strip_prefix("bytes ")?;
+    let (span, total) = r.split_once('/')?;
+    let (a, b) = span.split_once('-')?;
+    let total = if total == "*" {
+        None
+    } else {
+        Some(total.parse().ok()?)
+    };
+    Some((a.parse().ok()?, b.parse().ok()?, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_joins() {
+        assert_eq!(join("https://a.test/x/y?z", "/p"), "https://a.test/p");
+        assert_eq!(join("https://a.test/x/y", "q"), "https://a.test/x/q");
+        assert_eq!(join("https://a.test/x/y", "//b.test/r"), "https://b.test/r");
+        assert_eq!(join("https://a.test", "http://c/"), "http://c/");
+        assert_eq!(join("http://a.test:8/d/", "e"), "http://a.test:8/d/e");
+    }
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(content_range("bytes 0-9/10"), Some((0, 9, Some(10))));
+        assert_eq!(content_range("bytes 5-9/*"), Some((5, 9, None)));
+        assert_eq!(content_range("bytes x-9/10"), None);
+    }
+}
