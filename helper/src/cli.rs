@@ -99,6 +99,12 @@ const CMDS: &[Cmd] = &[
         ],
     },
     Cmd {
+        name: "sha256",
+        args: "FILE",
+        about: "Print the sha256 of FILE (as the downloader computes it), e.g. to pre-seed a cache for --from.",
+        flags: &[],
+    },
+    Cmd {
         name: "state",
         args: "--prefix DIR",
         about: "Print where the install state of PREFIX lives, and its contents.",
@@ -322,7 +328,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     }
     let f = parse(cmd, rest)?;
     let expect_free = match cmd.name {
-        "phase" | "download" => 1,
+        "phase" | "download" | "sha256" => 1,
         _ => 0,
     };
     if f.free.len() != expect_free {
@@ -356,6 +362,11 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         "finish" => cmd_finish(&f),
         "download" => cmd_download(&f),
         "state" => cmd_state(&f),
+        "sha256" => {
+            let p = fsutil::absolute(Path::new(&f.free[0]))?;
+            out::stdout_line(&format!("{}  {}", fsutil::sha256_file(&p)?, f.free[0]));
+            Ok(0)
+        }
         _ => err(
             Code::Internal,
             format!("command {} has no handler", cmd.name),

@@ -32,6 +32,7 @@ http {
         limit_rate $rate;
         sendfile off;
     }
+${NGINX_EXTRA:-}
 }
 CONF
         if nginx -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" 2>/dev/null; then

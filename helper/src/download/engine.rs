@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 /// Pieces smaller than this are not split further (end-game duplicates instead).
 const MIN_SPLIT: u64 = 512 * 1024;
 const BUF: usize = 256 * 1024;
+const MIN_PIECE: u64 = 256 * 1024;
+const MAX_PIECE: u64 = 16 * 1024 * 1024;
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// How a transfer ended when it did not produce the file.
@@ -46,6 +48,9 @@ struct Seg {
 }
 
 struct Sched {
+    /// Missing bytes not yet handed to any worker, lowest first.
+    gaps: Vec<(u64, u64)>,
+    /// Pieces being fetched (or released after an error, workers == 0).
     segs: Vec<Seg>,
     done: Ranges,
     allowed: usize,
@@ -58,6 +63,8 @@ struct Sched {
     resolved: Option<String>,
     /// worker id -> (bytes in window, window start)
     rate: Vec<(u64, Instant)>,
+    /// When the last missing byte arrived.
+    last_byte: Option<Instant>,
 }
 
 struct Shared<'a> {
@@ -75,27 +82,27 @@ fn lock<'b>(m: &'b Mutex<Sched>) -> std::sync::MutexGuard<'b, Sched> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Split the missing ranges into about `n` segments.
-fn plan_segments(missing: &[(u64, u64)], n: usize) -> Vec<Seg> {
-    let total: u64 = missing.iter().map(|r| r.1 - r.0).sum();
-    let per = (total / n.max(1) as u64).max(MIN_SPLIT);
-    let mut out = Vec::new();
-    for &(a, b) in missing {
-        let mut s = a;
-        while s < b {
-            let e = if b - s > per + per / 2 { s + per } else { b };
-            out.push(Seg {
-                start: s,
-                pos: s,
-                end: e,
-                workers: 0,
-            });
-            s = e;
-        }
+/// The next piece to hand out: from the lowest gap, sized so that about
+/// four pieces per connection remain, between 256 KiB and 16 MiB. Pieces
+/// shrink towards the end, so the bytes in flight beyond the hashed prefix
+/// stay few and the digest is ready almost as the last byte lands.
+fn carve(s: &mut Sched) -> Option<(u64, u64)> {
+    let left: u64 = s.gaps.iter().map(|g| g.1 - g.0).sum();
+    let (a, b) = *s.gaps.first()?;
+    let piece = (left / (s.allowed as u64 * 4)).clamp(MIN_PIECE, MAX_PIECE) & !0xffff;
+    let mut end = (a + piece.max(MIN_PIECE)).min(b);
+    if b - end < MIN_PIECE / 2 {
+        end = b;
     }
-    out
+    if end == b {
+        s.gaps.remove(0);
+    } else {
+        s.gaps[0].0 = end;
+    }
+    Some((a, end))
 }
 
+/// Fetch the missing ranges; returns the sha256 and when the last byte landed.
 pub fn run(
     client: &Client,
     want: &Want,
@@ -104,7 +111,7 @@ pub fn run(
     side: &Path,
     conns: usize,
     rep: &mut Reporter,
-) -> std::result::Result<String, Stop> {
+) -> std::result::Result<(String, Instant), Stop> {
     let size = want.size;
     let prev = Sidecar::load(side, url, size, &want.sha256);
     let file = OpenOptions::new()
@@ -131,6 +138,7 @@ pub fn run(
         ));
     }
     let missing = done.missing(size);
+    let mut flushed = done.prefix();
     let n = if size < 2 * MIN_SPLIT {
         1
     } else {
@@ -138,7 +146,8 @@ pub fn run(
     };
     let shared = Shared {
         sched: Mutex::new(Sched {
-            segs: plan_segments(&missing, n),
+            gaps: missing,
+            segs: Vec::new(),
             done,
             allowed: n,
             active: 0,
@@ -148,6 +157,7 @@ pub fn run(
             validator,
             resolved: None,
             rate: (0..n).map(|_| (0, Instant::now())).collect(),
+            last_byte: None,
         }),
         file,
         size,
@@ -182,6 +192,12 @@ pub fn run(
             if let Err(e) = hash_up_to(&shared.file, &mut hasher, &mut hashed, frontier, part) {
                 halt(&shared, Stop::Failed(e));
             }
+            // Start writing the finished prefix to disk now, so the final
+            // fsync has little left to do.
+            if frontier > flushed + 8 * MIN_PIECE || (frontier == size && frontier > flushed) {
+                start_writeback(&shared.file, flushed, frontier - flushed);
+                flushed = frontier;
+            }
             rep.bytes_done = base_done + got;
             rep.transfer(&want.label, got, size);
             if finished || last_ckpt.elapsed() >= CHECKPOINT_EVERY {
@@ -195,12 +211,12 @@ pub fn run(
             if finished {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(10));
         }
         let mut s = lock(&shared.sched);
         match s.stop.take() {
             Some(stop) => Err(stop),
-            None if s.done.total() == size => Ok(()),
+            None if s.done.total() == size => Ok(s.last_byte.unwrap_or_else(Instant::now)),
             None => Err(Stop::Failed(Error::new(
                 Code::Network,
                 format!(
@@ -211,13 +227,32 @@ pub fn run(
             ))),
         }
     });
-    result?;
+    let last_byte = result?;
     hash_up_to(&shared.file, &mut hasher, &mut hashed, size, part).map_err(Stop::Failed)?;
     shared
         .file
         .sync_all()
         .map_err(|e| Stop::Failed(Error::io("cannot sync", part, e)))?;
-    Ok(fsutil::hex(&hasher.finalize()))
+    Ok((fsutil::hex(&hasher.finalize()), last_byte))
+}
+
+/// Ask the kernel to begin writeback of a range (Linux); a hint only.
+fn start_writeback(f: &File, off: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a hint on our own descriptor; failure is harmless.
+        unsafe {
+            libc::sync_file_range(
+                f.as_raw_fd(),
+                off as libc::off64_t,
+                len as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (f, off, len);
 }
 
 fn halt(sh: &Shared, stop: Stop) {
@@ -362,6 +397,15 @@ fn claim(sh: &Shared) -> Option<(u64, u64)> {
         seg.workers = 1;
         return Some((seg.start, seg.pos));
     }
+    if let Some((a, b)) = carve(&mut s) {
+        s.segs.push(Seg {
+            start: a,
+            pos: a,
+            end: b,
+            workers: 1,
+        });
+        return Some((a, a));
+    }
     let big = s
         .segs
         .iter()
@@ -409,7 +453,7 @@ fn worker(sh: &Shared, id: usize) {
             if s.active > s.allowed {
                 break;
             }
-            if s.segs.is_empty() {
+            if s.segs.is_empty() && s.gaps.is_empty() {
                 break;
             }
         }
@@ -624,6 +668,9 @@ fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Resul
         }
         let mut s = lock(&sh.sched);
         s.done.insert(pos, pos + take as u64);
+        if s.last_byte.is_none() && s.done.total() == sh.size {
+            s.last_byte = Some(Instant::now());
+        }
         s.rate[id].0 += take as u64;
         pos += take as u64;
         let Some(i) = s.segs.iter().position(|g| g.start == start) else {
@@ -634,6 +681,12 @@ fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Resul
         }
         if pos >= s.segs[i].end {
             s.segs.remove(i);
+            drop(s);
+            if pos == end {
+                // The whole requested body was read: let the connection go
+                // back to the pool for the next piece.
+                let _ = r.read(&mut buf);
+            }
             return Ok(());
         }
     }

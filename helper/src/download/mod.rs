@@ -142,6 +142,41 @@ impl Cache {
         }
         fsutil::mkdirs(&self.root.join("sha256"))?;
         fsutil::mkdirs(&self.root.join("partial"))?;
+        // One writer per artifact, across processes: another installer using
+        // the same cache is waited for, then its verified file is used.
+        let lock_path = self
+            .root
+            .join("partial")
+            .join(format!("{}.lock", want.sha256));
+        let lock_file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| Error::io("cannot open", &lock_path, e))?;
+        let mut lock = fd_lock::RwLock::new(lock_file);
+        let mut said = false;
+        loop {
+            crate::signal::check()?;
+            if lock.try_write().is_ok() {
+                break;
+            }
+            if !said {
+                rep.info(&format!(
+                    "{}: another onramp is downloading it into the same cache; waiting",
+                    want.label
+                ));
+                said = true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _guard = lock
+            .write()
+            .map_err(|e| Error::io("cannot lock", &lock_path, e))?;
+        if let Some(p) = self.lookup(want) {
+            return Ok(p);
+        }
         if let Some(from) = &opts.from {
             for cand in [
                 from.join("sha256").join(&want.sha256),
@@ -319,12 +354,18 @@ impl Cache {
         let stream_meta = side.with_extension("stream.json");
         if !stream_meta.exists() {
             match engine::run(&client, want, url, &part, &side, opts.connections, rep) {
-                Ok(sha) => {
+                Ok((sha, last_byte)) => {
                     let f = OpenOptions::new()
                         .write(true)
                         .open(&part)
                         .map_err(|e| Error::io("cannot open", &part, e))?;
-                    return self.publish(want, &part, f, sha, url);
+                    let p = self.publish(want, &part, f, sha, url)?;
+                    rep.info(&format!(
+                        "{}: verified and published {} ms after the last byte",
+                        want.label,
+                        last_byte.elapsed().as_millis()
+                    ));
+                    return Ok(p);
                 }
                 Err(engine::Stop::Failed(e)) => return Err(e),
                 Err(engine::Stop::Restart(why)) => {
