@@ -63,6 +63,9 @@ Options:
   --offline             make no network connection (use the cache and --from)
   --from DIR            a pre-seeded cache: helper and artifacts named by sha256
   --allow-http          accept plain http:// artifact URLs
+  --connections N       connections per download (default 8)
+  --mirror BASE         try BASE/<file name> before each artifact's URL
+  --ca-file FILE        trust this PEM CA too (also: SSL_CERT_FILE)
   --events FILE         write progress events to FILE (NDJSON)
   --events-format F     ndjson (default) or sse
   --summary-json FILE   write the final summary as JSON
@@ -106,6 +109,9 @@ onramp_parse_args() {
         --offline) onramp_offline=1; onramp_offline_flag=--offline ;;
         --from) onramp_value "$1" "${2-}"; onramp_from=$2; shift ;;
         --allow-http) onramp_http_flag=--allow-http ;;
+        --connections) onramp_value "$1" "${2-}"; onramp_connections=$2; shift ;;
+        --mirror) onramp_value "$1" "${2-}"; onramp_mirror=$2; shift ;;
+        --ca-file) onramp_value "$1" "${2-}"; onramp_ca_file=$2; shift ;;
         --events) onramp_value "$1" "${2-}"; onramp_events=$2; shift ;;
         --events-format) onramp_value "$1" "${2-}"; onramp_events_format=$2; shift ;;
         --summary-json) onramp_value "$1" "${2-}"; onramp_summary=$2; shift ;;
@@ -129,6 +135,9 @@ onramp_defaults() {
     onramp_offline_flag=
     onramp_from=
     onramp_http_flag=
+    onramp_connections=
+    onramp_mirror=
+    onramp_ca_file=
     onramp_events=
     onramp_events_format=
     onramp_summary=
@@ -171,6 +180,7 @@ main() {
     [ -f "$onramp_manifest" ] || onramp_die "$EX_MANIFEST" "manifest $onramp_manifest does not exist"
     onramp_manifest=$(onramp_abs "$onramp_manifest")
     [ -z "$onramp_from" ] || onramp_from=$(onramp_abs "$onramp_from")
+    [ -z "$onramp_ca_file" ] || onramp_ca_file=$(onramp_abs "$onramp_ca_file")
     case $onramp_events_format in
     '' | ndjson | sse) ;;
     *) onramp_die "$EX_USAGE" "--events-format must be ndjson or sse" ;;

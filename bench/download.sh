@@ -78,7 +78,8 @@ main() {
         "$(echo "$t_on / $t_ar" | bc -l)" "$N" "$(echo "$t_on / $ideal" | bc -l)"
 
     ob onramp_free "$free"; row "no cap: onramp -x$N (fsync + verify included)"; local t_of=$SECS
-    grep -o 'published [0-9]* ms after the last byte' "$W/err.onramp_free" | sed 's/^/  onramp: /' || true
+    grep -o "published [0-9]* ms after the last byte" "$W/err.onramp_free" | sed "s/^/  onramp, no cap: /" || true
+    grep -o "published [0-9]* ms after the last byte" "$W/err.onramp_cap" | sed "s/^/  onramp, capped: /" || true
     rm -f "$W/c.bin"; timed curl_free curl -s -o "$W/c.bin" "$free"; row "no cap: curl"; local t_cf=$SECS
     rm -f "$W/c.bin"; timed curl_sync sh -c "curl -s -o '$W/c.bin' '$free' && sync '$W/c.bin'"; row "no cap: curl + fsync"
     printf '  onramp / curl wall time: %.2f (target <= 1.00)\n' "$(echo "$t_of / $t_cf" | bc -l)"

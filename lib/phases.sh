@@ -36,7 +36,10 @@ onramp_run_phases() {
             ${onramp_events_format:+--events-format "$onramp_events_format"} \
             ${onramp_from:+--from "$onramp_from"} \
             ${onramp_offline_flag:+"$onramp_offline_flag"} \
-            ${onramp_http_flag:+"$onramp_http_flag"} || onramp_fatal=$?
+            ${onramp_http_flag:+"$onramp_http_flag"} \
+            ${onramp_connections:+--connections "$onramp_connections"} \
+            ${onramp_mirror:+--mirror "$onramp_mirror"} \
+            ${onramp_ca_file:+--ca-file "$onramp_ca_file"} || onramp_fatal=$?
         if [ "$onramp_fatal" != 0 ]; then
             break
         fi

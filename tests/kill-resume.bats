@@ -32,6 +32,15 @@ uri_of() {
     diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$PREFIX")
 }
 
+@test "install.sh --mirror serves artifacts whose own URLs are dead (a mirror may be plain http)" {
+    jq '.components |= map(if .artifacts then .artifacts |= with_entries(.value.url |= sub("^http://[^/]*"; "https://127.0.0.1:9")) else . end)' "$M" >"$T/m/dead.json"
+    run onramp_install --manifest "$T/m/dead.json" --prefix "$PREFIX" --offline
+    assert_equal "$status" 9
+    run onramp_install --manifest "$T/m/dead.json" --prefix "$PREFIX" --mirror "http://127.0.0.1:$NGINX_PORT" --connections 2
+    assert_success
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$PREFIX")
+}
+
 @test "plain http is refused without --allow-http (exit 9, reason named)" {
     run onramp_install --manifest "$M" --prefix "$PREFIX"
     assert_equal "$status" 9
@@ -63,6 +72,7 @@ uri_of() {
         run onramp_install --manifest "$M" --prefix "$PREFIX" --allow-http --yes
         if [ "$status" != 0 ]; then
             echo "kill $i at ${at} ms: resume failed ($status): $output" >&2
+            echo "the killed run said: $(cat "$T/bg.out")" >&2
             return 1
         fi
         diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$PREFIX") ||

@@ -5,7 +5,8 @@
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
 # install.bats under every shell and both forms of install.sh, then the
-# kill-and-resume, truncation and static-binary suites.
+# kill-and-resume, truncation, static-binary and download suites. The
+# download fault matrix (tests/faultserver) runs inside `cargo test`.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +16,7 @@ QUICK=0
 
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
-      dash mksh posh yash zsh busybox file curl python3-jsonschema)
+      dash mksh posh yash zsh busybox file curl openssl python3-jsonschema)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -93,6 +94,7 @@ main() {
         run_bats "static helper" -- tests/static.bats
         run_bats "truncation" -- tests/truncation.bats
         run_bats "kill -9 and resume (nginx)" ONRAMP_TEST_SHELL=dash -- tests/kill-resume.bats
+        run_bats "downloads: kills, disk full, shared cache, TLS (nginx)" -- tests/download.bats
     fi
     echo
     echo "$PASSED passed, $FAILED failed"

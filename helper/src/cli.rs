@@ -678,6 +678,8 @@ fn cmd_phase(f: &Flags) -> Result<i32> {
     let cache = Cache::new(download::cache_root(f.cache_dir.as_deref())?);
     let planned = plan::resolve(&o.man, &o.target)?;
     let rep = Reporter::new(f.events.as_deref(), events_format(f)?, &name)?;
+    let mut opts = options(f)?;
+    opts.mirrors.extend(o.man.m.mirrors.iter().cloned());
     let mut ctx = Ctx {
         man: o.man,
         prefix: o.prefix,
@@ -686,7 +688,7 @@ fn cmd_phase(f: &Flags) -> Result<i32> {
         store: o.store,
         st,
         rep,
-        opts: options(f)?,
+        opts,
         cache,
     };
     phase::run(&name, &mut ctx, me.as_ref())?;
@@ -800,10 +802,10 @@ fn cmd_finish(f: &Flags) -> Result<i32> {
 
 fn cmd_download(f: &Flags) -> Result<i32> {
     let url = f.free[0].clone();
-    let (Some(out_path), Some(sha), Some(size)) = (&f.output, &f.sha256, f.size) else {
+    let (Some(out_path), Some(sha)) = (&f.output, &f.sha256) else {
         return err(
             Code::Usage,
-            "download needs -o PATH, --sha256 HEX and --size BYTES (no checksum, no install)",
+            "download needs -o PATH and --sha256 HEX (no checksum, no install)",
         );
     };
     let sha = sha.to_ascii_lowercase();
@@ -815,6 +817,16 @@ fn cmd_download(f: &Flags) -> Result<i32> {
     } else {
         Source::Path(fsutil::absolute(Path::new(&url))?)
     };
+    let opts = options(f)?;
+    let size = match (f.size, &source) {
+        (Some(n), _) => n,
+        (None, Source::Path(p)) => std::fs::metadata(p)
+            .map_err(|e| Error::io("cannot read", p, e))?
+            .len(),
+        (None, Source::Url(u)) => {
+            download::http::probe_size(&download::http::Client::new(&opts.net)?, u)?
+        }
+    };
     let want = Want {
         label: out_path.display().to_string(),
         source,
@@ -824,7 +836,7 @@ fn cmd_download(f: &Flags) -> Result<i32> {
     let cache = Cache::new(download::cache_root(f.cache_dir.as_deref())?);
     let mut rep = Reporter::new(None, Format::Ndjson, "models")?;
     rep.bytes_total = size;
-    let cached = cache.ensure(&want, &options(f)?, &mut rep)?;
+    let cached = cache.ensure(&want, &opts, &mut rep)?;
     download::place(&cached, &fsutil::absolute(out_path)?)?;
     Ok(0)
 }

@@ -27,6 +27,10 @@ pub struct Manifest {
     pub configure: Configure,
     #[serde(default)]
     pub health_checks: Vec<HealthCheck>,
+    /// Base URLs tried in order before each artifact's own URL (a mirror
+    /// serves `BASE/<file name>`).
+    #[serde(default)]
+    pub mirrors: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -415,6 +419,14 @@ fn validate(m: &Manifest) -> Result<()> {
             return bad(
                 &format!("{at}.mode"),
                 format!("{mode:?} is not an octal mode like \"0644\""),
+            );
+        }
+    }
+    for (i, m) in m.mirrors.iter().enumerate() {
+        if !(m.starts_with("https://") || m.starts_with("http://")) {
+            return bad(
+                &format!("mirrors[{i}]"),
+                format!("{m:?} is not an http(s) base URL"),
             );
         }
     }

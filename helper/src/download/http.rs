@@ -205,6 +205,32 @@ pub fn join(base: &str, loc: &str) -> String {
     format!("{origin}{dir}{loc}")
 }
 
+/// The size of `url` from a one-byte ranged request (for downloads given
+/// without --size; the sha256 still has to match).
+pub fn probe_size(client: &Client, url: &str) -> Result<u64> {
+    let (resp, _) = client
+        .get(url, &[("Range", "bytes=0-0".to_string())])
+        .map_err(|e| match e {
+            Fail::Fatal(e) => e,
+            Fail::Retry(m, _) => Error::new(Code::Network, m),
+        })?;
+    let status = resp.status().as_u16();
+    let total = match status {
+        206 => header(&resp, "content-range")
+            .as_deref()
+            .and_then(content_range)
+            .and_then(|r| r.2),
+        200 => header(&resp, "content-length").and_then(|l| l.parse().ok()),
+        _ => None,
+    };
+    total.ok_or_else(|| {
+        Error::new(
+            Code::Network,
+            format!("{url}: HTTP {status}, and no size could be read; pass --size BYTES"),
+        )
+    })
+}
+
 /// Seconds from a Retry-After header (delta-seconds form only).
 pub fn retry_after(resp: &Response) -> Option<Duration> {
     resp.headers()

@@ -182,48 +182,66 @@ pub fn host_port(url: &str) -> Option<(String, u16)> {
     }
 }
 
+fn reachable(h: &str, port: u16) -> bool {
+    (h, port)
+        .to_socket_addrs()
+        .map(|addrs| {
+            addrs
+                .into_iter()
+                .any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(5)).is_ok())
+        })
+        .unwrap_or(false)
+}
+
+/// Every artifact still to fetch needs one reachable source (a mirror or its own URL).
 fn check_hosts(ctx: &Ctx) -> Result<String> {
-    let mut hosts = std::collections::BTreeSet::new();
+    let mut seen: BTreeMap<(String, u16), bool> = BTreeMap::new();
     for p in pending(ctx) {
-        if let Some(w) = &p.want
-            && let Source::Url(u) = &w.source
-            && ctx.cache.lookup(w).is_none()
-            && ctx
+        let Some(w) = &p.want else { continue };
+        let Source::Url(u) = &w.source else { continue };
+        if ctx.cache.lookup(w).is_some()
+            || ctx
                 .opts
                 .from
                 .as_ref()
-                .is_none_or(|d| !d.join("sha256").join(&w.sha256).is_file())
+                .is_some_and(|d| d.join("sha256").join(&w.sha256).is_file())
         {
-            let hp = host_port(u).ok_or_else(|| {
+            continue;
+        }
+        let mut tried = Vec::new();
+        let mut ok = false;
+        for (url, _) in crate::download::sources(u, &ctx.opts.mirrors) {
+            let hp = host_port(&url).ok_or_else(|| {
                 Error::new(
                     Code::Manifest,
-                    format!("{}: cannot read the host of {u}", p.id),
+                    format!("{}: cannot read the host of {url}", p.id),
                 )
             })?;
-            hosts.insert(hp);
+            let up = *seen
+                .entry(hp.clone())
+                .or_insert_with(|| reachable(&hp.0, hp.1));
+            tried.push(format!("{}:{}", hp.0, hp.1));
+            if up {
+                ok = true;
+                break;
+            }
         }
-    }
-    for (h, port) in &hosts {
-        let addrs: Vec<_> = (h.as_str(), *port)
-            .to_socket_addrs()
-            .map_err(|e| Error::new(Code::Network, format!("cannot resolve {h}: {e}; check the network, or use --offline with --from DIR")))?
-            .collect();
-        let ok = addrs
-            .iter()
-            .any(|a| TcpStream::connect_timeout(a, Duration::from_secs(5)).is_ok());
         if !ok {
             return err(
                 Code::Network,
                 format!(
-                    "cannot reach {h}:{port}; check the network or proxy, or use --offline with --from DIR"
+                    "{}: cannot reach {}; check the network or proxy, or use --offline with --from DIR",
+                    p.id,
+                    tried.join(" or ")
                 ),
             );
         }
     }
-    Ok(if hosts.is_empty() {
+    let up = seen.values().filter(|v| **v).count();
+    Ok(if seen.is_empty() {
         "no downloads needed".into()
     } else {
-        format!("{} host(s) reachable", hosts.len())
+        format!("{up} host(s) reachable")
     })
 }
 
