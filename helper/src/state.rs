@@ -224,17 +224,26 @@ impl Store {
                 let mut s = String::new();
                 let _ = File::open(&lock_path).and_then(|mut f| f.read_to_string(&mut s));
                 let who = s.trim();
-                let who = if who.is_empty() { "another process".to_string() } else { format!("PID {who}") };
+                let who = if who.is_empty() {
+                    "another process".to_string()
+                } else {
+                    format!("PID {who}")
+                };
                 return err(
                     Code::LockHeld,
-                    format!("another onramp ({who}) is working on this install right now; wait for it to finish or stop it"),
+                    format!(
+                        "another onramp ({who}) is working on this install right now; wait for it to finish or stop it"
+                    ),
                 );
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let mut guard = lock
-            .write()
-            .map_err(|e| Error::new(Code::State, format!("cannot lock {}: {e}", lock_path.display())))?;
+        let mut guard = lock.write().map_err(|e| {
+            Error::new(
+                Code::State,
+                format!("cannot lock {}: {e}", lock_path.display()),
+            )
+        })?;
         let _ = guard.set_len(0);
         let _ = guard.rewind();
         let _ = writeln!(&mut *guard, "{}", std::process::id());
