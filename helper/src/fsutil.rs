@@ -221,6 +221,34 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+/// An onramp directory: `explicit`, else `$ENV_VAR`, else `$XDG_VAR/onramp`,
+/// else `$HOME/HOME_REL`. `what` names it in the error.
+pub fn onramp_dir(
+    explicit: Option<&Path>,
+    env_var: &str,
+    xdg_var: &str,
+    home_rel: &str,
+    what: &str,
+) -> Result<PathBuf> {
+    if let Some(d) = explicit {
+        return absolute(d);
+    }
+    let var = |k: &str| std::env::var_os(k).filter(|s| !s.is_empty());
+    if let Some(d) = var(env_var) {
+        return absolute(Path::new(&d));
+    }
+    if let Some(d) = var(xdg_var) {
+        return Ok(PathBuf::from(d).join("onramp"));
+    }
+    match var("HOME") {
+        Some(h) => Ok(PathBuf::from(h).join(home_rel)),
+        None => Err(Error::new(
+            Code::State,
+            format!("cannot place the {what}: set {env_var}, {xdg_var} or HOME"),
+        )),
+    }
+}
+
 /// Expand a leading `~/` with $HOME.
 pub fn expand_home(s: &str) -> PathBuf {
     if let Some(rest) = s.strip_prefix("~/")

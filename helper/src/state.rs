@@ -173,22 +173,13 @@ pub struct Store {
 
 /// The state directory root.
 pub fn root(override_dir: Option<&Path>) -> Result<PathBuf> {
-    if let Some(d) = override_dir {
-        return fsutil::absolute(d);
-    }
-    if let Some(d) = std::env::var_os("ONRAMP_STATE_DIR").filter(|s| !s.is_empty()) {
-        return fsutil::absolute(Path::new(&d));
-    }
-    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
-        return Ok(PathBuf::from(d).join("onramp"));
-    }
-    match std::env::var_os("HOME").filter(|s| !s.is_empty()) {
-        Some(h) => Ok(PathBuf::from(h).join(".local/state/onramp")),
-        None => err(
-            Code::State,
-            "cannot place the state file: neither ONRAMP_STATE_DIR, XDG_STATE_HOME nor HOME is set",
-        ),
-    }
+    fsutil::onramp_dir(
+        override_dir,
+        "ONRAMP_STATE_DIR",
+        "XDG_STATE_HOME",
+        ".local/state/onramp",
+        "state file",
+    )
 }
 
 /// The per-prefix directory (exists or not).

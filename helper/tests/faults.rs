@@ -137,26 +137,30 @@ recovers!(content_length_longer_than_body, "longlen", 30);
 recovers!(flipped_byte_refetched_once, "flip", 30);
 recovers!(expired_signed_redirect_is_resolved_again, "signed", 30);
 
-#[test]
-fn surprise_content_encoding_is_refused() {
-    let fx = fixture("gzip");
-    let (code, err, _) = download(&fx, &fx.srv.url("gzip", "f.bin"), &[], 20);
-    assert_nothing(&fx, code, 6, &err, "Content-Encoding");
+macro_rules! refuses {
+    ($name:ident, $fault:expr, $code:expr, $needle:expr) => {
+        #[test]
+        fn $name() {
+            let fx = fixture($fault);
+            let (code, err, _) = download(&fx, &fx.srv.url($fault, "f.bin"), &[], 30);
+            assert_nothing(&fx, code, $code, &err, $needle);
+        }
+    };
 }
 
-#[test]
-fn always_flipped_byte_fails_with_integrity() {
-    let fx = fixture("flipalways");
-    let (code, err, _) = download(&fx, &fx.srv.url("flipalways", "f.bin"), &[], 30);
-    assert_nothing(&fx, code, 7, &err, "does not match the manifest");
-}
-
-#[test]
-fn redirect_loop_is_refused() {
-    let fx = fixture("loop");
-    let (code, err, _) = download(&fx, &fx.srv.url("loop", "f.bin"), &[], 20);
-    assert_nothing(&fx, code, 6, &err, "more than 5 redirects");
-}
+refuses!(
+    surprise_content_encoding_is_refused,
+    "gzip",
+    6,
+    "Content-Encoding"
+);
+refuses!(
+    always_flipped_byte_fails_with_integrity,
+    "flipalways",
+    7,
+    "does not match the manifest"
+);
+refuses!(redirect_loop_is_refused, "loop", 6, "more than 5 redirects");
 
 #[test]
 fn plain_http_refused_without_allow_http() {

@@ -87,22 +87,13 @@ struct PartMeta {
 }
 
 pub fn cache_root(override_dir: Option<&Path>) -> Result<PathBuf> {
-    if let Some(d) = override_dir {
-        return fsutil::absolute(d);
-    }
-    if let Some(d) = std::env::var_os("ONRAMP_CACHE_DIR").filter(|s| !s.is_empty()) {
-        return fsutil::absolute(Path::new(&d));
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|s| !s.is_empty()) {
-        return Ok(PathBuf::from(d).join("onramp"));
-    }
-    match std::env::var_os("HOME").filter(|s| !s.is_empty()) {
-        Some(h) => Ok(PathBuf::from(h).join(".cache/onramp")),
-        None => err(
-            Code::State,
-            "cannot place the download cache: set ONRAMP_CACHE_DIR, XDG_CACHE_HOME or HOME",
-        ),
-    }
+    fsutil::onramp_dir(
+        override_dir,
+        "ONRAMP_CACHE_DIR",
+        "XDG_CACHE_HOME",
+        ".cache/onramp",
+        "download cache",
+    )
 }
 
 impl Cache {
