@@ -41,6 +41,22 @@ uri_of() {
     diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$PREFIX")
 }
 
+@test "over http the models download at once under one budget, and unlock smallest first" {
+    run onramp_install --manifest "$M" --prefix "$PREFIX" --allow-http --events "$T/ev.ndjson"
+    assert_success
+    run jq -r 'select(.type == "capability") | .new_capability' "$T/ev.ndjson"
+    assert_output "server
+chat
+embeddings
+vision
+rag"
+    # the downloads overlapped: the largest model's first request started
+    # (end time minus duration) before the embeddings model's last one ended
+    vision_start=$(awk '$1 == "/vision-base.bin" { printf "%.3f\n", $(NF - 1) - $NF }' "$NGINX_LOG" | sort -n | head -n 1)
+    embed_end=$(awk '$1 == "/embed-small.bin" { printf "%.3f\n", $(NF - 1) }' "$NGINX_LOG" | sort -n | tail -n 1)
+    awk -v a="$vision_start" -v b="$embed_end" 'BEGIN { exit !(a < b) }'
+}
+
 @test "plain http is refused without --allow-http (exit 9, reason named)" {
     run onramp_install --manifest "$M" --prefix "$PREFIX"
     assert_equal "$status" 9

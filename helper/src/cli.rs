@@ -647,6 +647,7 @@ fn options(f: &Flags) -> Result<Options> {
         connections,
         mirrors: f.mirrors.clone(),
         net,
+        budget: None,
     })
 }
 
@@ -677,7 +678,11 @@ fn cmd_phase(f: &Flags) -> Result<i32> {
     }
     let cache = Cache::new(download::cache_root(f.cache_dir.as_deref())?);
     let planned = plan::resolve(&o.man, &o.target)?;
-    let rep = Reporter::new(f.events.as_deref(), events_format(f)?, &name)?;
+    let rep = crate::events::Progress::new(Reporter::new(
+        f.events.as_deref(),
+        events_format(f)?,
+        &name,
+    )?);
     let mut opts = options(f)?;
     opts.mirrors.extend(o.man.m.mirrors.iter().cloned());
     let mut ctx = Ctx {
@@ -834,9 +839,9 @@ fn cmd_download(f: &Flags) -> Result<i32> {
         sha256: sha,
     };
     let cache = Cache::new(download::cache_root(f.cache_dir.as_deref())?);
-    let mut rep = Reporter::new(None, Format::Ndjson, "models")?;
-    rep.bytes_total = size;
-    let cached = cache.ensure(&want, &opts, &mut rep)?;
+    let rep = crate::events::Progress::new(Reporter::new(None, Format::Ndjson, "models")?);
+    rep.set_bytes(0, size);
+    let cached = cache.ensure(&want, &opts, &rep)?;
     download::place(&cached, &fsutil::absolute(out_path)?)?;
     Ok(0)
 }

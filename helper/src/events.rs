@@ -367,3 +367,64 @@ impl Reporter {
         );
     }
 }
+
+/// A shared handle on a Reporter, so several downloads running at once
+/// report into one stream (one `seq`, one high-water `overall_progress`).
+#[derive(Clone)]
+pub struct Progress(std::sync::Arc<std::sync::Mutex<Reporter>>);
+
+impl Progress {
+    pub fn new(r: Reporter) -> Progress {
+        Progress(std::sync::Arc::new(std::sync::Mutex::new(r)))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Reporter) -> R) -> R {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut g)
+    }
+
+    pub fn info(&self, m: &str) {
+        self.with(|r| r.info(m))
+    }
+    pub fn warn(&self, m: &str) {
+        self.with(|r| r.warn(m))
+    }
+    pub fn phase_started(&self) {
+        self.with(|r| r.phase_started())
+    }
+    pub fn phase_finished(&self, status: &str, m: &str) {
+        self.with(|r| r.phase_finished(status, m))
+    }
+    pub fn step(&self, c: &str, status: &str, m: &str) {
+        self.with(|r| r.step(c, status, m))
+    }
+    pub fn capability(&self, c: &str, cap: &str, m: &str) {
+        self.with(|r| r.capability(c, cap, m))
+    }
+    pub fn start_rate(&self) {
+        self.with(|r| r.start_rate())
+    }
+    pub fn transfer(&self, what: &str, got: u64, size: u64) {
+        self.with(|r| r.transfer(what, got, size))
+    }
+    pub fn finished(&self, status: &str, code: i32, m: &str) {
+        self.with(|r| r.finished(status, code, m))
+    }
+    pub fn set_phase_bytes(&self, base: u64, total: u64) {
+        self.with(|r| r.set_phase_bytes(base, total))
+    }
+    /// Set the overall byte counters.
+    pub fn set_bytes(&self, done: u64, total: u64) {
+        self.with(|r| {
+            r.bytes_done = done;
+            r.bytes_total = total;
+        })
+    }
+    pub fn bytes_done(&self) -> u64 {
+        self.with(|r| r.bytes_done)
+    }
+    /// Count bytes that arrived (or, negative, were given up).
+    pub fn add_bytes(&self, delta: i64) {
+        self.with(|r| r.bytes_done = r.bytes_done.saturating_add_signed(delta))
+    }
+}

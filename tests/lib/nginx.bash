@@ -24,7 +24,7 @@ http {
     fastcgi_temp_path $NGINX_DIR/fastcgi;
     uwsgi_temp_path $NGINX_DIR/uwsgi;
     scgi_temp_path $NGINX_DIR/scgi;
-    log_format ranges '\$uri \$status \$body_bytes_sent "\$http_range"';
+    log_format ranges '\$uri \$status \$body_bytes_sent "\$http_range" \$msec \$request_time';
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $root;

@@ -14,7 +14,7 @@ use super::Want;
 use super::http::{Client, Fail, content_range, header, retry_after};
 use super::sidecar::{Ranges, Sidecar, VERSION};
 use crate::error::{Code, Error, Result};
-use crate::events::Reporter;
+use crate::events::Progress;
 use crate::fsutil;
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
@@ -109,8 +109,8 @@ pub fn run(
     url: &str,
     part: &Path,
     side: &Path,
-    conns: usize,
-    rep: &mut Reporter,
+    opts: &super::Options,
+    rep: &Progress,
 ) -> std::result::Result<(String, Instant), Stop> {
     let size = want.size;
     let prev = Sidecar::load(side, url, size, &want.sha256);
@@ -142,7 +142,7 @@ pub fn run(
     let n = if size < 2 * MIN_SPLIT {
         1
     } else {
-        conns.max(1)
+        opts.connections.max(1)
     };
     let shared = Shared {
         sched: Mutex::new(Sched {
@@ -167,13 +167,15 @@ pub fn run(
         live: AtomicUsize::new(n),
         halt: AtomicBool::new(false),
     };
-    let base_done = rep.bytes_done;
+    let mut reported = prev.as_ref().map(|s| s.ranges.total()).unwrap_or(0);
+    rep.add_bytes(reported as i64);
     rep.start_rate();
     let result = std::thread::scope(|scope| {
         for id in 0..n {
             let sh = &shared;
+            let budget = opts.budget.as_deref();
             scope.spawn(move || {
-                worker(sh, id);
+                worker(sh, id, budget);
                 sh.live.fetch_sub(1, Ordering::SeqCst);
             });
         }
@@ -198,7 +200,8 @@ pub fn run(
                 start_writeback(&shared.file, flushed, frontier - flushed);
                 flushed = frontier;
             }
-            rep.bytes_done = base_done + got;
+            rep.add_bytes(got as i64 - reported as i64);
+            reported = got;
             rep.transfer(&want.label, got, size);
             if finished || last_ckpt.elapsed() >= CHECKPOINT_EVERY {
                 checkpoint(&shared, side, want, &hasher, hashed, part);
@@ -441,7 +444,7 @@ fn release(sh: &Shared, start: u64) {
     }
 }
 
-fn worker(sh: &Shared, id: usize) {
+fn worker(sh: &Shared, id: usize, budget: Option<&super::budget::Budget>) {
     {
         let mut s = lock(&sh.sched);
         s.active += 1;
@@ -457,9 +460,20 @@ fn worker(sh: &Shared, id: usize) {
                 break;
             }
         }
+        // With a shared budget, a connection is taken per piece; smaller
+        // artifacts are served first.
+        let token = match budget {
+            Some(b) => match b.acquire(sh.size, || sh.halt.load(Ordering::SeqCst)) {
+                Some(t) => Some(t),
+                None => break,
+            },
+            None => None,
+        };
         let Some((start, pos)) = claim(sh) else { break };
         sh.kill[id].store(false, Ordering::SeqCst);
-        match fetch(sh, id, start, pos) {
+        let fetched = fetch(sh, id, start, pos);
+        drop(token);
+        match fetched {
             Ok(()) => backoff = 0,
             Err(Fail::Fatal(e)) => {
                 release(sh, start);

@@ -8,12 +8,13 @@
 //! with `Range` + `If-Range`; a 200 to a ranged request restarts from zero.
 //! Local files (`path` artifacts, `--from` caches) go through the same checks.
 
+pub mod budget;
 pub mod engine;
 pub mod http;
 pub mod sidecar;
 
 use crate::error::{Code, Error, Result, err};
-use crate::events::Reporter;
+use crate::events::Progress;
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -55,6 +56,8 @@ pub struct Options {
     /// Base URLs tried in order before an artifact's own URL.
     pub mirrors: Vec<String>,
     pub net: http::Net,
+    /// The connection budget shared with other downloads running at once.
+    pub budget: Option<std::sync::Arc<budget::Budget>>,
 }
 
 /// Default connections per artifact (see README's performance section).
@@ -68,6 +71,7 @@ impl Default for Options {
             connections: DEFAULT_CONNECTIONS,
             mirrors: Vec::new(),
             net: http::Net::default(),
+            budget: None,
         }
     }
 }
@@ -127,7 +131,7 @@ impl Cache {
     }
 
     /// Make sure the verified file is in the cache; return its path.
-    pub fn ensure(&self, want: &Want, opts: &Options, rep: &mut Reporter) -> Result<PathBuf> {
+    pub fn ensure(&self, want: &Want, opts: &Options, rep: &Progress) -> Result<PathBuf> {
         if let Some(p) = self.lookup(want) {
             return Ok(p);
         }
@@ -228,7 +232,7 @@ impl Cache {
         url: &str,
         mirror: bool,
         opts: &Options,
-        rep: &mut Reporter,
+        rep: &Progress,
     ) -> Result<PathBuf> {
         let mut tries = 0;
         loop {
@@ -243,7 +247,7 @@ impl Cache {
     }
 
     /// Copy a local file through the same verification into the cache.
-    fn import_local(&self, want: &Want, src: &Path, rep: &mut Reporter) -> Result<PathBuf> {
+    fn import_local(&self, want: &Want, src: &Path, rep: &Progress) -> Result<PathBuf> {
         let mut f = File::open(src)
             .map_err(|e| Error::io(&format!("{}: cannot open", want.label), src, e))?;
         let meta = f.metadata().map_err(|e| Error::io("cannot stat", src, e))?;
@@ -282,7 +286,7 @@ impl Cache {
                 .map_err(|e| Error::io("cannot write", &part, e))?;
             h.update(&buf[..n]);
             got += n as u64;
-            rep.bytes_done += n as u64;
+            rep.add_bytes(n as i64);
             rep.transfer(&want.label, got, want.size);
         }
         self.publish(
@@ -336,7 +340,7 @@ impl Cache {
         url: &str,
         mirror: bool,
         opts: &Options,
-        rep: &mut Reporter,
+        rep: &Progress,
     ) -> Result<PathBuf> {
         let mut net = opts.net.clone();
         net.allow_http |= mirror;
@@ -344,7 +348,7 @@ impl Cache {
         let (part, side) = self.part_paths(&want.sha256);
         let stream_meta = side.with_extension("stream.json");
         if !stream_meta.exists() {
-            match engine::run(&client, want, url, &part, &side, opts.connections, rep) {
+            match engine::run(&client, want, url, &part, &side, opts, rep) {
                 Ok((sha, last_byte)) => {
                     let f = OpenOptions::new()
                         .write(true)
@@ -404,7 +408,7 @@ impl Cache {
         url: &str,
         part: &Path,
         meta_path: &Path,
-        rep: &mut Reporter,
+        rep: &Progress,
     ) -> std::result::Result<PathBuf, Retry> {
         let meta: Option<PartMeta> = fs::read(meta_path)
             .ok()
@@ -543,7 +547,7 @@ impl Cache {
         use std::io::Seek;
         f.seek(std::io::SeekFrom::Start(start))
             .map_err(|e| fatal(Error::io("cannot seek", part, e)))?;
-        rep.bytes_done += start;
+        rep.add_bytes(start as i64);
         let mut got = start;
         let mut body = resp.into_body();
         let mut r = body.as_reader();
@@ -580,17 +584,17 @@ impl Cache {
             }
             h.update(&buf[..n]);
             got += n as u64;
-            rep.bytes_done += n as u64;
+            rep.add_bytes(n as i64);
             rep.transfer(&want.label, got, want.size);
         };
         if let Err(e) = res {
             // Keep what we have for the next attempt; it is durable enough to resume.
             let _ = f.sync_data();
-            rep.bytes_done -= got;
+            rep.add_bytes(-(got as i64));
             return Err(e);
         }
         if got != want.size {
-            rep.bytes_done -= got;
+            rep.add_bytes(-(got as i64));
             return Err(Retry::Again(format!(
                 "{url} ended after {got} of {} bytes",
                 want.size

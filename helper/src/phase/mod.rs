@@ -16,7 +16,7 @@ mod workers;
 
 use crate::download::{Cache, Options};
 use crate::error::{Code, Error, Result};
-use crate::events::Reporter;
+use crate::events::Progress;
 use crate::fsutil;
 use crate::manifest::Loaded;
 use crate::plan::Planned;
@@ -30,7 +30,7 @@ pub struct Ctx {
     pub plan: Vec<Planned>,
     pub store: Store,
     pub st: State,
-    pub rep: Reporter,
+    pub rep: Progress,
     pub opts: Options,
     pub cache: Cache,
 }
@@ -42,10 +42,22 @@ impl Ctx {
 
     /// Why a component cannot run now: a dependency that is not done.
     pub fn blocked_by(&self, id: &str) -> Option<String> {
+        self.blocked(id, true)
+    }
+
+    /// Like `blocked_by`, but a dependency still pending does not block.
+    pub fn blocked_by_failure(&self, id: &str) -> Option<String> {
+        self.blocked(id, false)
+    }
+
+    fn blocked(&self, id: &str, strict: bool) -> Option<String> {
+        let final_only = strict;
         let c = self.man.component(id)?;
         for d in &c.depends_on {
             match self.st.step(d).map(|s| s.status) {
                 Some(Status::Done) => {}
+                // Not run yet: in the same phase, dependencies run first.
+                Some(Status::Pending | Status::Running) if !final_only => {}
                 Some(s) => {
                     return Some(format!(
                         "depends on {d}, which {}",
@@ -102,7 +114,7 @@ impl Ctx {
             if !self.start_step(&p.id)? {
                 continue;
             }
-            if let Some(why) = self.blocked_by(&p.id) {
+            if let Some(why) = self.blocked_by_failure(&p.id) {
                 self.finish_step(&p.id, Status::Skipped, Some(why))?;
                 continue;
             }
@@ -190,8 +202,7 @@ pub fn run(name: &str, ctx: &mut Ctx, owner: Option<&Owner>) -> Result<()> {
         );
         return Ok(());
     }
-    ctx.rep.bytes_total = ctx.total_bytes();
-    ctx.rep.bytes_done = ctx.done_bytes();
+    ctx.rep.set_bytes(ctx.done_bytes(), ctx.total_bytes());
     if let Some(p) = ctx.st.phase_mut(name) {
         p.status = Status::Running;
         p.started_at = Some(fsutil::now_rfc3339());
@@ -314,7 +325,7 @@ impl Ctx {
             .want
             .as_ref()
             .ok_or_else(|| Error::new(Code::Internal, format!("{} has no artifact", p.id)))?;
-        let path = self.cache.ensure(want, &self.opts, &mut self.rep)?;
+        let path = self.cache.ensure(want, &self.opts, &self.rep)?;
         let size = want.size;
         let step = self.st.step_mut(&p.id)?;
         step.bytes_done = size;

@@ -1,8 +1,16 @@
-//! Models: fetch, verify and place each model, smallest first, announcing
-//! each capability the moment its model is in place.
+//! Models: fetch, verify and place each model. Downloads run at once under
+//! one connection budget that serves the smallest model first; each model
+//! is placed and its capability announced the moment it is verified, while
+//! larger ones carry on. A model that depends on another model waits for it.
 
 use super::Ctx;
+use crate::download::Cache;
+use crate::download::budget::Budget;
 use crate::error::{Code, Error, Result};
+use crate::plan::Planned;
+use crate::state::Status;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 pub fn run(ctx: &mut Ctx) -> Result<String> {
     let todo = ctx.runnable("models")?;
@@ -15,31 +23,91 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         .filter_map(|p| p.want.as_ref())
         .map(|w| w.size)
         .sum();
-    let base = ctx.rep.bytes_done;
+    let base = ctx.rep.bytes_done();
     ctx.rep.set_phase_bytes(base, phase_total);
-    for p in todo {
-        let res = install(ctx, &p);
+    // Models whose dependencies are all done go together; the others after.
+    let (ready, after): (Vec<Planned>, Vec<Planned>) = todo
+        .into_iter()
+        .partition(|p| ctx.blocked_by(&p.id).is_none());
+    // Local files and cached artifacts gain nothing from running at once:
+    // they go first, smallest first, then the downloads overlap.
+    let (together, local): (Vec<Planned>, Vec<Planned>) = ready.into_iter().partition(|p| {
+        p.want.as_ref().is_some_and(|w| {
+            matches!(w.source, crate::download::Source::Url(_)) && ctx.cache.lookup(w).is_none()
+        })
+    });
+    for p in local {
+        let res = ctx.fetch(&p).and_then(|path| place(ctx, &p, &path));
+        ctx.record(&p.id, res)?;
+    }
+    let mut opts = ctx.opts.clone();
+    opts.budget = Some(Arc::new(Budget::new(opts.connections)));
+    let cache = Cache::new(ctx.cache.root.clone());
+    let rep = ctx.rep.clone();
+    let mut fatal: Option<Error> = None;
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel::<(String, Result<PathBuf>)>();
+        for p in &together {
+            let (tx, cache, opts, rep) = (tx.clone(), &cache, &opts, &rep);
+            s.spawn(move || {
+                let res = match &p.want {
+                    Some(w) => cache.ensure(w, opts, rep),
+                    None => Err(Error::new(
+                        Code::Internal,
+                        format!("{} has no artifact", p.id),
+                    )),
+                };
+                let _ = tx.send((p.id.clone(), res));
+            });
+        }
+        drop(tx);
+        // In the order they finish: place, record, announce.
+        for (id, res) in rx {
+            let Some(p) = together.iter().find(|p| p.id == id) else {
+                continue;
+            };
+            let res = res.and_then(|path| place(ctx, p, &path));
+            if let Err(e) = ctx.record(&id, res)
+                && fatal.is_none()
+            {
+                fatal = Some(e);
+            }
+        }
+    });
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    for p in after {
+        if let Some(why) = ctx.blocked_by(&p.id) {
+            ctx.finish_step(&p.id, Status::Skipped, Some(why))?;
+            continue;
+        }
+        let res = ctx.fetch(&p).and_then(|path| place(ctx, &p, &path));
         ctx.record(&p.id, res)?;
     }
     Ok(format!("{n} model(s) processed"))
 }
 
-fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
+/// Put a verified model into the prefix: unpacked, or as a single file.
+fn place(ctx: &mut Ctx, p: &Planned, cached: &std::path::Path) -> Result<Option<String>> {
     let c = ctx
         .man
         .component(&p.id)
         .cloned()
         .ok_or_else(|| Error::new(Code::Internal, format!("no component {}", p.id)))?;
-    let cached = ctx.fetch(p)?;
+    let size = p.want.as_ref().map(|w| w.size).unwrap_or(0);
+    let step = ctx.st.step_mut(&p.id)?;
+    step.bytes_done = size;
+    step.bytes_total = size;
     if let Some(dir) = &c.install_dir
         && p.unpack.is_some()
     {
-        ctx.unpack_into(p, &cached, dir)?;
+        ctx.unpack_into(p, cached, dir)?;
         return Ok(Some(format!("unpacked into {dir}")));
     }
     let rel = c
         .install_path
         .ok_or_else(|| Error::new(Code::Manifest, format!("{} has no install_path", p.id)))?;
-    crate::download::place(&cached, &ctx.prefix.join(&rel))?;
+    crate::download::place(cached, &ctx.prefix.join(&rel))?;
     Ok(Some(format!("installed {rel}")))
 }
