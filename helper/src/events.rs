@@ -68,7 +68,10 @@ pub struct Reporter {
     phase_base: u64,
     phase_total: u64,
     tty: bool,
-    live_line: bool,
+    /// Lines of the live display drawn on the terminal (bars + total).
+    live_lines: usize,
+    /// Active transfers on the live display: label, got, size.
+    bars: Vec<(String, u64, u64)>,
     last_plain: Option<Instant>,
     last_event: Option<Instant>,
     last_draw: Option<Instant>,
@@ -131,7 +134,8 @@ impl Reporter {
             phase_base: 0,
             phase_total: 0,
             tty: out::stderr_is_tty(),
-            live_line: false,
+            live_lines: 0,
+            bars: Vec::new(),
             last_plain: None,
             last_event: None,
             last_draw: None,
@@ -220,11 +224,44 @@ impl Reporter {
         let _ = f.write_all(text.as_bytes());
     }
 
+    /// Erase the live display (it is redrawn by the next transfer).
     fn clear_live(&mut self) {
-        if self.live_line {
-            out::raw("\r\x1b[2K");
-            self.live_line = false;
+        if self.live_lines > 0 {
+            let mut t = String::new();
+            for _ in 0..self.live_lines {
+                t.push_str("\x1b[1A\r\x1b[2K");
+            }
+            out::raw(&t);
+            self.live_lines = 0;
         }
+    }
+
+    /// One line per active transfer plus a total, in place.
+    fn draw_live(&mut self) {
+        let mut t = String::new();
+        for _ in 0..self.live_lines {
+            t.push_str("\x1b[1A\r\x1b[2K");
+        }
+        for (label, got, size) in &self.bars {
+            let pct = if *size > 0 {
+                *got as f64 * 100.0 / *size as f64
+            } else {
+                0.0
+            };
+            t.push_str(&format!(
+                "  {label}: {} / {} ({pct:.0}%)\n",
+                fsutil::human_bytes(*got),
+                fsutil::human_bytes(*size)
+            ));
+        }
+        t.push_str(&format!(
+            "  total: {} / {}, about {} s left\n",
+            fsutil::human_bytes(self.bytes_done),
+            fsutil::human_bytes(self.bytes_total),
+            self.eta()
+        ));
+        out::raw(&t);
+        self.live_lines = self.bars.len() + 1;
     }
 
     /// Human line on stderr plus an event.
@@ -320,14 +357,20 @@ impl Reporter {
         let due = self.last_plain.is_none_or(|t| t.elapsed().as_secs() >= 5);
         let done = got >= size;
         if self.tty {
+            match self.bars.iter_mut().find(|b| b.0 == what) {
+                Some(b) => (b.1, b.2) = (got, size),
+                None => self.bars.push((what.to_string(), got, size)),
+            }
             if done
                 || self
                     .last_draw
                     .is_none_or(|t| t.elapsed().as_millis() >= 100)
             {
-                out::raw(&format!("\r\x1b[2K  {text}"));
-                self.live_line = true;
+                self.draw_live();
                 self.last_draw = Some(Instant::now());
+            }
+            if done {
+                self.bars.retain(|b| b.0 != what);
             }
         } else if due || done {
             out::line(&format!("  {text}"));
