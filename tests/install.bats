@@ -30,12 +30,7 @@ teardown() { common_teardown; }
 @test "smallest model first: chat unlocks before embeddings before vision" {
     run onramp_install --manifest "$DEMO" --prefix "$PREFIX" --events "$T/ev.ndjson"
     assert_success
-    run jq -r 'select(.type == "capability") | .new_capability' "$T/ev.ndjson"
-    assert_output "server
-chat
-embeddings
-vision
-rag"
+    assert_demo_unlock_order "$T/ev.ndjson"
 }
 
 @test "events in SSE format carry the same fields" {
@@ -301,4 +296,14 @@ rag"
     run onramp_install --manifest "$SLOW" --prefix "$PREFIX" --yes
     assert_success
     [ -z "$(find "$sd" "$PREFIX" -name '.onramp-tmp-*')" ]
+}
+
+@test "a failing health check marks its component failed by name: exit 9" {
+    demo_variant "$T/m/manifest.json" '(.health_checks[] | select(.name == "chat-answers") | .command) = ["sh", "-c", "echo no answer >&2; exit 1"]
+        | (.health_checks[] | select(.name == "chat-answers") | .retries) = 2'
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --summary-json "$T/sum.json"
+    assert_equal "$status" 9
+    assert_output --regexp "failed +model-chat: health check chat-answers failed after 2 tries: exit 1: no answer"
+    assert_output --partial "check vision-answers: ok"
+    jq -e '(.components[] | select(.id == "model-chat") | .status == "failed") and (.components[] | select(.id == "model-vision") | .status == "done")' "$T/sum.json"
 }

@@ -44,12 +44,7 @@ uri_of() {
 @test "over http the models download at once under one budget, and unlock smallest first" {
     run onramp_install --manifest "$M" --prefix "$PREFIX" --allow-http --events "$T/ev.ndjson"
     assert_success
-    run jq -r 'select(.type == "capability") | .new_capability' "$T/ev.ndjson"
-    assert_output "server
-chat
-embeddings
-vision
-rag"
+    assert_demo_unlock_order "$T/ev.ndjson"
     # the downloads overlapped: the largest model's first request started
     # (end time minus duration) before the embeddings model's last one ended
     vision_start=$(awk '$1 == "/vision-base.bin" { printf "%.3f\n", $(NF - 1) - $NF }' "$NGINX_LOG" | sort -n | head -n 1)

@@ -49,6 +49,13 @@ fn fixture(name: &str) -> Fixture {
 
 /// Run the download with a hard time limit; (exit code, stderr, seconds).
 fn download(fx: &Fixture, url: &str, extra: &[&str], limit: u64) -> (i32, String, f64) {
+    let mut args = vec!["--allow-http", "--read-timeout", "2", "--connections", "4"];
+    args.extend_from_slice(extra);
+    run_onramp(fx, url, &args, limit)
+}
+
+/// `onramp download URL -o out.bin --sha256 .. --size .. ARGS`, time-limited.
+fn run_onramp(fx: &Fixture, url: &str, args: &[&str], limit: u64) -> (i32, String, f64) {
     let out = fx.dir.join("out.bin");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_onramp"));
     cmd.args(["download", url, "-o"])
@@ -58,15 +65,10 @@ fn download(fx: &Fixture, url: &str, extra: &[&str], limit: u64) -> (i32, String
             &fx.sha,
             "--size",
             &SIZE.to_string(),
-            "--allow-http",
-            "--read-timeout",
-            "2",
-            "--connections",
-            "4",
             "--cache-dir",
         ])
         .arg(fx.dir.join("cache"))
-        .args(extra)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let t = Instant::now();
@@ -165,24 +167,21 @@ refuses!(redirect_loop_is_refused, "loop", 6, "more than 5 redirects");
 #[test]
 fn plain_http_refused_without_allow_http() {
     let fx = fixture("nohttp");
-    let out = fx.dir.join("out.bin");
-    let o = Command::new(env!("CARGO_BIN_EXE_onramp"))
-        .args(["download", &fx.srv.url("ok", "f.bin"), "-o"])
-        .arg(&out)
-        .args([
-            "--sha256",
-            &fx.sha,
-            "--size",
-            &SIZE.to_string(),
-            "--cache-dir",
-        ])
-        .arg(fx.dir.join("cache"))
-        .output()
-        .expect("run");
-    assert_eq!(o.status.code(), Some(6));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("refusing plain http"));
-    assert!(!out.exists());
+    let (code, err, _) = run_onramp(&fx, &fx.srv.url("ok", "f.bin"), &[], 20);
+    assert_nothing(&fx, code, 6, &err, "refusing plain http");
     assert!(fx.srv.log().is_empty(), "no request may be made");
+}
+
+#[test]
+fn a_crawling_connection_does_not_hold_the_download_back() {
+    // The first request crawls at ~20 kB/s: alone it would need minutes for
+    // its piece. Median-relative slow detection (or the end-game duplicate)
+    // must hand that piece to a healthy connection.
+    let fx = fixture("slowfirst");
+    let (code, err, secs) = download(&fx, &fx.srv.url("slowfirst", "f.bin"), &[], 60);
+    assert_exact(&fx, code, &err);
+    // Alone, the crawling 256 KiB piece would take about 13 s.
+    assert!(secs < 6.0, "took {secs:.1} s");
 }
 
 #[test]

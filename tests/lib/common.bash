@@ -132,6 +132,17 @@ interrupted_install() {
     touch "$T/release"
 }
 
+# The capabilities announced in an event stream, in order, must be the
+# demo's, smallest model first.
+assert_demo_unlock_order() {
+    run jq -r 'select(.type == "capability") | .new_capability' "$1"
+    assert_output "server
+chat
+embeddings
+vision
+rag"
+}
+
 common_teardown() {
     touch "${T:-/nonexistent}/release" 2>/dev/null || true
 }

@@ -3,7 +3,7 @@
 //! fault; most faults hit only the first two requests of a path, so a
 //! correct client recovers and a wrong one is caught. Std only.
 //!
-//! Faults: ok, reset, short, stall, drip, 500, 503, 429, norange, badrange,
+//! Faults: ok, reset, short, stall, drip, slowfirst, 500, 503, 429, norange, badrange,
 //! 416, etag, gzip, longlen, flip, flipalways, loop, signed.
 
 use std::collections::HashMap;
@@ -260,6 +260,19 @@ fn respond(
             c.write_all(&chunk[..part])?;
             log(st, path, &range_hdr, status, part);
             std::thread::sleep(Duration::from_secs(60));
+            return Ok(false);
+        }
+        "slowfirst" if hit == 1 => {
+            // A connection that crawls (about 20 kB/s) but never stops.
+            let mut sent = 0;
+            for piece in chunk.chunks(1024) {
+                if c.write_all(piece).is_err() {
+                    break;
+                }
+                sent += piece.len();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            log(st, path, &range_hdr, status, sent);
             return Ok(false);
         }
         "drip" => {
