@@ -16,7 +16,8 @@ QUICK=0
 
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
-      dash mksh posh yash zsh busybox file curl openssl python3-jsonschema)
+      dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
+      makepkg pacman-package-manager)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -95,6 +96,7 @@ main() {
         run_bats "truncation" -- tests/truncation.bats
         run_bats "kill -9 and resume (nginx)" ONRAMP_TEST_SHELL=dash -- tests/kill-resume.bats
         run_bats "downloads: kills, disk full, shared cache, TLS (nginx)" -- tests/download.bats
+        run_bats "PKGBUILD static reader vs makepkg" -- tests/pkgbuild.bats
     fi
     echo
     echo "$PASSED passed, $FAILED failed"

@@ -99,6 +99,12 @@ const CMDS: &[Cmd] = &[
         ],
     },
     Cmd {
+        name: "pkgbuild",
+        args: "srcinfo FILE [--carch ARCH]",
+        about: "Read a PKGBUILD without running it and print its .SRCINFO as makepkg --printsrcinfo would; refuses (exit 3, naming the construct and line) what needs execution.",
+        flags: &["--carch"],
+    },
+    Cmd {
         name: "sha256",
         args: "FILE",
         about: "Print the sha256 of FILE (as the downloader computes it), e.g. to pre-seed a cache for --from.",
@@ -201,6 +207,7 @@ struct Flags {
     mirrors: Vec<String>,
     ca_file: Option<PathBuf>,
     read_timeout: Option<u64>,
+    carch: Option<String>,
     free: Vec<String>,
 }
 
@@ -284,6 +291,9 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
         read_timeout: p
             .opt_value_from_str("--read-timeout")
             .map_err(|e| bad_value("--read-timeout", e))?,
+        carch: p
+            .opt_value_from_str("--carch")
+            .map_err(|e| bad_value("--carch", e))?,
         free: Vec::new(),
     };
     for a in p.finish() {
@@ -329,6 +339,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     let f = parse(cmd, rest)?;
     let expect_free = match cmd.name {
         "phase" | "download" | "sha256" => 1,
+        "pkgbuild" => 2,
         _ => 0,
     };
     if f.free.len() != expect_free {
@@ -362,6 +373,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         "finish" => cmd_finish(&f),
         "download" => cmd_download(&f),
         "state" => cmd_state(&f),
+        "pkgbuild" => cmd_pkgbuild(&f),
         "sha256" => {
             let p = fsutil::absolute(Path::new(&f.free[0]))?;
             out::stdout_line(&format!("{}  {}", fsutil::sha256_file(&p)?, f.free[0]));
@@ -854,5 +866,38 @@ fn cmd_state(f: &Flags) -> Result<i32> {
     if let Ok(s) = std::fs::read_to_string(&file) {
         out::stdout_line(s.trim_end());
     }
+    Ok(0)
+}
+
+fn cmd_pkgbuild(f: &Flags) -> Result<i32> {
+    if f.free[0] != "srcinfo" {
+        return err(
+            Code::Usage,
+            format!("unknown pkgbuild action {:?} (srcinfo)", f.free[0]),
+        );
+    }
+    let path = Path::new(&f.free[1]);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::new(
+            Code::Manifest,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let carch = f
+        .carch
+        .clone()
+        .unwrap_or_else(|| crate::platform::arch().to_string());
+    let refuse = |r: crate::pkgbuild::Refusal| {
+        Error::new(
+            Code::Manifest,
+            format!(
+                "{}: {r}; this recipe needs --eval (running it in bash) to be read",
+                path.display()
+            ),
+        )
+    };
+    let recipe = crate::pkgbuild::parse(&text, &carch).map_err(refuse)?;
+    let out = crate::pkgbuild::srcinfo(&recipe, path.parent()).map_err(refuse)?;
+    out::stdout_line(out.trim_end_matches('\n'));
     Ok(0)
 }

@@ -13,6 +13,7 @@ mod fsutil;
 mod manifest;
 mod out;
 mod phase;
+mod pkgbuild;
 mod plan;
 mod platform;
 mod run;

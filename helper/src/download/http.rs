@@ -78,12 +78,23 @@ impl Client {
                 .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
                 .collect();
         let mut ca_hint = "pass --ca-file FILE or set SSL_CERT_FILE if your network uses its own certificate authority";
-        let env_ca = std::env::var_os("SSL_CERT_FILE")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from);
-        for p in net.ca_file.iter().chain(env_ca.iter()) {
+        if let Some(p) = &net.ca_file {
             roots.extend(load_pem(p)?);
-            ca_hint = "the extra CA from --ca-file / SSL_CERT_FILE did not help either";
+            ca_hint = "the extra CA from --ca-file did not help either";
+        }
+        // SSL_CERT_FILE is often set machine-wide: one that cannot be read
+        // is reported and skipped, not fatal (an explicit --ca-file is).
+        if let Some(p) = std::env::var_os("SSL_CERT_FILE")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+        {
+            match load_pem(&p) {
+                Ok(certs) => {
+                    roots.extend(certs);
+                    ca_hint = "the extra CA from SSL_CERT_FILE did not help either";
+                }
+                Err(e) => crate::say!("onramp: warning: ignoring SSL_CERT_FILE: {}", e.msg),
+            }
         }
         let tls = ureq::tls::TlsConfig::builder()
             .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))

@@ -1,0 +1,203 @@
+//! The checks `makepkg --printsrcinfo` runs before it answers (its
+//! lint_pkgbuild): a recipe makepkg rejects is refused here too, never
+//! answered. Ported: package and dependency names, pkgver, pkgrel, epoch,
+//! versions in dependencies, architecture-specific variables for `any`,
+//! install and changelog files.
+
+use super::{Recipe, Refusal, Val};
+use std::path::Path;
+
+fn no(what: String) -> Result<(), Refusal> {
+    Err(Refusal {
+        line: 0,
+        what: format!("makepkg rejects this recipe: {what}"),
+    })
+}
+
+fn name_ok(kind: &str, name: &str) -> Result<(), Refusal> {
+    if name.is_empty() {
+        return no(format!("{kind} is not allowed to be empty"));
+    }
+    if name.starts_with('-') || name.starts_with('.') {
+        return no(format!("{kind} {name:?} starts with a hyphen or a dot"));
+    }
+    if !name.is_ascii()
+        || name
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || "+_.@-".contains(c)))
+    {
+        return no(format!("{kind} {name:?} contains invalid characters"));
+    }
+    Ok(())
+}
+
+fn pkgver_ok(v: &str, kind: &str) -> Result<(), Refusal> {
+    if v.is_empty() || v.chars().any(|c| c.is_whitespace() || "/:-".contains(c)) || !v.is_ascii() {
+        return no(format!(
+            "pkgver in {kind} {v:?} is empty or has colons, slashes, hyphens, whitespace or non-ascii"
+        ));
+    }
+    Ok(())
+}
+
+fn pkgrel_ok(r: &str, kind: &str) -> Result<(), Refusal> {
+    let ok = match r.split_once('.') {
+        Some((a, b)) => {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+        }
+        None => !r.is_empty() && r.chars().all(|c| c.is_ascii_digit()),
+    };
+    if ok {
+        Ok(())
+    } else {
+        no(format!(
+            "pkgrel in {kind} must be integer[.integer], not {r:?}"
+        ))
+    }
+}
+
+fn epoch_ok(e: &str, kind: &str) -> Result<(), Refusal> {
+    if e.is_empty() || !e.chars().all(|c| c.is_ascii_digit()) {
+        return no(format!("epoch in {kind} must be an integer, not {e:?}"));
+    }
+    Ok(())
+}
+
+fn fullver_ok(v: &str, kind: &str) -> Result<(), Refusal> {
+    let mut v = v;
+    if let Some((e, rest)) = v.split_once(':') {
+        epoch_ok(e, kind)?;
+        v = rest;
+    }
+    if let Some(i) = v.rfind('-').filter(|i| *i > 0) {
+        pkgrel_ok(&v[i + 1..], kind)?;
+        v = &v[..i];
+    }
+    pkgver_ok(v, kind)
+}
+
+/// A package function's overrides get the same dependency checks.
+pub fn check_overrides(ov: &std::collections::BTreeMap<String, Val>) -> Result<(), Refusal> {
+    for (k, v) in ov {
+        let base = k.split('_').next().unwrap_or(k);
+        match base {
+            "depends" | "makedepends" | "checkdepends" | "provides" | "conflicts" | "replaces" => {
+                for d in v.list() {
+                    dep_ok(k, &d)?;
+                }
+            }
+            "optdepends" => {
+                for d in v.list() {
+                    dep_ok(k, d.split(':').next().unwrap_or("").trim_end())?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `name<op>version` as makepkg splits it (at the first <, > or =).
+fn dep_ok(kind: &str, dep: &str) -> Result<(), Refusal> {
+    let cut = dep.find(['<', '>', '=']).unwrap_or(dep.len());
+    let name = &dep[..cut];
+    name_ok(kind, name)?;
+    let ver = dep[cut..].trim_start_matches(['<', '>', '=']);
+    if !ver.is_empty() {
+        fullver_ok(ver, kind)?;
+    }
+    Ok(())
+}
+
+pub fn check(r: &Recipe, dir: Option<&Path>, arches: &[String]) -> Result<(), Refusal> {
+    for n in r.vars.get("pkgname").map(Val::list).unwrap_or_default() {
+        name_ok("pkgname", &n)?;
+    }
+    if let Some(b) = r.vars.get("pkgbase") {
+        name_ok("pkgbase", &b.scalar())?;
+    }
+    pkgver_ok(
+        &r.vars.get("pkgver").map(Val::scalar).unwrap_or_default(),
+        "pkgver",
+    )?;
+    pkgrel_ok(
+        &r.vars.get("pkgrel").map(Val::scalar).unwrap_or_default(),
+        "pkgrel",
+    )?;
+    if let Some(e) = r.vars.get("epoch") {
+        epoch_ok(&e.scalar(), "epoch")?;
+    }
+    let dep_kinds = [
+        "depends",
+        "makedepends",
+        "checkdepends",
+        "provides",
+        "conflicts",
+        "replaces",
+    ];
+    let mut names: Vec<String> = dep_kinds.iter().map(|s| s.to_string()).collect();
+    for a in arches {
+        for k in dep_kinds {
+            names.push(format!("{k}_{a}"));
+        }
+    }
+    for k in &names {
+        for d in r.vars.get(k).map(Val::list).unwrap_or_default() {
+            dep_ok(k, &d)?;
+        }
+    }
+    for k in ["optdepends".to_string()]
+        .into_iter()
+        .chain(arches.iter().map(|a| format!("optdepends_{a}")))
+    {
+        for d in r.vars.get(&k).map(Val::list).unwrap_or_default() {
+            let name = d.split(':').next().unwrap_or("");
+            dep_ok(&k, name.trim_end())?;
+        }
+    }
+    if arches.iter().any(|a| a == "any") {
+        for k in r.vars.keys() {
+            if let Some(base) = k.strip_suffix("_any")
+                && [
+                    "checkdepends",
+                    "conflicts",
+                    "depends",
+                    "makedepends",
+                    "optdepends",
+                    "provides",
+                    "replaces",
+                    "source",
+                    "cksums",
+                    "md5sums",
+                    "sha1sums",
+                    "sha224sums",
+                    "sha256sums",
+                    "sha384sums",
+                    "sha512sums",
+                    "b2sums",
+                ]
+                .contains(&base)
+            {
+                return no(format!("architecture-specific variable {k} for 'any'"));
+            }
+        }
+    }
+    for k in ["install", "changelog"] {
+        if let Some(f) = r.vars.get(k).map(Val::scalar).filter(|s| !s.is_empty()) {
+            match dir {
+                Some(d) if d.join(&f).is_file() => {}
+                Some(_) => return no(format!("its {k} file {f:?} does not exist")),
+                None => {
+                    return Err(Refusal {
+                        line: 0,
+                        what: format!("cannot check the {k} file without the recipe's directory"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! PKGBUILD recipes read without running them.
+//!
+//! `parse` understands the static part of bash that recipes use for their
+//! metadata: assignments (`=`, `+=`, arrays over several lines, comments),
+//! quoting and escapes, parameter expansion (`${v}`, `${v//a/b}`, `${v%x}`,
+//! `${v:-d}`, ...), brace expansion in arrays, and `package_*()` overrides
+//! found the way makepkg finds them. Anything that needs execution (command
+//! substitution, conditionals and loops around assignments, globs, unknown
+//! variables) is refused with the construct and its line: a wrong answer is
+//! worse than a refusal. `srcinfo` writes what `makepkg --printsrcinfo` does.
+
+mod lex;
+mod lint;
+mod srcinfo;
+
+pub use srcinfo::srcinfo;
+
+use std::collections::BTreeMap;
+
+/// A variable's value: bash strings and indexed arrays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Val {
+    Str(String),
+    Arr(Vec<String>),
+}
+
+impl Val {
+    /// `$v` of an array is its first element, as in bash.
+    pub fn scalar(&self) -> String {
+        match self {
+            Val::Str(s) => s.clone(),
+            Val::Arr(a) => a.first().cloned().unwrap_or_default(),
+        }
+    }
+
+    pub fn list(&self) -> Vec<String> {
+        match self {
+            Val::Str(s) => vec![s.clone()],
+            Val::Arr(a) => a.clone(),
+        }
+    }
+}
+
+/// A refusal: what could not be read statically, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub line: usize,
+    pub what: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.what)
+    }
+}
+
+/// The parsed recipe: global variables in assignment order, and the bodies
+/// of its functions.
+#[derive(Debug, Clone, Default)]
+pub struct Recipe {
+    pub vars: BTreeMap<String, Val>,
+    pub functions: BTreeMap<String, (usize, String)>,
+}
+
+/// Parse `text` for target architecture `carch` (CARCH).
+pub fn parse(text: &str, carch: &str) -> Result<Recipe, Refusal> {
+    let mut env = BTreeMap::new();
+    env.insert("CARCH".to_string(), Val::Str(carch.to_string()));
+    let mut r = Recipe::default();
+    let mut lx = lex::Lexer::new(text);
+    loop {
+        lx.skip_blank_and_comments();
+        if lx.eof() {
+            break;
+        }
+        let line = lx.line();
+        if let Some((name, body_line, body)) = lx.function()? {
+            r.functions.insert(name, (body_line, body));
+            continue;
+        }
+        match lx.assignment(&env)? {
+            Some((name, append, val)) => {
+                assign(&mut env, &name, append, val);
+                lx.end_of_statement()?;
+            }
+            None => {
+                return Err(Refusal {
+                    line,
+                    what: format!(
+                        "{} (only assignments and functions are read statically)",
+                        lx.describe_here()
+                    ),
+                });
+            }
+        }
+    }
+    env.remove("CARCH");
+    r.vars = env;
+    Ok(r)
+}
+
+fn assign(env: &mut BTreeMap<String, Val>, name: &str, append: bool, val: Val) {
+    let new = match (append, env.get(name), val) {
+        (true, Some(Val::Arr(old)), Val::Arr(add)) => {
+            Val::Arr(old.iter().cloned().chain(add).collect())
+        }
+        (true, Some(Val::Arr(old)), Val::Str(s)) => {
+            let mut a = old.clone();
+            match a.first_mut() {
+                Some(f) => f.push_str(&s),
+                None => a.push(s),
+            }
+            Val::Arr(a)
+        }
+        (true, Some(Val::Str(old)), Val::Arr(add)) => {
+            Val::Arr(std::iter::once(old.clone()).chain(add).collect())
+        }
+        (true, Some(Val::Str(old)), Val::Str(s)) => Val::Str(format!("{old}{s}")),
+        (_, _, v) => v,
+    };
+    env.insert(name.to_string(), new);
+}
+
+/// Attributes a `package_*()` function may override (makepkg's schema).
+pub const OVERRIDES: &[&str] = &[
+    "pkgdesc",
+    "arch",
+    "url",
+    "license",
+    "groups",
+    "depends",
+    "optdepends",
+    "provides",
+    "conflicts",
+    "replaces",
+    "backup",
+    "options",
+    "install",
+    "changelog",
+];
+
+/// The overrides assigned in `package_NAME()`, found as makepkg finds them:
+/// any line of the body that starts with `attr=` or `attr+=`, whatever
+/// conditional it sits in, evaluated against the globals.
+pub fn overrides(
+    r: &Recipe,
+    pkg: &str,
+    arches: &[String],
+) -> Result<BTreeMap<String, Val>, Refusal> {
+    let Some((start, body)) = r
+        .functions
+        .get(&format!("package_{pkg}"))
+        .or_else(|| r.functions.get("package"))
+    else {
+        return Ok(BTreeMap::new());
+    };
+    // makepkg greps the function for every attribute its .SRCINFO writer
+    // asks about, overrides or not.
+    let mut names: Vec<String> = OVERRIDES.iter().map(|s| s.to_string()).collect();
+    names.push("checkdepends".into());
+    for a in arches {
+        for base in [
+            "source",
+            "provides",
+            "conflicts",
+            "depends",
+            "replaces",
+            "optdepends",
+            "makedepends",
+            "checkdepends",
+            "cksums",
+            "md5sums",
+            "sha1sums",
+            "sha224sums",
+            "sha256sums",
+            "sha384sums",
+            "sha512sums",
+            "b2sums",
+        ] {
+            names.push(format!("{base}_{a}"));
+        }
+    }
+    // Longest first, so depends_x86_64 is not taken for depends.
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut out: BTreeMap<String, Val> = BTreeMap::new();
+    let mut lx = lex::Lexer::new(body);
+    lx.set_line(*start);
+    while !lx.eof() {
+        lx.skip_spaces();
+        let here = lx.rest_of_line();
+        let hit = names.iter().find(|n| {
+            here.strip_prefix(n.as_str())
+                .is_some_and(|rest| rest.starts_with('=') || rest.starts_with("+="))
+        });
+        match hit {
+            Some(n) => {
+                let n = n.clone();
+                let line = lx.line();
+                let Some((_, append, val)) = lx.assignment(&r.vars)? else {
+                    return Err(Refusal {
+                        line,
+                        what: format!("cannot read the assignment of {n} in package_{pkg}()"),
+                    });
+                };
+                // makepkg evaluates into a copy that starts from the global value.
+                let base = out.get(&n).cloned().or_else(|| r.vars.get(&n).cloned());
+                let mut tmp = BTreeMap::new();
+                if let Some(b) = base {
+                    tmp.insert(n.clone(), b);
+                }
+                assign(&mut tmp, &n, append, val);
+                if let Some(v) = tmp.remove(&n) {
+                    out.insert(n, v);
+                }
+            }
+            None => lx.skip_line(),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(src: &str) -> BTreeMap<String, Val> {
+        parse(src, "x86_64")
+            .map(|r| r.vars)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn expansions() {
+        let v = vars(
+            "pkgver=1.2.3\na=${pkgver//./_}\nb=${pkgver%.*}\nc=${pkgver##*.}\nd=${nope:-x}\ne=${pkgver:2:3}\n",
+        );
+        assert_eq!(v["a"], Val::Str("1_2_3".into()));
+        assert_eq!(v["b"], Val::Str("1.2".into()));
+        assert_eq!(v["c"], Val::Str("3".into()));
+        assert_eq!(v["d"], Val::Str("x".into()));
+        assert_eq!(v["e"], Val::Str("2.3".into()));
+    }
+
+    #[test]
+    fn arrays_braces_and_splitting() {
+        let v = vars("x=\"a  b\"\narr=(p{1,2}q $x \"$x\" 'l{a,b}' n{1..3})\n");
+        let want: Vec<String> = ["p1q", "p2q", "a", "b", "a  b", "l{a,b}", "n1", "n2", "n3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(v["arr"], Val::Arr(want));
+    }
+
+    #[test]
+    fn refusals_name_the_line() {
+        let e = parse("a=1\nb=$(date)\n", "x86_64").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.what.contains("command substitution"));
+        let e = parse("a=1\n\nif true; then b=2; fi\n", "x86_64").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.what.contains("conditional"));
+        assert!(
+            parse("d=($HOME)\n", "x86_64")
+                .unwrap_err()
+                .what
+                .contains("$HOME is not set")
+        );
+    }
+
+    #[test]
+    fn never_panics_on_junk() {
+        for s in [
+            "${",
+            "a=(",
+            "a=\"",
+            "f() {",
+            "a=${b",
+            "a=${#}",
+            "a=({,})",
+            "a=(x{1..})",
+            "'",
+            "a=${x/",
+            "a=$'",
+            "x=(a\\",
+            "a=${v:1:x}",
+        ] {
+            let _ = parse(s, "x86_64");
+        }
+    }
+}
