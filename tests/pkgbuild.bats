@@ -10,7 +10,7 @@ setup() { common_setup; }
 @test "static .SRCINFO agrees with makepkg --printsrcinfo or refuses: zero silent disagreements" {
     command -v makepkg >/dev/null || skip "makepkg is not installed"
     [ "$(id -u)" = 0 ] || skip "needs root to run makepkg as nobody"
-    run "$REPO/tests/pkgbuild/diff.sh" "$H" 36
+    run "$REPO/tests/pkgbuild/diff.sh" "$H" 66
     echo "$output" | tail -n 1 >&3
     assert_success
     assert_output --partial " 0 disagree"

@@ -102,6 +102,50 @@ impl Lexer {
         }
     }
 
+    /// Consume `c` if it is next.
+    pub fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consume keyword `kw` (and the blanks after it) if it starts here.
+    pub fn eat_keyword(&mut self, kw: &str) {
+        let n = kw.chars().count();
+        let matches = self.c[self.pos..].iter().take(n).copied().eq(kw.chars())
+            && matches!(self.c.get(self.pos + n), Some(' ' | '\t'));
+        if matches {
+            self.pos += n;
+            self.skip_spaces();
+        }
+    }
+
+    /// Skip to the end of this statement: an unquoted `;` or newline.
+    pub fn skip_statement(&mut self) {
+        while let Some(ch) = self.bump() {
+            match ch {
+                '\n' | ';' => break,
+                '\\' => {
+                    self.bump();
+                }
+                '\'' => {
+                    if self.skip_until('\'').is_err() {
+                        break;
+                    }
+                }
+                '"' => {
+                    if self.skip_dquoted().is_err() {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
     pub fn skip_line(&mut self) {
         while let Some(ch) = self.bump() {
             if ch == '\n' {

@@ -185,8 +185,16 @@ pub fn overrides(
     let mut out: BTreeMap<String, Val> = BTreeMap::new();
     let mut lx = lex::Lexer::new(body);
     lx.set_line(*start);
+    // makepkg reads `declare -f` output, where every `;`-separated statement
+    // and the body after `then`, `do` and `else` start a line of their own.
     while !lx.eof() {
         lx.skip_spaces();
+        if lx.eat(';') {
+            continue;
+        }
+        for kw in ["then", "do", "else"] {
+            lx.eat_keyword(kw);
+        }
         let here = lx.rest_of_line();
         let hit = names.iter().find(|n| {
             here.strip_prefix(n.as_str())
@@ -213,7 +221,7 @@ pub fn overrides(
                     out.insert(n, v);
                 }
             }
-            None => lx.skip_line(),
+            None => lx.skip_statement(),
         }
     }
     Ok(out)
