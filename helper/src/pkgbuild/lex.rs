@@ -126,22 +126,18 @@ impl Lexer {
     /// Skip to the end of this statement: an unquoted `;` or newline.
     pub fn skip_statement(&mut self) {
         while let Some(ch) = self.bump() {
-            match ch {
+            let quoted = match ch {
                 '\n' | ';' => break,
                 '\\' => {
                     self.bump();
+                    Ok(())
                 }
-                '\'' => {
-                    if self.skip_until('\'').is_err() {
-                        break;
-                    }
-                }
-                '"' => {
-                    if self.skip_dquoted().is_err() {
-                        break;
-                    }
-                }
-                _ => {}
+                '\'' => self.skip_until('\''),
+                '"' => self.skip_dquoted(),
+                _ => Ok(()),
+            };
+            if quoted.is_err() {
+                break;
             }
         }
     }
