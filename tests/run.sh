@@ -62,7 +62,23 @@ run_bats() {
     FAILED=$((FAILED + nok))
 }
 
+# Under sudo, root usually has no Rust: use the invoking user's rustup.
+find_cargo() {
+    command -v cargo >/dev/null 2>&1 && return 0
+    local h=$HOME
+    if [ -n "${SUDO_USER:-}" ]; then
+        h=$(getent passwd "$SUDO_USER" | cut -d: -f6)
+    fi
+    if [ -x "$h/.cargo/bin/cargo" ]; then
+        export PATH=$h/.cargo/bin:$PATH CARGO_HOME=$h/.cargo RUSTUP_HOME=$h/.rustup
+        return 0
+    fi
+    echo "tests/run.sh: cargo not found; install Rust with rustup (cargo 1.88 or newer)" >&2
+    exit 2
+}
+
 main() {
+    find_cargo
     install_deps
     log "cargo fmt --check"
     cargo fmt --all -- --check
