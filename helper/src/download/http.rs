@@ -80,7 +80,7 @@ impl Client {
         let mut ca_hint = "pass --ca-file FILE or set SSL_CERT_FILE if your network uses its own certificate authority";
         if let Some(p) = &net.ca_file {
             roots.extend(load_pem(p)?);
-            ca_hint = "the extra CA from --ca-file did not help either";
+            ca_hint = "the CA from --ca-file did not sign it either: pass --ca-file FILE with the CA that did";
         }
         // SSL_CERT_FILE is often set machine-wide: one that cannot be read
         // is reported and skipped, not fatal (an explicit --ca-file is).
@@ -91,7 +91,9 @@ impl Client {
             match load_pem(&p) {
                 Ok(certs) => {
                     roots.extend(certs);
-                    ca_hint = "the extra CA from SSL_CERT_FILE did not help either";
+                    if net.ca_file.is_none() {
+                        ca_hint = "the CAs in SSL_CERT_FILE did not sign it either: pass --ca-file FILE with the CA that did";
+                    }
                 }
                 Err(e) => crate::say!("onramp: warning: ignoring SSL_CERT_FILE: {}", e.msg),
             }
