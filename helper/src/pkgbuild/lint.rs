@@ -161,25 +161,7 @@ pub fn check(r: &Recipe, dir: Option<&Path>, arches: &[String]) -> Result<(), Re
     if arches.iter().any(|a| a == "any") {
         for k in r.vars.keys() {
             if let Some(base) = k.strip_suffix("_any")
-                && [
-                    "checkdepends",
-                    "conflicts",
-                    "depends",
-                    "makedepends",
-                    "optdepends",
-                    "provides",
-                    "replaces",
-                    "source",
-                    "cksums",
-                    "md5sums",
-                    "sha1sums",
-                    "sha224sums",
-                    "sha256sums",
-                    "sha384sums",
-                    "sha512sums",
-                    "b2sums",
-                ]
-                .contains(&base)
+                && (super::ARCH_ARRAYS.contains(&base) || super::HASHES.contains(&base))
             {
                 return no(format!("architecture-specific variable {k} for 'any'"));
             }

@@ -121,6 +121,31 @@ fn assign(env: &mut BTreeMap<String, Val>, name: &str, append: bool, val: Val) {
     env.insert(name.to_string(), new);
 }
 
+/// Checksum arrays, in makepkg's order.
+pub const HASHES: [&str; 8] = [
+    "cksums",
+    "md5sums",
+    "sha1sums",
+    "sha224sums",
+    "sha256sums",
+    "sha384sums",
+    "sha512sums",
+    "b2sums",
+];
+
+/// Arrays that may be architecture-specific (`depends_x86_64`), in the order
+/// makepkg's .SRCINFO writer lists them; the checksum arrays follow.
+pub const ARCH_ARRAYS: [&str; 8] = [
+    "source",
+    "provides",
+    "conflicts",
+    "depends",
+    "replaces",
+    "optdepends",
+    "makedepends",
+    "checkdepends",
+];
+
 /// Attributes a `package_*()` function may override (makepkg's schema).
 pub const OVERRIDES: &[&str] = &[
     "pkgdesc",
@@ -159,24 +184,7 @@ pub fn overrides(
     let mut names: Vec<String> = OVERRIDES.iter().map(|s| s.to_string()).collect();
     names.push("checkdepends".into());
     for a in arches {
-        for base in [
-            "source",
-            "provides",
-            "conflicts",
-            "depends",
-            "replaces",
-            "optdepends",
-            "makedepends",
-            "checkdepends",
-            "cksums",
-            "md5sums",
-            "sha1sums",
-            "sha224sums",
-            "sha256sums",
-            "sha384sums",
-            "sha512sums",
-            "b2sums",
-        ] {
+        for base in ARCH_ARRAYS.iter().chain(HASHES.iter()) {
             names.push(format!("{base}_{a}"));
         }
     }

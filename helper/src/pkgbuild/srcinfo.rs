@@ -2,28 +2,7 @@
 //! attribute order, whitespace normalisation, and the rule that a package
 //! section shows an attribute only when its `package_*()` assigns it.
 
-use super::{Recipe, Refusal, Val, overrides};
-
-const HASHES: [&str; 8] = [
-    "cksums",
-    "md5sums",
-    "sha1sums",
-    "sha224sums",
-    "sha256sums",
-    "sha384sums",
-    "sha512sums",
-    "b2sums",
-];
-const ARCH_ATTRS: [&str; 8] = [
-    "source",
-    "provides",
-    "conflicts",
-    "depends",
-    "replaces",
-    "optdepends",
-    "makedepends",
-    "checkdepends",
-];
+use super::{ARCH_ARRAYS as ARCH_ATTRS, HASHES, Recipe, Refusal, Val, overrides};
 
 /// Collapse whitespace runs to one space and trim one at each end.
 fn norm(s: &str) -> String {
