@@ -271,6 +271,13 @@ impl Reporter {
         self.emit("message", message, None, None, None, None);
     }
 
+    /// One line of a build's output, as it happens.
+    pub fn output(&mut self, component: &str, line: &str) {
+        self.clear_live();
+        out::line(&format!("    | {line}"));
+        self.emit("output", line, None, Some(component), None, None);
+    }
+
     pub fn warn(&mut self, message: &str) {
         self.clear_live();
         out::line(&format!("  warning: {message}"));
@@ -432,6 +439,9 @@ impl Progress {
     pub fn warn(&self, m: &str) {
         self.with(|r| r.warn(m))
     }
+    pub fn output(&self, c: &str, line: &str) {
+        self.with(|r| r.output(c, line))
+    }
     pub fn phase_started(&self) {
         self.with(|r| r.phase_started())
     }
@@ -462,6 +472,10 @@ impl Progress {
             r.bytes_done = done;
             r.bytes_total = total;
         })
+    }
+    /// Bytes that turned out to be needed beyond the plan (build sources).
+    pub fn add_total(&self, n: u64) {
+        self.with(|r| r.bytes_total = r.bytes_total.saturating_add(n))
     }
     pub fn bytes_done(&self) -> u64 {
         self.with(|r| r.bytes_done)

@@ -39,6 +39,23 @@ impl Outcome {
     }
 }
 
+/// Where each output line goes as it arrives (besides the kept tail).
+pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How to run a command beyond argv and cwd.
+#[derive(Clone, Default)]
+pub struct Spec {
+    pub env: Vec<(String, String)>,
+    /// Start from an empty environment (only `env` is set).
+    pub clear_env: bool,
+    /// Run as this uid/gid (no supplementary groups); needs root.
+    pub user: Option<(u32, u32)>,
+    pub timeout: Duration,
+    /// Print each line to stderr, indented.
+    pub echo: bool,
+    pub sink: Option<LineSink>,
+}
+
 /// Run `argv` in `cwd` with extra `env`; stream output when `echo` is set.
 pub fn run(
     argv: &[String],
@@ -47,6 +64,21 @@ pub fn run(
     timeout: Duration,
     echo: bool,
 ) -> Result<Outcome> {
+    let spec = Spec {
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+        timeout,
+        echo,
+        ..Spec::default()
+    };
+    run_spec(argv, cwd, &spec)
+}
+
+/// Run `argv` in `cwd` as `spec` says.
+pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
+    let (timeout, echo) = (spec.timeout, spec.echo);
     let Some((prog, args)) = argv.split_first() else {
         return Err(Error::new(Code::Manifest, "empty command"));
     };
@@ -63,15 +95,30 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    for (k, v) in env {
+    if spec.clear_env {
+        cmd.env_clear();
+    }
+    for (k, v) in &spec.env {
         cmd.env(k, v);
     }
+    let user = spec.user;
     // If the helper is killed (even with SIGKILL), the command dies with it
-    // instead of running on unsupervised.
-    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    // instead of running on unsupervised. Dropping to another user happens
+    // after that, so the death signal stays armed.
+    // SAFETY: prctl, setgroups, setgid and setuid are async-signal-safe and
+    // touch no memory of ours.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if let Some((uid, gid)) = user {
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setgid(gid) != 0
+                    || libc::setuid(uid) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            }
             Ok(())
         });
     }
@@ -107,11 +154,16 @@ pub fn run(
         let Some(s) = stream else { continue };
         let tail = Arc::clone(&tail);
         let sb = Arc::clone(&stdout_buf);
+        let sink = spec.sink.clone();
         readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(s).lines() {
+            for line in BufReader::new(s).split(b'\n') {
                 let Ok(line) = line else { break };
+                let line = String::from_utf8_lossy(&line).into_owned();
                 if echo {
                     crate::out::line(&format!("    | {line}"));
+                }
+                if let Some(f) = &sink {
+                    f(&line);
                 }
                 if keep && let Ok(mut b) = sb.lock() {
                     b.push_str(&line);

@@ -244,6 +244,59 @@ pub fn probe_size(client: &Client, url: &str) -> Result<u64> {
     })
 }
 
+/// GET `url` and hand the 200 body to `f` as a reader; a few tries on
+/// transient failures. For small documents and unverified (SKIP) sources,
+/// which have no size or hash for the resumable engine.
+pub fn get_body<T>(
+    client: &Client,
+    url: &str,
+    mut f: impl FnMut(&mut dyn std::io::Read) -> std::io::Result<T>,
+) -> Result<T> {
+    let mut last = String::new();
+    for attempt in 0..4u32 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(300 << attempt));
+        }
+        crate::signal::check()?;
+        match client.get(url, &[]) {
+            Ok((resp, _)) => {
+                let status = resp.status().as_u16();
+                if status == 200 {
+                    let mut body = resp.into_body();
+                    let mut r = body.as_reader();
+                    match f(&mut r) {
+                        Ok(v) => return Ok(v),
+                        Err(e) => last = format!("{url}: {e}"),
+                    }
+                } else if status >= 500 || status == 429 {
+                    last = format!("{url}: HTTP {status}");
+                } else {
+                    return err(Code::Network, format!("{url}: HTTP {status}"));
+                }
+            }
+            Err(Fail::Fatal(e)) => return Err(e),
+            Err(Fail::Retry(m, _)) => last = m,
+        }
+    }
+    err(Code::Network, format!("{last} (after 4 attempts)"))
+}
+
+/// A small document (catalog entry, recipe) of at most `max` bytes.
+pub fn get_small(client: &Client, url: &str, max: u64) -> Result<Vec<u8>> {
+    let body = get_body(client, url, |r| {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(r, max + 1), &mut v)?;
+        Ok(v)
+    })?;
+    if body.len() as u64 > max {
+        return err(
+            Code::Network,
+            format!("{url}: larger than {max} bytes; not a catalog document"),
+        );
+    }
+    Ok(body)
+}
+
 /// Seconds from a Retry-After header (delta-seconds form only).
 pub fn retry_after(resp: &Response) -> Option<Duration> {
     resp.headers()
