@@ -66,6 +66,7 @@ const CMDS: &[Cmd] = &[
             "--mirror",
             "--ca-file",
             "--read-timeout",
+            "--allow-skip-checksums",
         ],
     },
     Cmd {
@@ -100,8 +101,8 @@ const CMDS: &[Cmd] = &[
     },
     Cmd {
         name: "pkgbuild",
-        args: "srcinfo FILE [--carch ARCH]",
-        about: "Read a PKGBUILD without running it and print its .SRCINFO as makepkg --printsrcinfo would; refuses (exit 3, naming the construct and line) what needs execution.",
+        args: "(srcinfo | json) FILE [--carch ARCH]",
+        about: "Read a PKGBUILD without running it and print its .SRCINFO as makepkg --printsrcinfo would (srcinfo), or what the build engine uses, for ARCH, as JSON (json); refuses (exit 3, naming the construct and line) what needs execution.",
         flags: &["--carch"],
     },
     Cmd {
@@ -194,6 +195,7 @@ struct Flags {
     format: Option<String>,
     offline: bool,
     allow_http: bool,
+    allow_skip_checksums: bool,
     from: Option<PathBuf>,
     fresh: bool,
     resume: bool,
@@ -256,6 +258,7 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
             .map_err(|e| bad_value("--events-format", e))?,
         offline: p.contains("--offline"),
         allow_http: p.contains("--allow-http"),
+        allow_skip_checksums: p.contains("--allow-skip-checksums"),
         from: p
             .opt_value_from_os_str("--from", |s| Ok::<_, String>(PathBuf::from(s)))
             .map_err(|e| bad_value("--from", e))?,
@@ -707,6 +710,7 @@ fn cmd_phase(f: &Flags) -> Result<i32> {
         rep,
         opts,
         cache,
+        allow_skip_checksums: f.allow_skip_checksums,
     };
     phase::run(&name, &mut ctx, me.as_ref())?;
     Ok(0)
@@ -870,12 +874,16 @@ fn cmd_state(f: &Flags) -> Result<i32> {
 }
 
 fn cmd_pkgbuild(f: &Flags) -> Result<i32> {
-    if f.free[0] != "srcinfo" {
-        return err(
-            Code::Usage,
-            format!("unknown pkgbuild action {:?} (srcinfo)", f.free[0]),
-        );
-    }
+    let json = match f.free[0].as_str() {
+        "srcinfo" => false,
+        "json" => true,
+        other => {
+            return err(
+                Code::Usage,
+                format!("unknown pkgbuild action {other:?} (srcinfo, json)"),
+            );
+        }
+    };
     let path = Path::new(&f.free[1]);
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::new(
@@ -898,6 +906,13 @@ fn cmd_pkgbuild(f: &Flags) -> Result<i32> {
     };
     let recipe = crate::pkgbuild::parse(&text, &carch).map_err(refuse)?;
     let out = crate::pkgbuild::srcinfo(&recipe, path.parent()).map_err(refuse)?;
+    if json {
+        let meta = crate::pkgbuild::Meta::from_recipe(&recipe, &carch).map_err(refuse)?;
+        let text = serde_json::to_string_pretty(&meta)
+            .map_err(|e| Error::new(Code::Internal, format!("cannot encode JSON: {e}")))?;
+        out::stdout_line(&text);
+        return Ok(0);
+    }
     out::stdout_line(out.trim_end_matches('\n'));
     Ok(0)
 }

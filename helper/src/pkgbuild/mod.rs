@@ -11,8 +11,10 @@
 
 mod lex;
 mod lint;
+mod meta;
 mod srcinfo;
 
+pub use meta::{Meta, SourceEntry};
 pub use srcinfo::srcinfo;
 
 use std::collections::BTreeMap;
