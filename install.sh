@@ -63,6 +63,7 @@ Options:
   --offline             make no network connection (use the cache and --from)
   --from DIR            a pre-seeded cache: helper and artifacts named by sha256
   --allow-http          accept plain http:// artifact URLs
+  --allow-skip-checksums  build worker sources whose sums are SKIP, unverified
   --connections N       connections per download (default 8)
   --mirror BASE         try BASE/<file name> before each artifact's URL
   --ca-file FILE        trust this PEM CA too (also: SSL_CERT_FILE)
@@ -109,6 +110,7 @@ onramp_parse_args() {
         --offline) onramp_offline=1; onramp_offline_flag=--offline ;;
         --from) onramp_value "$1" "${2-}"; onramp_from=$2; shift ;;
         --allow-http) onramp_http_flag=--allow-http ;;
+        --allow-skip-checksums) onramp_skip_flag=--allow-skip-checksums ;;
         --connections) onramp_value "$1" "${2-}"; onramp_connections=$2; shift ;;
         --mirror) onramp_value "$1" "${2-}"; onramp_mirror=$2; shift ;;
         --ca-file) onramp_value "$1" "${2-}"; onramp_ca_file=$2; shift ;;
@@ -135,6 +137,7 @@ onramp_defaults() {
     onramp_offline_flag=
     onramp_from=
     onramp_http_flag=
+    onramp_skip_flag=
     onramp_connections=
     onramp_mirror=
     onramp_ca_file=

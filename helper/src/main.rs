@@ -5,6 +5,8 @@
 //! panic is reported as an internal error, exit 1.
 
 mod archive;
+mod build;
+mod capabilities;
 mod cli;
 mod download;
 mod error;

@@ -88,6 +88,59 @@ pub struct Component {
     pub check: Option<Vec<String>>,
     #[serde(default)]
     pub timeout_s: Option<u64>,
+    /// Worker: its PKGBUILD, pinned by sha256.
+    #[serde(default)]
+    pub recipe: Option<RecipeRef>,
+    /// Worker: a catalog entry that names the PKGBUILD (instead of `recipe`).
+    #[serde(default)]
+    pub catalog: Option<CatalogRef>,
+    /// Worker: how to find dependencies the built-in probes do not know.
+    #[serde(default)]
+    pub probes: BTreeMap<String, Probe>,
+    /// Worker: targets it supports (`linux-x86_64`, ...); empty means any
+    /// target whose arch the recipe's `arch=()` lists.
+    #[serde(default)]
+    pub platforms: Vec<String>,
+    /// Worker: do not run the recipe's check() (makepkg --nocheck).
+    #[serde(default)]
+    pub nocheck: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeRef {
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A path relative to the manifest's directory.
+    #[serde(default)]
+    pub path: Option<String>,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogRef {
+    /// An http(s) base URL, or a directory relative to the manifest.
+    pub base: String,
+    pub id: String,
+    /// Pin the PKGBUILD's sha256 here too (the catalog entry always carries one).
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+/// One way to find a dependency; exactly one field.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Probe {
+    /// A command on PATH.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// A pkg-config module (`pkg-config --exists`).
+    #[serde(default)]
+    pub pkg_config: Option<String>,
+    /// A shared library file name (`libcuda.so.1`) in the linker's paths.
+    #[serde(default)]
+    pub library: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -368,7 +421,8 @@ fn validate(m: &Manifest) -> Result<()> {
                     );
                 }
             }
-            Kind::Model | Kind::Worker => {
+            Kind::Worker => validate_worker(c, &at)?,
+            Kind::Model => {
                 if c.artifacts.is_empty() {
                     return bad(
                         &format!("{at}.artifacts"),
@@ -456,6 +510,87 @@ fn validate(m: &Manifest) -> Result<()> {
                 }
             }
             _ => return bad(&at, "give exactly one of \"command\" (argv) or \"http\""),
+        }
+    }
+    Ok(())
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+}
+
+fn validate_worker(c: &Component, at: &str) -> Result<()> {
+    if !c.artifacts.is_empty() {
+        return bad(
+            &format!("{at}.artifacts"),
+            "a worker is built from its recipe; its sources go in the PKGBUILD, not in artifacts",
+        );
+    }
+    match (&c.recipe, &c.catalog) {
+        (Some(r), None) => {
+            let rat = format!("{at}.recipe");
+            match (&r.url, &r.path) {
+                (Some(u), None) if u.starts_with("https://") || u.starts_with("http://") => {}
+                (Some(u), None) => {
+                    return bad(
+                        &format!("{rat}.url"),
+                        format!("{u:?} is not an http(s) URL"),
+                    );
+                }
+                (None, Some(_)) => {}
+                _ => return bad(&rat, "give exactly one of \"url\" or \"path\""),
+            }
+            if !is_sha256(&r.sha256) {
+                return bad(&format!("{rat}.sha256"), "must be 64 lowercase hex digits");
+            }
+        }
+        (None, Some(k)) => {
+            let kat = format!("{at}.catalog");
+            if !is_id(&k.id) {
+                return bad(
+                    &format!("{kat}.id"),
+                    format!("{:?} is not a valid id", k.id),
+                );
+            }
+            if k.base.is_empty() {
+                return bad(&format!("{kat}.base"), "must be a URL or a directory");
+            }
+            if let Some(sha) = &k.sha256
+                && !is_sha256(sha)
+            {
+                return bad(&format!("{kat}.sha256"), "must be 64 lowercase hex digits");
+            }
+        }
+        _ => {
+            return bad(
+                at,
+                "a worker needs exactly one of \"recipe\" (a pinned PKGBUILD) or \"catalog\"",
+            );
+        }
+    }
+    for (name, p) in &c.probes {
+        let n = [&p.command, &p.pkg_config, &p.library]
+            .iter()
+            .filter(|x| x.is_some())
+            .count();
+        if n != 1 {
+            return bad(
+                &format!("{at}.probes.{name}"),
+                "give exactly one of \"command\", \"pkg_config\" or \"library\"",
+            );
+        }
+    }
+    for (i, t) in c.platforms.iter().enumerate() {
+        if !crate::platform::KNOWN_TARGETS.contains(&t.as_str()) || t == "any" {
+            return bad(
+                &format!("{at}.platforms[{i}]"),
+                format!(
+                    "unknown target {t:?} (known: {})",
+                    crate::platform::KNOWN_TARGETS.join(", ")
+                ),
+            );
         }
     }
     Ok(())

@@ -129,7 +129,13 @@ pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
                     fsutil::human_bytes(w.size),
                     w.source.describe()
                 ),
-                (None, _) => "runs a command".to_string(),
+                (None, _) => match c.and_then(|c| c.catalog.as_ref().map(|k| (k, c))) {
+                    Some((k, _)) => {
+                        format!("built from PKGBUILD (catalog {}, worker {})", k.base, k.id)
+                    }
+                    None if p.kind == Kind::Worker => "built from its PKGBUILD".to_string(),
+                    None => "runs a command".to_string(),
+                },
             };
             let unlock = c
                 .and_then(|c| c.unlocks.as_ref())

@@ -98,6 +98,13 @@ pub struct Step {
     pub version: Option<String>,
     pub capability: Option<String>,
     pub finished_at: Option<String>,
+    /// More capabilities it unlocked (a worker's catalog entry lists them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unlocked: Vec<String>,
+    /// Files it installed, relative to the prefix (workers), so an
+    /// uninstall can remove exactly them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

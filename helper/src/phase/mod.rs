@@ -33,6 +33,8 @@ pub struct Ctx {
     pub rep: Progress,
     pub opts: Options,
     pub cache: Cache,
+    /// Build sources whose sums are SKIP (never by default).
+    pub allow_skip_checksums: bool,
 }
 
 impl Ctx {
@@ -81,6 +83,9 @@ impl Ctx {
         step.reason = reason.clone();
         step.finished_at = Some(fsutil::now_rfc3339());
         self.save()?;
+        if status == Status::Done {
+            crate::capabilities::write(&self.prefix, &self.st)?;
+        }
         self.rep
             .step(id, status.name(), reason.as_deref().unwrap_or(""));
         if status == Status::Done
@@ -186,6 +191,8 @@ pub fn fresh_lists(man: &Loaded) -> (Vec<crate::state::PhaseState>, Vec<crate::s
             version: c.version.clone(),
             capability: c.unlocks.as_ref().map(|u| u.capability.clone()),
             finished_at: None,
+            unlocked: Vec::new(),
+            files: Vec::new(),
         })
         .collect();
     (phases, steps)

@@ -1,11 +1,10 @@
-//! Workers: components built from PKGBUILD recipes. This version of onramp
-//! cannot build them yet; each worker component is marked failed with that
-//! reason (never reported as installed), and a stack without workers passes
-//! through this phase with nothing to do.
+//! Workers: components built from PKGBUILD recipes (see `build`). Each one
+//! is built and installed in turn; its version, installed files and
+//! capabilities go into the state (and `capabilities.json`). A worker that
+//! fails leaves the prefix untouched and fails only itself.
 
 use super::Ctx;
-use crate::error::Result;
-use crate::state::Status;
+use crate::error::{Code, Result, err};
 
 pub fn run(ctx: &mut Ctx) -> Result<String> {
     let todo = ctx.runnable("workers")?;
@@ -13,12 +12,40 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         return Ok("no workers in this stack".into());
     }
     let n = todo.len();
+    let mut built = 0;
     for p in todo {
-        ctx.finish_step(
-            &p.id,
-            Status::Failed,
-            Some("worker components (PKGBUILD recipes) are not supported by this onramp version; update onramp".into()),
-        )?;
+        let res = install(ctx, &p.id);
+        if res.is_ok() {
+            built += 1;
+        }
+        ctx.record(&p.id, res)?;
     }
-    Ok(format!("{n} worker(s) could not be installed"))
+    Ok(format!("{built} of {n} worker(s) built and installed"))
+}
+
+fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
+    let Some(c) = ctx.man.component(id).cloned() else {
+        return err(Code::Internal, format!("no component {id}"));
+    };
+    let job = crate::build::Job {
+        comp: &c,
+        man_dir: &ctx.man.dir,
+        prefix: &ctx.prefix,
+        target: &ctx.target,
+        cache: &ctx.cache,
+        opts: &ctx.opts,
+        rep: &ctx.rep,
+        allow_skip_checksums: ctx.allow_skip_checksums,
+    };
+    let b = crate::build::run(&job)?;
+    let step = ctx.st.step_mut(id)?;
+    step.version = Some(b.version.clone());
+    step.files = b.files.clone();
+    step.unlocked = b.capabilities.clone();
+    Ok(Some(format!(
+        "{} built and installed into {} ({} files)",
+        b.version,
+        b.install_dir,
+        b.files.len()
+    )))
 }

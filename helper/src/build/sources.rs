@@ -1,0 +1,320 @@
+//! A recipe's sources: each one fetched through the download cache and
+//! checked against its sums (sha256 required; sha224/384/512 also checked
+//! when given), `SKIP` refused unless allowed, VCS and other schemes refused
+//! by name. Verified files are copied into the build's startdir, linked
+//! into srcdir, and archives are unpacked into srcdir as makepkg does
+//! (noextract honoured), failing closed on any entry that escapes.
+
+use super::catalog::Origin;
+use crate::download::{Cache, Options, Source, Want, http};
+use crate::error::{Code, Error, Result, err};
+use crate::events::Progress;
+use crate::manifest::Unpack;
+use crate::pkgbuild::SourceEntry;
+use sha2::Digest;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub struct Ctx<'a> {
+    pub label: &'a str,
+    pub origin: &'a Origin,
+    pub cache: &'a Cache,
+    pub opts: &'a Options,
+    pub rep: &'a Progress,
+    pub allow_skip: bool,
+}
+
+enum Loc {
+    Url(String),
+    File(PathBuf),
+}
+
+fn locate(s: &SourceEntry, origin: &Origin) -> Result<Loc> {
+    let l = &s.location;
+    if let Some((scheme, _)) = l.split_once("://") {
+        return match scheme {
+            "http" | "https" => Ok(Loc::Url(l.clone())),
+            "file" => Ok(Loc::File(PathBuf::from(&l["file://".len()..]))),
+            other => err(
+                Code::Manifest,
+                format!(
+                    "source {:?} uses {other}://, which onramp does not fetch (http, https, file and relative files only); vendor it as a tarball",
+                    s.entry
+                ),
+            ),
+        };
+    }
+    if l.contains('/') && Path::new(l).components().any(|c| c.as_os_str() == "..") {
+        return err(
+            Code::Manifest,
+            format!("source {:?} leaves the recipe's directory", s.entry),
+        );
+    }
+    Ok(match origin.join(l) {
+        Origin::Dir(p) => Loc::File(p),
+        Origin::Url(u) => Loc::Url(u),
+    })
+}
+
+fn check_sha2(path: &Path, kind: &str, want: &str, entry: &str) -> Result<()> {
+    let mut f = fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let got = match kind {
+        "sha224" => hash::<sha2::Sha224>(&mut f),
+        "sha384" => hash::<sha2::Sha384>(&mut f),
+        "sha512" => hash::<sha2::Sha512>(&mut f),
+        _ => return Ok(()),
+    }
+    .map_err(|e| Error::io("cannot read", path, e))?;
+    if got != want.to_ascii_lowercase() {
+        return err(
+            Code::Integrity,
+            format!("source {entry:?}: {kind} {got} does not match the recipe's {want}"),
+        );
+    }
+    Ok(())
+}
+
+fn hash<D: Digest>(f: &mut fs::File) -> std::io::Result<String> {
+    let mut d = D::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(f, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        d.update(&buf[..n]);
+    }
+    Ok(crate::fsutil::hex(&d.finalize()))
+}
+
+/// Check what can be checked before anything is downloaded: the scheme,
+/// the file name and the checksum policy. `Some(sha256)` when verified.
+pub fn precheck(cx: &Ctx, s: &SourceEntry) -> Result<Option<String>> {
+    locate(s, cx.origin)?;
+    if s.name.is_empty() || s.name.contains('/') || s.name == "." || s.name == ".." {
+        return err(
+            Code::Manifest,
+            format!("source {:?} has no usable file name", s.entry),
+        );
+    }
+    let sha = s.sums.get("sha256").map(String::as_str);
+    match sha {
+        Some("SKIP") | None if !cx.allow_skip => {
+            let why = match sha {
+                Some(_) => "has sha256sums SKIP".to_string(),
+                None if s.sums.is_empty() => "has no checksums".to_string(),
+                None => format!(
+                    "has only {} sums; onramp needs sha256sums",
+                    s.sums.keys().cloned().collect::<Vec<_>>().join("/")
+                ),
+            };
+            err(
+                Code::Integrity,
+                format!(
+                    "source {:?} {why}: no checksum, no build (add its sha256, or pass --allow-skip-checksums to trust it unverified)",
+                    s.entry
+                ),
+            )
+        }
+        Some("SKIP") | None => Ok(None),
+        Some(sha) => {
+            let sha = sha.to_ascii_lowercase();
+            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                return err(
+                    Code::Manifest,
+                    format!("source {:?}: sha256 {sha:?} is not 64 hex digits", s.entry),
+                );
+            }
+            Ok(Some(sha))
+        }
+    }
+}
+
+/// Fetch and verify `s`; put it at `startdir/NAME`. Returns that path.
+pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<PathBuf> {
+    let loc = locate(s, cx.origin)?;
+    let dest = startdir.join(&s.name);
+    match precheck(cx, s)? {
+        None => {
+            cx.rep.warn(&format!(
+                "{}: source {:?} is not verified (--allow-skip-checksums)",
+                cx.label, s.entry
+            ));
+            fetch_unverified(cx, &loc, &dest)?;
+        }
+        Some(sha) => {
+            let (source, size) = match &loc {
+                Loc::File(p) => (
+                    Source::Path(p.clone()),
+                    fs::metadata(p)
+                        .map_err(|e| Error::io(&format!("source {:?}", s.entry), p, e))?
+                        .len(),
+                ),
+                Loc::Url(u) => {
+                    let want_probe = Want {
+                        label: String::new(),
+                        source: Source::Url(u.clone()),
+                        size: 0,
+                        sha256: sha.clone(),
+                    };
+                    // Already verified in the cache: no network needed.
+                    match fs::metadata(cx.cache.verified_path(&want_probe.sha256)) {
+                        Ok(m) if m.is_file() => (Source::Url(u.clone()), m.len()),
+                        _ if cx.opts.offline => {
+                            return err(
+                                Code::Network,
+                                format!(
+                                    "source {u} is not in the cache and --offline is set; pre-seed it with --from DIR"
+                                ),
+                            );
+                        }
+                        _ => {
+                            let client = http::Client::new(&cx.opts.net)?;
+                            (Source::Url(u.clone()), http::probe_size(&client, u)?)
+                        }
+                    }
+                }
+            };
+            let want = Want {
+                label: format!("{}: {}", cx.label, s.name),
+                source,
+                size,
+                sha256: sha,
+            };
+            if cx.cache.lookup(&want).is_none() {
+                cx.rep.add_total(want.size);
+            }
+            let cached = cx.cache.ensure(&want, cx.opts, cx.rep)?;
+            for (kind, v) in &s.sums {
+                if v != "SKIP" {
+                    check_sha2(&cached, kind, v, &s.entry)?;
+                }
+            }
+            fs::copy(&cached, &dest).map_err(|e| Error::io("cannot copy to", &dest, e))?;
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::io("cannot chmod", &dest, e))?;
+        }
+    }
+    Ok(dest)
+}
+
+fn fetch_unverified(cx: &Ctx, loc: &Loc, dest: &Path) -> Result<()> {
+    match loc {
+        Loc::File(p) => {
+            fs::copy(p, dest).map_err(|e| Error::io("cannot copy", p, e))?;
+        }
+        Loc::Url(u) => {
+            if cx.opts.offline {
+                return err(
+                    Code::Network,
+                    format!("source {u} is needed and --offline is set"),
+                );
+            }
+            let client = http::Client::new(&cx.opts.net)?;
+            http::get_body(&client, u, |r| {
+                let mut f = fs::File::create(dest)?;
+                std::io::copy(r, &mut f)?;
+                f.sync_all()
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The archive kind onramp unpacks for a file name, `Err` for an archive
+/// kind it cannot unpack, `Ok(None)` for a plain file.
+fn archive_kind(name: &str) -> std::result::Result<Option<Unpack>, &'static str> {
+    let n = name.to_ascii_lowercase();
+    if n.ends_with(".tar") {
+        Ok(Some(Unpack::Tar))
+    } else if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
+        Ok(Some(Unpack::TarGz))
+    } else if n.ends_with(".tar.zst") || n.ends_with(".tzst") {
+        Ok(Some(Unpack::TarZst))
+    } else {
+        for ext in [
+            ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.lz", ".zip", ".7z", ".rar",
+        ] {
+            if n.ends_with(ext) {
+                return Err(ext);
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Link the source into srcdir and unpack it there unless noextract.
+pub fn extract(file: &Path, name: &str, srcdir: &Path, noextract: &[String]) -> Result<()> {
+    let link = srcdir.join(name);
+    std::os::unix::fs::symlink(Path::new("..").join(name), &link)
+        .map_err(|e| Error::io("cannot link", &link, e))?;
+    if noextract.iter().any(|n| n == name) {
+        return Ok(());
+    }
+    let kind = match archive_kind(name) {
+        Ok(Some(k)) => k,
+        Ok(None) => return Ok(()),
+        Err(ext) => {
+            return err(
+                Code::Manifest,
+                format!(
+                    "source {name}: onramp does not unpack {ext} (it unpacks .tar, .tar.gz, .tar.zst); add it to noextract=() and unpack it in prepare()"
+                ),
+            );
+        }
+    };
+    // Unpack into a fresh directory, then move its entries into srcdir.
+    let tmp = srcdir.join(format!(".onramp-unpack-{name}"));
+    let res = crate::archive::extract(file, kind, &tmp).and_then(|()| {
+        let rd = fs::read_dir(&tmp).map_err(|e| Error::io("cannot read", &tmp, e))?;
+        for e in rd {
+            let e = e.map_err(|e| Error::io("cannot read", &tmp, e))?;
+            let to = srcdir.join(e.file_name());
+            if fs::symlink_metadata(&to).is_ok() {
+                return err(
+                    Code::Manifest,
+                    format!(
+                        "source {name}: {} is already in srcdir (two sources unpack the same name)",
+                        e.file_name().to_string_lossy()
+                    ),
+                );
+            }
+            fs::rename(e.path(), &to).map_err(|er| Error::io("cannot move", &to, er))?;
+        }
+        Ok(())
+    });
+    let _ = fs::remove_dir_all(&tmp);
+    res.map_err(|e| Error::new(e.code, format!("{}: {}", name, e.msg)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes() {
+        let s = |l: &str| SourceEntry {
+            entry: l.into(),
+            name: "x".into(),
+            location: l.into(),
+            sums: Default::default(),
+        };
+        let o = Origin::Dir("/r".into());
+        let e = locate(&s("git+https://h/x.git"), &o).err().unwrap();
+        assert!(e.msg.contains("git+https://"), "{}", e.msg);
+        assert!(
+            matches!(locate(&s("a.tar.gz"), &o), Ok(Loc::File(p)) if p == Path::new("/r/a.tar.gz"))
+        );
+        let u = Origin::Url("http://h/w/x".into());
+        assert!(matches!(locate(&s("a.c"), &u), Ok(Loc::Url(x)) if x == "http://h/w/x/a.c"));
+        assert!(locate(&s("../up.c"), &o).is_err());
+    }
+
+    #[test]
+    fn kinds() {
+        assert!(matches!(archive_kind("a.tar.gz"), Ok(Some(Unpack::TarGz))));
+        assert!(matches!(archive_kind("a.c"), Ok(None)));
+        assert!(archive_kind("a.tar.xz").is_err());
+    }
+}
