@@ -23,7 +23,14 @@ teardown() { common_teardown; }
         (all(has("current_step") and has("total_steps") and has("step_name") and has("step_progress")
              and has("bytes_downloaded") and has("bytes_total") and has("estimated_remaining_s") and has("message")))
     ' "$T/ev.ndjson"
-    jq -e '.status == "success" and .exit_code == 0 and (.components | length == 5) and (.capabilities | index("vision") != null)' "$T/sum.json"
+    jq -e '.status == "success" and .exit_code == 0 and (.components | length == 6) and (.capabilities | index("vision") != null)' "$T/sum.json"
+    # the worker was compiled here and runs; capabilities.json says what is installed
+    [ "$("$PREFIX/workers/worker-hello/bin/hello-worker" --version)" = "hello-worker 1.0.0" ]
+    jq -e '(.capabilities == ["chat","embeddings","hello-worker","rag","server","vision","workers"])
+        and (.components | map(select(.id == "worker-hello"))[0].version == "1.0.0-1")' "$PREFIX/capabilities.json"
+    jq -e '.steps[] | select(.id == "worker-hello") | .files == ["workers/worker-hello/bin/hello-worker"]' "$(state_file)"
+    # the build's output went into the event stream line by line
+    jq -s -e 'map(select(.type == "output" and .component == "worker-hello") | .message) | index("self-test passed") != null' "$T/ev.ndjson"
     jq -e '.status == "complete" and .owner == null and ([.phases[].status] | all(. == "done"))' "$(state_file)"
 }
 

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Regenerates examples/demo/artifacts/ byte for byte (deterministic) and
-# prints the size and sha256 of each, for examples/demo/manifest.json.
+# Regenerates examples/demo/artifacts/ and the demo worker's source tarball
+# byte for byte (deterministic) and prints the size and sha256 of each, for
+# examples/demo/manifest.json, the PKGBUILD and the catalog entry.
 # Needs: tar (GNU), gzip, openssl, sha256sum.
 set -eu
 
@@ -20,10 +21,14 @@ main() {
     mkdir -p "$out"
     tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
         -C "$demo/src" -cf - bin | gzip -n -9 >"$out/demo-server-1.0.0.tar.gz"
+    # The worker's source tarball lives beside its PKGBUILD in the catalog.
+    cat=$demo/catalog/workers/hello
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
+        -C "$demo/src" -cf - hello-worker-1.0.0 | gzip -n -9 >"$cat/hello-worker-1.0.0.tar.gz"
     model chat-tiny.bin chat 12000
     model embed-small.bin embed 150000
     model vision-base.bin vision 700000
-    for f in "$out"/*; do
+    for f in "$out"/* "$cat"/*.tar.gz "$cat"/PKGBUILD; do
         printf '%s %s %s\n' "$(basename "$f")" "$(wc -c <"$f" | tr -d ' ')" "$(sha256sum "$f" | cut -d' ' -f1)"
     done
 }
