@@ -17,7 +17,7 @@ QUICK=0
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
-      makepkg pacman-package-manager)
+      makepkg pacman-package-manager fakeroot gcc make)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -101,6 +101,7 @@ main() {
     export ONRAMP_TEST_HELPER=$helper ONRAMP_TEST_HELPER_DYN=$REPO/target/debug/onramp
     if [ "$QUICK" = 1 ]; then
         run_bats "install.bats (dash, checkout)" ONRAMP_TEST_SHELL=dash ONRAMP_TEST_FORM=checkout -- tests/install.bats
+        run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
     else
         for form in checkout dist; do
             for sh in "${SHELLS[@]}"; do
@@ -113,6 +114,7 @@ main() {
         run_bats "kill -9 and resume (nginx)" ONRAMP_TEST_SHELL=dash -- tests/kill-resume.bats
         run_bats "downloads: kills, disk full, shared cache, TLS (nginx)" -- tests/download.bats
         run_bats "PKGBUILD static reader vs makepkg" -- tests/pkgbuild.bats
+        run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
     fi
     echo
     echo "$PASSED passed, $FAILED failed"

@@ -206,9 +206,33 @@ struct BuildDir {
     srcdir: PathBuf,
 }
 
+/// Remove build directories left by an onramp that was killed (its PID,
+/// the second-last part of the name, is gone).
+fn sweep_stale(base: &Path) {
+    let Ok(rd) = fs::read_dir(base) else { return };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("onramp-build-") else {
+            continue;
+        };
+        let mut parts = rest.rsplitn(3, '-');
+        let (_, Some(pid)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .map(|p| Path::new(&format!("/proc/{p}")).exists())
+            .unwrap_or(true);
+        if !alive && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 impl BuildDir {
     fn create(id: &str, user: Option<(u32, u32)>) -> Result<BuildDir> {
         let base = std::env::temp_dir();
+        sweep_stale(&base);
         let mut n = 0u32;
         let root = loop {
             let p = base.join(format!(

@@ -285,7 +285,13 @@ pub fn extract(file: &Path, name: &str, srcdir: &Path, noextract: &[String]) -> 
         Ok(())
     });
     let _ = fs::remove_dir_all(&tmp);
-    res.map_err(|e| Error::new(e.code, format!("{}: {}", name, e.msg)))
+    // The archive's path is a temporary one; name the source instead.
+    res.map_err(|e| {
+        let msg = e
+            .msg
+            .replacen(&format!("archive {}: ", file.display()), "", 1);
+        Error::new(e.code, format!("source {name}: {msg}"))
+    })
 }
 
 #[cfg(test)]
