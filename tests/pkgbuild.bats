@@ -17,6 +17,48 @@ setup() { common_setup; }
     refute_output --partial "DISAGREE"
 }
 
+@test "--eval .SRCINFO (the recipe sourced in a locked-down bash) agrees with makepkg on the corpus but for recipes that read their environment" {
+    command -v makepkg >/dev/null || skip "makepkg is not installed"
+    [ "$(id -u)" = 0 ] || skip "needs root to run makepkg as nobody"
+    run "$REPO/tests/pkgbuild/diff.sh" "$H" 82 --eval
+    echo "$output" | tail -n 1 >&3
+    assert_success
+    # the only disagreements: recipes that print their own path or $HOME,
+    # which differ by design in a private directory with a throwaway HOME
+    run grep '^DISAGREE' <<<"$output"
+    assert_output "DISAGREE  038-refuse-special-param
+DISAGREE  039-refuse-tilde
+DISAGREE  083-refuse-home"
+}
+
+@test "--eval runs the recipe locked down: no environment, no network, as nobody when root, with a timeout" {
+    mkdir -p "$T/r"
+    cat >"$T/r/PKGBUILD" <<'EOF'
+pkgname=probe
+pkgver=1
+pkgrel=1
+arch=(any)
+pkgdesc="user=$(id -un) env=$(env | cut -d= -f1 | grep -v -e '^_$' -e '^PWD$' -e '^SHLVL$' -e '^OLDPWD$' | sort | tr '\n' ,) net=$(tail -n +3 /proc/self/net/dev | cut -d: -f1 | tr -d ' ' | tr '\n' ,)"
+EOF
+    SECRET_TOKEN=x run "$H" pkgbuild srcinfo "$T/r/PKGBUILD" --eval
+    assert_success
+    assert_output --partial "env=CARCH,HOME,LANG,PATH,pkgdir,srcdir,startdir,"
+    refute_output --partial SECRET
+    if [ "$(id -u)" = 0 ]; then
+        assert_output --partial "user=nobody"
+        assert_output --partial "net=lo,"
+        refute_output --regexp 'net=.*(eth|ens|enp|veth)'
+    fi
+    printf 'pkgname=h\npkgver=$(sleep 100; echo 1)\npkgrel=1\narch=(any)\n' >"$T/r/PKGBUILD"
+    SECONDS=0
+    run timeout 60 "$H" pkgbuild srcinfo "$T/r/PKGBUILD" --eval --timeout 2
+    assert_equal "$status" 3
+    assert_output --partial "timed out"
+    [ "$SECONDS" -lt 20 ]
+    run pgrep -f "sleep 100"
+    assert_failure
+}
+
 @test "a refusal names the construct and its line, and exits 3" {
     run "$H" pkgbuild srcinfo "$REPO/tests/pkgbuild/corpus/032-refuse-command-subst/PKGBUILD"
     assert_equal "$status" 3

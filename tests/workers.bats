@@ -104,6 +104,30 @@ EOF
     [ -z "$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'onramp-build-w-*')" ]
 }
 
+@test "a recipe whose metadata needs execution is read in a locked-down bash (it is pinned) and builds" {
+    cat <<EOF | recipe needs-eval
+pkgname=hello-worker
+pkgver=\$(echo 1.0.0)
+pkgrel=1
+arch=('x86_64' 'aarch64')
+if [[ \$CARCH == x86_64 || \$CARCH == aarch64 ]]; then makedepends=('cc' 'make'); fi
+source=("hello-worker-\$pkgver.tar.gz")
+sha256sums=('$TARBALL_SHA')
+build() { cd "\$pkgname-\$pkgver"; make; }
+package() { cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"; }
+EOF
+    run "$H" pkgbuild srcinfo "$W/needs-eval/PKGBUILD"
+    assert_equal "$status" 3
+    manifest "$T/m.json" w "$W/needs-eval"
+    run onramp_install --manifest "$T/m.json" --prefix "$PREFIX"
+    assert_success
+    assert_output --partial "line 2: command substitution"
+    assert_output --partial "reading it in a locked-down bash"
+    assert_output --partial "Build: bash ✓, cc ✓, make ✓"
+    [ "$("$PREFIX/workers/w/bin/hello-worker" --version)" = "hello-worker 1.0.0" ]
+    jq -e '.steps[0].version == "1.0.0-1"' "$(state_file)"
+}
+
 @test "a failing build says which function failed with its last lines, and leaves the prefix untouched (an installed version stays)" {
     { hello_body; cat <<EOF
 source=("hello-worker-1.0.0.tar.gz")

@@ -54,6 +54,100 @@ pub struct Spec {
     /// Print each line to stderr, indented.
     pub echo: bool,
     pub sink: Option<LineSink>,
+    /// A network namespace of its own: no network at all (as root; else a
+    /// user namespace too, when the kernel allows it unprivileged).
+    pub isolate_net: bool,
+}
+
+/// Look up a user in /etc/passwd (no NSS: this binary is static).
+fn passwd_user(name: &str) -> Option<(u32, u32)> {
+    let s = std::fs::read_to_string("/etc/passwd").ok()?;
+    s.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() >= 4 && f[0] == name {
+            Some((f[2].parse().ok()?, f[3].parse().ok()?))
+        } else {
+            None
+        }
+    })
+}
+
+/// Who runs recipe code: `nobody` when we are root, else ourselves (None).
+pub fn build_user() -> Option<(u32, u32)> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        Some(passwd_user("nobody").unwrap_or((65534, 65534)))
+    } else {
+        None
+    }
+}
+
+/// A fresh private directory `onramp-TAG-PID-N` under the temp dir, mode
+/// 0700, handed to `user`. Ones left by a killed onramp (PID gone) are
+/// removed first.
+pub fn private_dir(tag: &str, user: Option<(u32, u32)>) -> Result<std::path::PathBuf> {
+    let base = std::env::temp_dir();
+    sweep_stale(&base, &format!("onramp-{tag}-"));
+    let mut n = 0u32;
+    loop {
+        let p = base.join(format!(
+            "onramp-{tag}-{}-{}",
+            std::process::id(),
+            crate::fsutil::now_unix() % 100_000 + u64::from(n)
+        ));
+        match std::fs::create_dir(&p) {
+            Ok(()) => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
+                    .map_err(|e| Error::io("cannot chmod", &p, e))?;
+                chown_tree(&p, user)?;
+                return Ok(p);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(Error::io("cannot create a private directory", &p, e)),
+        }
+    }
+}
+
+/// Remove `PREFIX...-PID-N` directories whose PID is gone.
+fn sweep_stale(base: &Path, prefix: &str) {
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let mut parts = rest.rsplitn(3, '-');
+        let (_, Some(pid)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let alive = pid
+            .parse::<u32>()
+            .map(|p| Path::new(&format!("/proc/{p}")).exists())
+            .unwrap_or(true);
+        if !alive && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Hand a whole tree to `user` (no-op for None).
+pub fn chown_tree(p: &Path, user: Option<(u32, u32)>) -> Result<()> {
+    let Some((uid, gid)) = user else {
+        return Ok(());
+    };
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+        .map_err(|e| Error::io("cannot chown", p, e))?;
+    let m = std::fs::symlink_metadata(p).map_err(|e| Error::io("cannot stat", p, e))?;
+    if m.is_dir() {
+        for e in std::fs::read_dir(p).map_err(|e| Error::io("cannot read", p, e))? {
+            let e = e.map_err(|e| Error::io("cannot read", p, e))?;
+            chown_tree(&e.path(), user)?;
+        }
+    }
+    Ok(())
 }
 
 /// Run `argv` in `cwd` with extra `env`; stream output when `echo` is set.
@@ -102,6 +196,7 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
         cmd.env(k, v);
     }
     let user = spec.user;
+    let isolate_net = spec.isolate_net;
     // If the helper is killed (even with SIGKILL), the command dies with it
     // instead of running on unsupervised. Dropping to another user happens
     // after that, so the death signal stays armed.
@@ -110,6 +205,18 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
     unsafe {
         cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if isolate_net {
+                let flags = if libc::geteuid() == 0 {
+                    libc::CLONE_NEWNET
+                } else {
+                    libc::CLONE_NEWUSER | libc::CLONE_NEWNET
+                };
+                // Unprivileged user namespaces may be disabled: then the
+                // recipe keeps the network (documented), it still runs as us.
+                if libc::unshare(flags) != 0 && libc::geteuid() == 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             if let Some((uid, gid)) = user {
                 if libc::setgroups(0, std::ptr::null()) != 0
                     || libc::setgid(gid) != 0

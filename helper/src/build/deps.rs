@@ -54,7 +54,8 @@ pub fn dep_name(d: &str) -> &str {
     d.split(['<', '>', '=']).next().unwrap_or(d).trim()
 }
 
-fn on_path(c: &str) -> bool {
+/// A command on the build PATH (or an executable path).
+pub fn on_build_path(c: &str) -> bool {
     if c.contains('/') {
         return is_exec(Path::new(c));
     }
@@ -126,7 +127,7 @@ fn pc_dirs() -> Vec<PathBuf> {
 
 fn found(p: &Probe) -> bool {
     if let Some(c) = &p.command {
-        return on_path(c);
+        return on_build_path(c);
     }
     if let Some(l) = &p.library {
         return lib_dirs().iter().any(|d| d.join(l).exists());

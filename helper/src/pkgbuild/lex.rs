@@ -91,6 +91,11 @@ impl Lexer {
         format!("{what} ({})", l.trim())
     }
 
+    /// At the start of a line (or of the text).
+    pub fn at_line_start(&self) -> bool {
+        self.pos == 0 || self.c.get(self.pos - 1) == Some(&'\n')
+    }
+
     pub fn skip_spaces(&mut self) {
         while matches!(self.peek(), Some(' ' | '\t'))
             || (self.peek() == Some('\\') && self.peek_at(1) == Some('\n'))

@@ -9,11 +9,13 @@
 //! variables) is refused with the construct and its line: a wrong answer is
 //! worse than a refusal. `srcinfo` writes what `makepkg --printsrcinfo` does.
 
+mod eval;
 mod lex;
 mod lint;
 mod meta;
 mod srcinfo;
 
+pub use eval::eval;
 pub use meta::{Meta, SourceEntry};
 pub use srcinfo::srcinfo;
 
@@ -62,6 +64,9 @@ impl std::fmt::Display for Refusal {
 pub struct Recipe {
     pub vars: BTreeMap<String, Val>,
     pub functions: BTreeMap<String, (usize, String)>,
+    /// Function bodies are `declare -f` output (from `--eval`), where
+    /// makepkg only matches indented lines (so not here-document text).
+    pub declare_f: bool,
 }
 
 /// Parse `text` for target architecture `carch` (CARCH).
@@ -198,8 +203,15 @@ pub fn overrides(
     // makepkg reads `declare -f` output, where every `;`-separated statement
     // and the body after `then`, `do` and `else` start a line of their own.
     while !lx.eof() {
+        let col0 = lx.at_line_start();
         lx.skip_spaces();
         if lx.eat(';') {
+            continue;
+        }
+        // makepkg's pattern needs whitespace before the name; `declare -f`
+        // indents every statement, so a line at column 0 is here-doc text.
+        if r.declare_f && col0 && lx.at_line_start() {
+            lx.skip_statement();
             continue;
         }
         for kw in ["then", "do", "else"] {

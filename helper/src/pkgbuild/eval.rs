@@ -1,0 +1,191 @@
+//! `--eval`: a recipe's metadata the way makepkg gets it, by sourcing the
+//! PKGBUILD in bash, locked down: a copy in a private directory, an empty
+//! environment but for what makepkg sets (CARCH, startdir, srcdir, ...), a
+//! timeout, its own network namespace (as root; else a user namespace when
+//! the kernel allows one), and the user `nobody` when root. The variables
+//! the recipe set and its `package*()` functions (as `declare -f` prints
+//! them) come back NUL-separated and feed the same .SRCINFO writer as the
+//! static reader, so makepkg's quirks (how it scans package_*() bodies)
+//! apply the same way. Used only for recipes pinned by sha256.
+
+use super::{Recipe, Val};
+use crate::error::{Code, Error, Result, err};
+use std::fs;
+use std::time::Duration;
+
+/// Sources the recipe, then writes `S|A NUL name NUL (value | count NUL
+/// items...)` for each variable it set and `F NUL name NUL body NUL` for
+/// each function, to fd 3.
+const DRIVER: &str = r#"__onramp_before=$(compgen -v)
+shopt -u extglob
+# Sourced inside a function, as makepkg does: a top-level `declare` in the
+# recipe makes a local that is gone afterwards.
+__onramp_load() { source "$1"; }
+__onramp_load "$1" || { echo "==> the recipe failed while being sourced" >&2; exit 1; }
+exec 3>"$2"
+for __n in $(compgen -v); do
+    case "$__n" in __*|BASH*|FUNCNAME|PIPESTATUS|_|COLUMNS|LINES|SHELLOPTS|RANDOM|SECONDS|LINENO|SRANDOM|EPOCH*|HISTCMD|OPTIND|OPTERR|PPID|UID|EUID|GROUPS|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|IFS|PS4|SHLVL|PWD|OLDPWD|DIRSTACK|COMP_WORDBREAKS) continue ;; esac
+    if [[ $'\n'$__onramp_before$'\n' == *$'\n'$__n$'\n'* ]] && [[ ! $__n =~ ^(pkg|epoch|url|license|install|changelog|arch|groups|depends|makedepends|checkdepends|optdepends|provides|conflicts|replaces|backup|options|noextract|source|validpgpkeys|[a-z0-9]*sums) ]]; then
+        continue
+    fi
+    __d=$(declare -p "$__n" 2>/dev/null) || continue
+    case "$__d" in
+        "declare -A"*) continue ;;
+        "declare -a"*|"declare -ar"*)
+            declare -n __r="$__n"
+            printf 'A\0%s\0%s\0' "$__n" "${#__r[@]}" >&3
+            [ "${#__r[@]}" -gt 0 ] && printf '%s\0' "${__r[@]}" >&3
+            unset -n __r ;;
+        *) printf 'S\0%s\0%s\0' "$__n" "${!__n}" >&3 ;;
+    esac
+done
+for __f in $(compgen -A function); do
+    [[ $__f == __onramp_* ]] && continue
+    printf 'F\0%s\0%s\0' "$__f" "$(declare -f "$__f" | sed '1,2d;$d')" >&3
+done"#;
+
+fn parse_dump(bytes: &[u8]) -> Result<Recipe> {
+    let bad = || {
+        Error::new(
+            Code::Manifest,
+            "the recipe's evaluated metadata is malformed",
+        )
+    };
+    let mut it = bytes
+        .split(|b| *b == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned());
+    let mut r = Recipe::default();
+    while let Some(kind) = it.next() {
+        match kind.as_str() {
+            "" => break,
+            "S" => {
+                let (Some(n), Some(v)) = (it.next(), it.next()) else {
+                    return Err(bad());
+                };
+                r.vars.insert(n, Val::Str(v));
+            }
+            "A" => {
+                let (Some(n), Some(c)) = (it.next(), it.next()) else {
+                    return Err(bad());
+                };
+                let c: usize = c.parse().map_err(|_| bad())?;
+                let mut v = Vec::with_capacity(c.min(10_000));
+                for _ in 0..c {
+                    v.push(it.next().ok_or_else(bad)?);
+                }
+                r.vars.insert(n, Val::Arr(v));
+            }
+            "F" => {
+                let (Some(n), Some(b)) = (it.next(), it.next()) else {
+                    return Err(bad());
+                };
+                r.functions.insert(n, (0, b));
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(r)
+}
+
+/// Source `text` for `carch`: the recipe's variables and functions, and
+/// what it printed on stdout while being sourced (makepkg passes it on).
+pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, String)> {
+    if !crate::build::deps::on_build_path("bash") {
+        return err(
+            Code::Platform,
+            "reading a recipe with --eval needs bash on the system PATH",
+        );
+    }
+    let user = crate::run::build_user();
+    let work = crate::run::private_dir("eval", user)?;
+    let res = (|| {
+        let pkgbuild = work.join("PKGBUILD");
+        fs::write(&pkgbuild, text).map_err(|e| Error::io("cannot write", &pkgbuild, e))?;
+        let out = work.join("dump");
+        crate::run::chown_tree(&work, user)?;
+        let env: Vec<(String, String)> = [
+            ("PATH", crate::build::deps::BUILD_PATH.to_string()),
+            ("HOME", work.display().to_string()),
+            ("LANG", "C".to_string()),
+            ("CARCH", carch.to_string()),
+            ("startdir", work.display().to_string()),
+            ("srcdir", work.join("src").display().to_string()),
+            ("pkgdir", work.join("pkg").display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let argv: Vec<String> = [
+            "bash",
+            "--noprofile",
+            "--norc",
+            "-c",
+            DRIVER,
+            "onramp-eval",
+            &pkgbuild.display().to_string(),
+            &out.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let spec = crate::run::Spec {
+            env,
+            clear_env: true,
+            user,
+            timeout,
+            isolate_net: true,
+            ..Default::default()
+        };
+        let o = crate::run::run_spec(&argv, &work, &spec)?;
+        if !o.ok() {
+            return err(
+                Code::Manifest,
+                format!("sourcing the recipe in bash {}", o.describe()),
+            );
+        }
+        let bytes = fs::read(&out).map_err(|e| Error::io("cannot read", &out, e))?;
+        let mut r = parse_dump(&bytes)?;
+        r.declare_f = true;
+        r.vars.remove("CARCH");
+        for k in ["startdir", "srcdir", "pkgdir", "HOME", "PATH", "LANG"] {
+            r.vars.remove(k);
+        }
+        Ok((r, o.stdout))
+    })();
+    let _ = fs::remove_dir_all(&work);
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn dump_format() {
+        let r = parse_dump(
+            b"S\0pkgver\x001.0\0A\0arch\x002\0x86_64\0any\0A\0e\x000\0F\0package\0  true\0",
+        )
+        .unwrap();
+        assert_eq!(r.vars["pkgver"], Val::Str("1.0".into()));
+        assert_eq!(
+            r.vars["arch"],
+            Val::Arr(vec!["x86_64".into(), "any".into()])
+        );
+        assert_eq!(r.vars["e"], Val::Arr(vec![]));
+        assert_eq!(r.functions["package"].1, "  true");
+        assert!(parse_dump(b"A\0x\x005\0a\0").is_err());
+    }
+
+    #[test]
+    fn evaluates_what_the_static_reader_refuses() {
+        if !Path::new("/bin/bash").exists() && !Path::new("/usr/bin/bash").exists() {
+            return;
+        }
+        let text = "pkgname=t\npkgver=$(echo 1.2)\npkgrel=1\narch=(any)\nif [[ $CARCH == x86_64 ]]; then depends=(a); else depends=(b); fi\npackage() { pkgdesc=\"x\"; }\n";
+        let (r, _) = eval(text, "aarch64", Duration::from_secs(20)).unwrap();
+        assert_eq!(r.vars["pkgver"], Val::Str("1.2".into()));
+        assert_eq!(r.vars["depends"], Val::Arr(vec!["b".into()]));
+        assert!(r.functions["package"].1.contains("pkgdesc=\"x\""));
+    }
+}
