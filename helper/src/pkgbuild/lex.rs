@@ -314,7 +314,18 @@ impl Lexer {
                         self.bump();
                         break;
                     }
-                    _ => items.extend(self.word(env, true)?),
+                    Some(c @ (';' | '|' | '&' | '<' | '>')) => {
+                        return self.refuse(format!("a '{c}' inside the array {name}"));
+                    }
+                    _ => {
+                        let before = self.pos;
+                        items.extend(self.word(env, true)?);
+                        // Never loop without consuming input.
+                        if self.pos == before {
+                            return self
+                                .refuse(format!("{} in the array {name}", self.describe_here()));
+                        }
+                    }
                 }
             }
             return Ok(Some((name, append, Val::Arr(items))));

@@ -10,6 +10,8 @@
 //! worse than a refusal. `srcinfo` writes what `makepkg --printsrcinfo` does.
 
 mod eval;
+#[cfg(test)]
+mod fuzz;
 mod lex;
 mod lint;
 mod meta;
@@ -313,6 +315,9 @@ mod tests {
             "a=$'",
             "x=(a\\",
             "a=${v:1:x}",
+            "arch=(;x)",
+            "a=(x|y)",
+            "a=(<x)",
         ] {
             let _ = parse(s, "x86_64");
         }
