@@ -84,14 +84,21 @@ snapshot() {
     done
 }
 
+# Link the demo's artifacts, config and catalog into DIR, so a manifest
+# written there finds the files the demo's relative paths name.
+link_demo_dirs() {
+    local d
+    for d in artifacts config catalog; do
+        ln -sfn "$REPO/examples/demo/$d" "$1/$d"
+    done
+}
+
 # jq edit of the demo manifest into FILE (artifact paths stay valid).
 demo_variant() {
     local out=$1 filter=$2
     mkdir -p "$(dirname "$out")"
     jq "$filter" "$DEMO" >"$out"
-    ln -sfn "$REPO/examples/demo/artifacts" "$(dirname "$out")/artifacts"
-    ln -sfn "$REPO/examples/demo/config" "$(dirname "$out")/config"
-    ln -sfn "$REPO/examples/demo/catalog" "$(dirname "$out")/catalog"
+    link_demo_dirs "$(dirname "$out")"
 }
 
 # The demo plus an optional extra that blocks in the extras phase until

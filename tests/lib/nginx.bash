@@ -59,5 +59,5 @@ nginx_manifest() {
         .components |= map(if .artifacts then .artifacts |= with_entries(
             .value |= (.url = ($base + "/" + (.path | split("/") | last)) | del(.path))) else . end)
     ' "$DEMO" >"$out"
-    ln -sfn "$REPO/examples/demo/config" "$(dirname "$out")/config"
+    link_demo_dirs "$(dirname "$out")"
 }
