@@ -99,6 +99,16 @@ fn assert_exact(fx: &Fixture, code: i32, err: &str) {
     assert_eq!(code, 0, "expected success: {err}");
     let got = std::fs::read(fx.dir.join("out.bin")).expect("out.bin exists");
     assert!(got == fx.body, "out.bin differs from the served file");
+    // Nothing of the transfer is left but the per-artifact lock file.
+    let left: Vec<String> = std::fs::read_dir(fx.dir.join("cache/partial"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.ends_with(".lock"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in partial/: {left:?}");
 }
 
 fn assert_nothing(fx: &Fixture, code: i32, want_code: i32, err: &str, needle: &str) {

@@ -330,7 +330,9 @@ impl Cache {
         let _ = fs::set_permissions(part, std::os::unix::fs::PermissionsExt::from_mode(0o444));
         fs::rename(part, &dest).map_err(|e| Error::io("cannot move into the cache", &dest, e))?;
         fsutil::sync_dir(&self.root.join("sha256"))?;
-        let _ = fs::remove_file(self.part_paths(&want.sha256).1);
+        let side = self.part_paths(&want.sha256).1;
+        let _ = fs::remove_file(side.with_extension("stream.json"));
+        let _ = fs::remove_file(side);
         Ok(dest)
     }
 
