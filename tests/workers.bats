@@ -128,6 +128,45 @@ EOF
     jq -e '.steps[0].version == "1.0.0-1"' "$(state_file)"
 }
 
+@test "a non-root user builds as itself, package() under fakeroot, and the files are its own" {
+    [ "$(id -u)" = 0 ] || skip "already covered: the suite runs as this non-root user"
+    # A world-readable copy of everything, so nobody can run it.
+    local d
+    d=$(mktemp -d /tmp/onramp-nonroot.XXXXXX)
+    chmod 755 "$d"
+    cp -r "$REPO/install.sh" "$REPO/lib" "$d/"
+    cp "$H" "$d/onramp"
+    mkdir -p "$d/w/ok"
+    cp "$TARBALL" "$d/w/ok/"
+    { hello_body; cat <<EOF
+source=("hello-worker-1.0.0.tar.gz")
+sha256sums=('$TARBALL_SHA')
+build() { cd "\$pkgname-\$pkgver"; make; id -un >"\$srcdir/build-user"; }
+package() {
+  cd "\$pkgname-\$pkgver"
+  install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"
+  install -Dm644 "\$srcdir/build-user" "\$pkgdir/share/build-user"
+  id -u >"\$pkgdir/share/package-uid"
+}
+EOF
+    } >"$d/w/ok/PKGBUILD"
+    W=$d/w manifest "$d/m.json" w "$d/w/ok"
+    chmod -R a+rX "$d"
+    mkdir -m 777 "$d/run"
+    run setpriv --reuid=nobody --regid=nogroup --clear-groups \
+        env -i HOME="$d/run/home" PATH=/usr/bin:/bin ONRAMP_HELPER="$d/onramp" \
+        sh "$d/install.sh" --manifest "$d/m.json" --prefix "$d/run/prefix"
+    local p=$d/run/prefix/workers/w
+    assert_success
+    [ "$("$p/bin/hello-worker" --ping)" = pong ]
+    [ "$(cat "$p/share/build-user")" = nobody ]
+    if command -v fakeroot >/dev/null; then
+        [ "$(cat "$p/share/package-uid")" = 0 ]
+    fi
+    [ "$(stat -c %U "$p/bin/hello-worker")" = nobody ]
+    rm -rf "$d"
+}
+
 @test "a failing build says which function failed with its last lines, and leaves the prefix untouched (an installed version stays)" {
     { hello_body; cat <<EOF
 source=("hello-worker-1.0.0.tar.gz")
