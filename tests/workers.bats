@@ -58,6 +58,17 @@ makedepends=('cc' 'make')
 EOF
 }
 
+# The demo worker's recipe with sha256sums SUM (the tarball's by default).
+hello_recipe() {
+    hello_body
+    cat <<EOF
+source=("hello-worker-1.0.0.tar.gz")
+sha256sums=('${1:-$TARBALL_SHA}')
+build() { cd "\$pkgname-\$pkgver"; make; }
+package() { cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"; }
+EOF
+}
+
 @test "a recipe builds with cc and installs atomically; as root it builds as nobody and packages under fakeroot with a minimal environment" {
     { hello_body; cat <<EOF
 source=("hello-worker-1.0.0.tar.gz")
@@ -168,13 +179,7 @@ EOF
 }
 
 @test "a failing build says which function failed with its last lines, and leaves the prefix untouched (an installed version stays)" {
-    { hello_body; cat <<EOF
-source=("hello-worker-1.0.0.tar.gz")
-sha256sums=('$TARBALL_SHA')
-build() { cd "\$pkgname-\$pkgver"; make; }
-package() { cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"; }
-EOF
-    } | recipe good
+    hello_recipe | recipe good
     manifest "$T/good.json" w "$W/good"
     run onramp_install --manifest "$T/good.json" --prefix "$PREFIX"
     assert_success
@@ -260,19 +265,8 @@ EOF
 }
 
 @test "sources: a checksum mismatch, SKIP and VCS sources are refused by name; --allow-skip-checksums builds SKIP unverified" {
-    { hello_body; cat <<EOF
-source=("hello-worker-1.0.0.tar.gz")
-sha256sums=('$(printf x | sha256sum | cut -c1-64)')
-package() { :; }
-EOF
-    } | recipe mismatch
-    { hello_body; cat <<EOF
-source=("hello-worker-1.0.0.tar.gz")
-sha256sums=('SKIP')
-build() { cd "\$pkgname-\$pkgver"; make; }
-package() { cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"; }
-EOF
-    } | recipe skip
+    hello_recipe "$(printf x | sha256sum | cut -c1-64)" | recipe mismatch
+    hello_recipe SKIP | recipe skip
     { hello_body; cat <<EOF
 source=("hello-worker-1.0.0.tar.gz" "git+https://example.invalid/x.git")
 sha256sums=('$TARBALL_SHA' 'SKIP')

@@ -138,9 +138,7 @@ fn build(job: &Job, rec: &catalog::Fetched, meta: Meta, (os, arch): (&str, &str)
     let rep = job.rep;
     platform_check(job, &meta, rec.entry.as_ref(), os, arch)?;
     let nocheck = job.comp.nocheck || meta.option_off("check") || !meta.has_fn("check");
-    let fakeroot = deps::check(&[("", &["fakeroot".to_string()])], &Default::default())
-        .missing()
-        .is_empty();
+    let fakeroot = deps::on_build_path("fakeroot");
     let mut build_tools = vec!["bash".to_string()];
     build_tools.extend(meta.makedepends.iter().cloned());
     let empty = Vec::new();
@@ -243,12 +241,8 @@ fn build_in(
     let recipe_path = work.startdir.join("PKGBUILD");
     fs::write(&recipe_path, &rec.text).map_err(|e| Error::io("cannot write", &recipe_path, e))?;
     let scx = sources::Ctx {
-        label: id,
+        job,
         origin: &rec.origin,
-        cache: job.cache,
-        opts: job.opts,
-        rep,
-        allow_skip: job.allow_skip_checksums,
     };
     // Every source passes the scheme and checksum rules before any is fetched.
     for s in &meta.sources {

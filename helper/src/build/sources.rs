@@ -6,22 +6,18 @@
 //! (noextract honoured), failing closed on any entry that escapes.
 
 use super::catalog::Origin;
-use crate::download::{Cache, Options, Source, Want, http};
+use crate::download::{Source, Want, http};
 use crate::error::{Code, Error, Result, err};
-use crate::events::Progress;
 use crate::manifest::Unpack;
 use crate::pkgbuild::SourceEntry;
 use sha2::Digest;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// What a source is fetched for: the worker's job and where its recipe lives.
 pub struct Ctx<'a> {
-    pub label: &'a str,
+    pub job: &'a super::Job<'a>,
     pub origin: &'a Origin,
-    pub cache: &'a Cache,
-    pub opts: &'a Options,
-    pub rep: &'a Progress,
-    pub allow_skip: bool,
 }
 
 enum Loc {
@@ -99,7 +95,7 @@ pub fn precheck(cx: &Ctx, s: &SourceEntry) -> Result<Option<String>> {
     }
     let sha = s.sums.get("sha256").map(String::as_str);
     match sha {
-        Some("SKIP") | None if !cx.allow_skip => {
+        Some("SKIP") | None if !cx.job.allow_skip_checksums => {
             let why = match sha {
                 Some(_) => "has sha256sums SKIP".to_string(),
                 None if s.sums.is_empty() => "has no checksums".to_string(),
@@ -136,9 +132,9 @@ pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<PathBuf> {
     let dest = startdir.join(&s.name);
     match precheck(cx, s)? {
         None => {
-            cx.rep.warn(&format!(
+            cx.job.rep.warn(&format!(
                 "{}: source {:?} is not verified (--allow-skip-checksums)",
-                cx.label, s.entry
+                cx.job.comp.id, s.entry
             ));
             fetch_unverified(cx, &loc, &dest)?;
         }
@@ -158,9 +154,9 @@ pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<PathBuf> {
                         sha256: sha.clone(),
                     };
                     // Already verified in the cache: no network needed.
-                    match fs::metadata(cx.cache.verified_path(&want_probe.sha256)) {
+                    match fs::metadata(cx.job.cache.verified_path(&want_probe.sha256)) {
                         Ok(m) if m.is_file() => (Source::Url(u.clone()), m.len()),
-                        _ if cx.opts.offline => {
+                        _ if cx.job.opts.offline => {
                             return err(
                                 Code::Network,
                                 format!(
@@ -169,22 +165,22 @@ pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<PathBuf> {
                             );
                         }
                         _ => {
-                            let client = http::Client::new(&cx.opts.net)?;
+                            let client = http::Client::new(&cx.job.opts.net)?;
                             (Source::Url(u.clone()), http::probe_size(&client, u)?)
                         }
                     }
                 }
             };
             let want = Want {
-                label: format!("{}: {}", cx.label, s.name),
+                label: format!("{}: {}", cx.job.comp.id, s.name),
                 source,
                 size,
                 sha256: sha,
             };
-            if cx.cache.lookup(&want).is_none() {
-                cx.rep.add_total(want.size);
+            if cx.job.cache.lookup(&want).is_none() {
+                cx.job.rep.add_total(want.size);
             }
-            let cached = cx.cache.ensure(&want, cx.opts, cx.rep)?;
+            let cached = cx.job.cache.ensure(&want, cx.job.opts, cx.job.rep)?;
             for (kind, v) in &s.sums {
                 if v != "SKIP" {
                     check_sha2(&cached, kind, v, &s.entry)?;
@@ -205,13 +201,13 @@ fn fetch_unverified(cx: &Ctx, loc: &Loc, dest: &Path) -> Result<()> {
             fs::copy(p, dest).map_err(|e| Error::io("cannot copy", p, e))?;
         }
         Loc::Url(u) => {
-            if cx.opts.offline {
+            if cx.job.opts.offline {
                 return err(
                     Code::Network,
                     format!("source {u} is needed and --offline is set"),
                 );
             }
-            let client = http::Client::new(&cx.opts.net)?;
+            let client = http::Client::new(&cx.job.opts.net)?;
             http::get_body(&client, u, |r| {
                 let mut f = fs::File::create(dest)?;
                 std::io::copy(r, &mut f)?;
