@@ -10,7 +10,7 @@ setup() { common_setup; }
 @test "static .SRCINFO agrees with makepkg --printsrcinfo or refuses: zero silent disagreements" {
     command -v makepkg >/dev/null || skip "makepkg is not installed"
     [ "$(id -u)" = 0 ] || skip "needs root to run makepkg as nobody"
-    run "$REPO/tests/pkgbuild/diff.sh" "$H" 66
+    run "$REPO/tests/pkgbuild/diff.sh" "$H" 72
     echo "$output" | tail -n 1 >&3
     assert_success
     assert_output --partial " 0 disagree"
@@ -20,7 +20,7 @@ setup() { common_setup; }
 @test "--eval .SRCINFO (the recipe sourced in a locked-down bash) agrees with makepkg on the corpus but for recipes that read their environment" {
     command -v makepkg >/dev/null || skip "makepkg is not installed"
     [ "$(id -u)" = 0 ] || skip "needs root to run makepkg as nobody"
-    run "$REPO/tests/pkgbuild/diff.sh" "$H" 82 --eval
+    run "$REPO/tests/pkgbuild/diff.sh" "$H" 87 --eval
     echo "$output" | tail -n 1 >&3
     assert_success
     # the only disagreements: recipes that print their own path or $HOME,
@@ -64,9 +64,9 @@ EOF
     assert_equal "$status" 3
     assert_output --partial "line 6: command substitution \$(...)"
     assert_output --partial "needs --eval"
-    run "$H" pkgbuild srcinfo "$REPO/tests/pkgbuild/corpus/036-refuse-if-carch/PKGBUILD"
+    run "$H" pkgbuild srcinfo "$REPO/tests/pkgbuild/corpus/104-refuse-if-other/PKGBUILD"
     assert_equal "$status" 3
-    assert_output --partial "line 6: a conditional (if [[ \$CARCH == x86_64 ]]; then)"
+    assert_output --partial "line 6: a conditional (if [[ -n \$_cuda ]]; then) (only conditionals that compare \$CARCH with constants are read statically)"
 }
 
 @test "arch-specific arrays follow --carch only where makepkg's output does (all arches listed)" {
@@ -74,4 +74,25 @@ EOF
     assert_success
     assert_line $'\tsource_x86_64 = x64.bin'
     assert_line $'\tdepends_aarch64 = liba'
+}
+
+@test "conditionals that only test CARCH are evaluated for --carch; other conditionals are refused" {
+    c=$REPO/tests/pkgbuild/corpus
+    run "$H" pkgbuild srcinfo "$c/101-carch-if-elif-else/PKGBUILD" --carch aarch64
+    assert_success
+    assert_line $'\tdepends = arm-lib'
+    assert_line $'\tpkgdesc = flavour arm'
+    run "$H" pkgbuild srcinfo "$c/101-carch-if-elif-else/PKGBUILD" --carch x86_64
+    assert_line $'\tdepends = x86-lib'
+    run "$H" pkgbuild srcinfo "$c/103-carch-or-not/PKGBUILD" --carch aarch64
+    assert_line $'\tgroups = g1'
+    assert_line $'\tlicense = never'
+    refute_line $'\treplaces = r1'
+    # the untaken branch may hold anything; the taken one must be static
+    run "$H" pkgbuild srcinfo "$c/105-carch-skips-untaken/PKGBUILD" --carch x86_64
+    assert_success
+    assert_line $'\tdepends = x86-extra'
+    run "$H" pkgbuild srcinfo "$c/105-carch-skips-untaken/PKGBUILD" --carch aarch64
+    assert_equal "$status" 3
+    assert_output --partial "line 7: command substitution"
 }

@@ -91,6 +91,86 @@ impl Lexer {
         format!("{what} ({})", l.trim())
     }
 
+    /// Whether the statement here starts with keyword `kw` (followed by a
+    /// blank, `;` or the end of the line).
+    pub fn at_keyword(&self, kw: &str) -> bool {
+        let n = kw.chars().count();
+        self.c[self.pos..].iter().take(n).copied().eq(kw.chars())
+            && matches!(
+                self.c.get(self.pos + n),
+                None | Some(' ' | '\t' | ';' | '\n')
+            )
+    }
+
+    /// Consume keyword `kw` (known to be here) and the blanks after it.
+    pub fn advance_keyword(&mut self, kw: &str) {
+        self.advance(kw.chars().count());
+        self.skip_spaces();
+    }
+
+    /// Consume `n` characters.
+    fn advance(&mut self, n: usize) {
+        for _ in 0..n {
+            self.bump();
+        }
+    }
+
+    /// At `if COND; then` or `elif COND` + `then` on the next line: the
+    /// condition's text, consuming through `then`. None (nothing consumed)
+    /// when there is no `then` where expected.
+    pub fn condition_then(&mut self, kw: &str) -> Option<String> {
+        let line = self.rest_of_line();
+        let after_kw = line.strip_prefix(kw)?;
+        if let Some(semi) = after_kw.find(';') {
+            let tail = after_kw[semi + 1..].trim_start();
+            let ok = tail
+                .strip_prefix("then")
+                .is_some_and(|t| t.is_empty() || t.starts_with([' ', '\t', ';']));
+            if !ok {
+                return None;
+            }
+            let cond = after_kw[..semi].to_string();
+            let used = line.len() - tail.len() + "then".len();
+            self.advance(line[..used].chars().count());
+            return Some(cond);
+        }
+        // `then` alone (or first) on the next line.
+        let next: String = self.c[self.pos + line.chars().count()..]
+            .iter()
+            .skip(1)
+            .take_while(|c| **c != '\n')
+            .collect();
+        let t = next.trim_start();
+        if t == "then" || t.starts_with("then ") || t.starts_with("then;") {
+            let cond = after_kw.to_string();
+            self.advance(line.chars().count() + 1 + (next.len() - t.len()) + 4);
+            return Some(cond);
+        }
+        None
+    }
+
+    /// At `[[ COND ]] && NAME=...`: the condition's text, consuming through
+    /// the `&&` so that the assignment comes next.
+    pub fn condition_and(&mut self) -> Option<String> {
+        let line = self.rest_of_line();
+        let mut best = None;
+        for (i, _) in line.match_indices("&&") {
+            let rest = line[i + 2..].trim_start();
+            let name_len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            if name_len > 0
+                && (rest[name_len..].starts_with('=') || rest[name_len..].starts_with("+="))
+            {
+                best = Some((i, line.len() - rest.len()));
+            }
+        }
+        let (cond_end, start) = best?;
+        let cond = line[..cond_end].to_string();
+        self.advance(line[..start].chars().count());
+        Some(cond)
+    }
+
     /// At the start of a line (or of the text).
     pub fn at_line_start(&self) -> bool {
         self.pos == 0 || self.c.get(self.pos - 1) == Some(&'\n')

@@ -9,6 +9,7 @@
 //! variables) is refused with the construct and its line: a wrong answer is
 //! worse than a refusal. `srcinfo` writes what `makepkg --printsrcinfo` does.
 
+mod carch;
 mod eval;
 #[cfg(test)]
 mod fuzz;
@@ -77,12 +78,114 @@ pub fn parse(text: &str, carch: &str) -> Result<Recipe, Refusal> {
     env.insert("CARCH".to_string(), Val::Str(carch.to_string()));
     let mut r = Recipe::default();
     let mut lx = lex::Lexer::new(text);
+    // Open `if`s that test only CARCH: (this branch runs, a branch ran).
+    let mut ifs: Vec<(bool, bool)> = Vec::new();
+    // Whether the last command run was a false `[[ ]] && x=...`: when it
+    // is the recipe's last, sourcing returns non-zero and makepkg refuses it.
+    let mut last_false = false;
     loop {
         lx.skip_blank_and_comments();
         if lx.eof() {
             break;
         }
         let line = lx.line();
+        let active = ifs.iter().all(|f| f.0);
+        let refuse = |lx: &lex::Lexer, why: &str| Refusal {
+            line,
+            what: format!("{} ({why})", lx.describe_here()),
+        };
+        const ONLY_CARCH: &str =
+            "only conditionals that compare $CARCH with constants are read statically";
+        if lx.at_keyword("if") {
+            if !active {
+                // Not run: only its structure matters.
+                lx.skip_statement();
+                ifs.push((false, true));
+                continue;
+            }
+            let here = refuse(&lx, ONLY_CARCH);
+            let Some(cond) = lx.condition_then("if") else {
+                return Err(here);
+            };
+            let Some(v) = carch::eval(&cond, carch) else {
+                return Err(here);
+            };
+            ifs.push((v, v));
+            continue;
+        }
+        if lx.at_keyword("elif") || lx.at_keyword("else") || lx.at_keyword("fi") {
+            let here = refuse(&lx, ONLY_CARCH);
+            let Some(top) = ifs.last().copied() else {
+                return Err(here);
+            };
+            let outer = ifs.len() < 2 || ifs[..ifs.len() - 1].iter().all(|f| f.0);
+            if lx.at_keyword("fi") {
+                lx.advance_keyword("fi");
+                // An if that ran no branch has status 0.
+                if !top.1 {
+                    last_false = false;
+                }
+                ifs.pop();
+            } else if lx.at_keyword("else") {
+                lx.advance_keyword("else");
+                if let Some(f) = ifs.last_mut() {
+                    *f = (!top.1, true);
+                }
+            } else {
+                if !outer || top.1 {
+                    lx.skip_statement();
+                    // The `then` after a skipped elif condition.
+                    if let Some(f) = ifs.last_mut() {
+                        f.0 = false;
+                    }
+                    lx.skip_blank_and_comments();
+                    if lx.at_keyword("then") {
+                        lx.advance_keyword("then");
+                    }
+                    continue;
+                }
+                let Some(cond) = lx.condition_then("elif") else {
+                    return Err(here);
+                };
+                let Some(v) = carch::eval(&cond, carch) else {
+                    return Err(here);
+                };
+                if let Some(f) = ifs.last_mut() {
+                    *f = (v, v);
+                }
+            }
+            continue;
+        }
+        if !active {
+            // `then if ...`: the nested `if` must still be seen.
+            if lx.at_keyword("then") || lx.at_keyword("do") {
+                lx.advance_keyword(if lx.at_keyword("then") { "then" } else { "do" });
+                continue;
+            }
+            if lx.function()?.is_some() {
+                continue;
+            }
+            lx.skip_statement();
+            continue;
+        }
+        if lx.at_keyword("[[") || lx.at_keyword("[") || lx.at_keyword("test") {
+            let here = refuse(&lx, ONLY_CARCH);
+            let Some(cond) = lx.condition_and() else {
+                return Err(here);
+            };
+            let Some(v) = carch::eval(&cond, carch) else {
+                return Err(here);
+            };
+            if !v {
+                lx.skip_statement();
+                last_false = true;
+                continue;
+            }
+        }
+        last_false = false;
+        if !ifs.is_empty() && lx.function()?.is_some() {
+            return Err(refuse(&lx, "a function defined inside a conditional"));
+        }
         if let Some((name, body_line, body)) = lx.function()? {
             r.functions.insert(name, (body_line, body));
             continue;
@@ -102,6 +205,18 @@ pub fn parse(text: &str, carch: &str) -> Result<Recipe, Refusal> {
                 });
             }
         }
+    }
+    if !ifs.is_empty() {
+        return Err(Refusal {
+            line: lx.line(),
+            what: "an if without its fi".into(),
+        });
+    }
+    if last_false {
+        return Err(Refusal {
+            line: 0,
+            what: "makepkg rejects this recipe: its last command is a false `[[ ]] && ...`, so sourcing it fails".into(),
+        });
     }
     env.remove("CARCH");
     r.vars = env;
