@@ -178,6 +178,18 @@ EOF
     rm -rf "$d"
 }
 
+@test "as root, a TMPDIR the build user cannot enter is named before anything runs" {
+    [ "$(id -u)" = 0 ] || skip "only root builds as another user"
+    hello_recipe | recipe ok
+    manifest "$T/m.json" w "$W/ok"
+    mkdir -m 700 "$T/priv"
+    TMPDIR=$T/priv run onramp_install --manifest "$T/m.json" --prefix "$PREFIX"
+    assert_equal "$status" 9
+    run reason w
+    assert_output "$T/priv is not reachable by the build user (uid $(id -u nobody)); set TMPDIR to a directory others may enter, such as /tmp"
+    [ -z "$(ls -A "$T/priv")" ]
+}
+
 @test "a failing build says which function failed with its last lines, and leaves the prefix untouched (an installed version stays)" {
     hello_recipe | recipe good
     manifest "$T/good.json" w "$W/good"

@@ -193,6 +193,24 @@ struct BuildDir {
 impl BuildDir {
     fn create(id: &str, user: Option<(u32, u32)>) -> Result<BuildDir> {
         let root = crate::run::private_dir(&format!("build-{id}"), None)?;
+        // The build user must be able to reach it (a private TMPDIR of
+        // root's would make every recipe fail with "Permission denied").
+        if let Some((uid, _)) = user {
+            use std::os::unix::fs::MetadataExt;
+            for dir in root.ancestors().skip(1) {
+                let Ok(m) = fs::metadata(dir) else { continue };
+                if m.mode() & 0o001 == 0 && m.uid() != uid {
+                    let _ = fs::remove_dir_all(&root);
+                    return err(
+                        Code::Platform,
+                        format!(
+                            "{} is not reachable by the build user (uid {uid}); set TMPDIR to a directory others may enter, such as /tmp",
+                            dir.display()
+                        ),
+                    );
+                }
+            }
+        }
         let startdir = root.join("build");
         let srcdir = startdir.join("src");
         for d in [
