@@ -190,6 +190,26 @@ EOF
     [ -z "$(ls -A "$T/priv")" ]
 }
 
+@test "noextract leaves an archive packed in srcdir for the recipe to handle" {
+    { hello_body; cat <<EOF
+source=("hello-worker-1.0.0.tar.gz")
+noextract=("hello-worker-1.0.0.tar.gz")
+sha256sums=('$TARBALL_SHA')
+prepare() {
+  [ -L hello-worker-1.0.0.tar.gz ] && [ ! -e hello-worker-1.0.0 ] && echo "still packed"
+  tar -xzf hello-worker-1.0.0.tar.gz
+}
+build() { cd "\$pkgname-\$pkgver"; make; }
+package() { cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"; }
+EOF
+    } | recipe noext
+    manifest "$T/m.json" w "$W/noext"
+    run onramp_install --manifest "$T/m.json" --prefix "$PREFIX"
+    assert_success
+    assert_output --partial "| still packed"
+    [ "$("$PREFIX/workers/w/bin/hello-worker" --ping)" = pong ]
+}
+
 @test "a failing build says which function failed with its last lines, and leaves the prefix untouched (an installed version stays)" {
     hello_recipe | recipe good
     manifest "$T/good.json" w "$W/good"
