@@ -78,8 +78,10 @@ fn compare(l: &Tok, op: &str, r: &Tok, carch: &str, double: bool) -> Option<bool
     }
 }
 
-/// `a OP b (&&|| a OP b)*` inside one `[[ ]]`, or one `a OP b` for `[`/test.
-fn inner(t: &[Tok], carch: &str, double: bool) -> Option<bool> {
+/// `ITEM ((&& | ||) ITEM)*`, each ITEM optionally negated with `!`, left to
+/// right as bash evaluates lists; `item` reads one ITEM at `*i`. Without
+/// `joins`, a single ITEM only.
+fn list(t: &[Tok], joins: bool, mut item: impl FnMut(&mut usize) -> Option<bool>) -> Option<bool> {
     let mut i = 0;
     let mut acc: Option<bool> = None;
     let mut join = "";
@@ -88,11 +90,7 @@ fn inner(t: &[Tok], carch: &str, double: bool) -> Option<bool> {
         if neg {
             i += 1;
         }
-        if i + 3 > t.len() {
-            return None;
-        }
-        let v = compare(&t[i], &t[i + 1].text, &t[i + 2], carch, double)? != neg;
-        i += 3;
+        let v = item(&mut i)? != neg;
         acc = Some(match (acc, join) {
             (None, _) => v,
             (Some(a), "&&") => a && v,
@@ -100,7 +98,7 @@ fn inner(t: &[Tok], carch: &str, double: bool) -> Option<bool> {
             _ => return None,
         });
         if i < t.len() {
-            if !double {
+            if !joins {
                 return None;
             }
             join = match t[i].text.as_str() {
@@ -117,53 +115,40 @@ fn inner(t: &[Tok], carch: &str, double: bool) -> Option<bool> {
     acc
 }
 
+/// `a OP b (&&|| a OP b)*` inside one `[[ ]]`, or one `a OP b` for `[`/test.
+fn inner(t: &[Tok], carch: &str, double: bool) -> Option<bool> {
+    list(t, double, |i| {
+        let c = t.get(*i..*i + 3)?;
+        *i += 3;
+        compare(&c[0], &c[1].text, &c[2], carch, double)
+    })
+}
+
 /// Evaluate a whole condition list (`[[ .. ]] || [ .. ] && test ..`).
 pub fn eval(cond: &str, carch: &str) -> Option<bool> {
     let t = tokens(cond)?;
-    let mut i = 0;
-    let mut acc: Option<bool> = None;
-    let mut join = "";
-    while i < t.len() {
-        let neg = t[i].text == "!" && !t[i].quoted;
-        if neg {
-            i += 1;
-        }
-        let (close, double) = match t.get(i).map(|x| x.text.as_str()) {
+    list(&t, true, |i| {
+        let (close, double) = match t.get(*i).map(|x| x.text.as_str()) {
             Some("[[") => ("]]", true),
             Some("[") => ("]", false),
             Some("test") => ("", false),
             _ => return None,
         };
-        i += 1;
+        let start = *i + 1;
         let end = if close.is_empty() {
-            t[i..]
+            t[start..]
                 .iter()
                 .position(|x| x.text == "&&" || x.text == "||")
-                .map_or(t.len(), |p| i + p)
+                .map_or(t.len(), |p| start + p)
         } else {
-            i + t[i..].iter().position(|x| x.text == close && !x.quoted)?
+            start
+                + t[start..]
+                    .iter()
+                    .position(|x| x.text == close && !x.quoted)?
         };
-        let v = inner(&t[i..end], carch, double)? != neg;
-        i = if close.is_empty() { end } else { end + 1 };
-        acc = Some(match (acc, join) {
-            (None, _) => v,
-            (Some(a), "&&") => a && v,
-            (Some(a), "||") => a || v,
-            _ => return None,
-        });
-        if i < t.len() {
-            join = match t[i].text.as_str() {
-                "&&" => "&&",
-                "||" => "||",
-                _ => return None,
-            };
-            i += 1;
-            if i == t.len() {
-                return None;
-            }
-        }
-    }
-    acc
+        *i = if close.is_empty() { end } else { end + 1 };
+        inner(&t[start..end], carch, double)
+    })
 }
 
 #[cfg(test)]
