@@ -386,11 +386,7 @@ fn validate(m: &Manifest) -> Result<()> {
                     "no size: no checksum, no install (add \"size\" in bytes)",
                 );
             }
-            if sha.len() != 64
-                || !sha
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-            {
+            if !is_sha256(sha) {
                 return bad(&format!("{aat}.sha256"), "must be 64 lowercase hex digits");
             }
             if a.unpack.is_some() && c.install_dir.is_none() {
@@ -515,7 +511,8 @@ fn validate(m: &Manifest) -> Result<()> {
     Ok(())
 }
 
-fn is_sha256(s: &str) -> bool {
+/// 64 lowercase hex digits.
+pub fn is_sha256(s: &str) -> bool {
     s.len() == 64
         && s.chars()
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())

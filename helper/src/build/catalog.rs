@@ -70,7 +70,8 @@ pub struct Fetched {
     pub entry: Option<Entry>,
 }
 
-fn read_doc(o: &Origin, client: Option<&http::Client>, offline: bool) -> Result<Vec<u8>> {
+/// Read a document; `client` is None when offline.
+fn read_doc(o: &Origin, client: Option<&http::Client>) -> Result<Vec<u8>> {
     match o {
         Origin::Dir(p) => {
             let meta = std::fs::metadata(p).map_err(|e| Error::io("cannot read", p, e))?;
@@ -82,20 +83,15 @@ fn read_doc(o: &Origin, client: Option<&http::Client>, offline: bool) -> Result<
             }
             std::fs::read(p).map_err(|e| Error::io("cannot read", p, e))
         }
-        Origin::Url(u) => {
-            if offline {
-                return err(
-                    Code::Network,
-                    format!(
-                        "{u} is needed and --offline is set; use a catalog directory or a pinned recipe in the cache"
-                    ),
-                );
-            }
-            let Some(c) = client else {
-                return err(Code::Internal, "no HTTP client");
-            };
-            http::get_small(c, u, MAX_DOC)
-        }
+        Origin::Url(u) => match client {
+            Some(c) => http::get_small(c, u, MAX_DOC),
+            None => err(
+                Code::Network,
+                format!(
+                    "{u} is needed and --offline is set; use a catalog directory or a recipe path"
+                ),
+            ),
+        },
     }
 }
 
@@ -123,19 +119,14 @@ fn verify(what: &str, bytes: Vec<u8>, want: &str) -> Result<(String, String)> {
 }
 
 /// Get and verify the recipe of worker component `c`.
-pub fn fetch(
-    c: &Component,
-    man_dir: &Path,
-    client: Option<&http::Client>,
-    offline: bool,
-) -> Result<Fetched> {
+pub fn fetch(c: &Component, man_dir: &Path, client: Option<&http::Client>) -> Result<Fetched> {
     if let Some(r) = &c.recipe {
         let o = match (&r.url, &r.path) {
             (Some(u), _) => Origin::Url(u.clone()),
             (None, Some(p)) => Origin::Dir(man_dir.join(p)),
             (None, None) => return err(Code::Manifest, format!("{}: recipe has no source", c.id)),
         };
-        let bytes = read_doc(&o, client, offline)?;
+        let bytes = read_doc(&o, client)?;
         let (text, sha256) = verify(&format!("recipe {}", o.describe()), bytes, &r.sha256)?;
         return Ok(Fetched {
             text,
@@ -160,7 +151,7 @@ pub fn fetch(
         Origin::Dir(d) => Origin::Dir(d.join("index.json")),
         Origin::Url(u) => Origin::Url(u.clone()),
     };
-    let bytes = read_doc(&entry_at, client, offline)?;
+    let bytes = read_doc(&entry_at, client)?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     let entry: Entry = serde_path_to_error::deserialize(de).map_err(|e| {
         Error::new(
@@ -187,7 +178,7 @@ pub fn fetch(
         );
     }
     let recipe_at = dir.join(&entry.pkgbuild);
-    let bytes = read_doc(&recipe_at, client, offline)?;
+    let bytes = read_doc(&recipe_at, client)?;
     let (text, sha256) = verify(
         &format!("PKGBUILD {}", recipe_at.describe()),
         bytes,
@@ -228,8 +219,8 @@ fn check_entry(e: &Entry, id: &str, at: &Origin) -> Result<()> {
             e.pkgbuild
         ));
     }
-    if e.pkgbuild_sha256.len() != 64 || !e.pkgbuild_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
-        return bad("pkgbuild_sha256 must be 64 hex digits".into());
+    if !crate::manifest::is_sha256(&e.pkgbuild_sha256) {
+        return bad("pkgbuild_sha256 must be 64 lowercase hex digits".into());
     }
     Ok(())
 }

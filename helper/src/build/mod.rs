@@ -61,7 +61,7 @@ pub fn run(job: &Job) -> Result<Built> {
     } else {
         Some(http::Client::new(&job.opts.net)?)
     };
-    let rec = catalog::fetch(job.comp, job.man_dir, client.as_ref(), job.opts.offline)?;
+    let rec = catalog::fetch(job.comp, job.man_dir, client.as_ref())?;
     let (os, arch) = job.target.split_once('-').unwrap_or(("linux", job.target));
     let recipe = match crate::pkgbuild::parse(&rec.text, arch) {
         Ok(r) => r,
@@ -83,7 +83,7 @@ pub fn run(job: &Job) -> Result<Built> {
     crate::pkgbuild::srcinfo(&recipe, lint_dir)
         .and_then(|_| Meta::from_recipe(&recipe, arch))
         .map_err(|r| Error::new(Code::Manifest, format!("recipe for {id}: {r}")))
-        .and_then(|meta| build(job, &rec, meta, (os, arch)))
+        .and_then(|meta| build(job, &rec, meta, (os, arch), client.as_ref()))
 }
 
 fn platform_check(
@@ -133,7 +133,13 @@ fn platform_check(
     )
 }
 
-fn build(job: &Job, rec: &catalog::Fetched, meta: Meta, (os, arch): (&str, &str)) -> Result<Built> {
+fn build(
+    job: &Job,
+    rec: &catalog::Fetched,
+    meta: Meta,
+    (os, arch): (&str, &str),
+    client: Option<&http::Client>,
+) -> Result<Built> {
     let id = job.comp.id.as_str();
     let rep = job.rep;
     platform_check(job, &meta, rec.entry.as_ref(), os, arch)?;
@@ -171,7 +177,7 @@ fn build(job: &Job, rec: &catalog::Fetched, meta: Meta, (os, arch): (&str, &str)
     }
     let user = crate::run::build_user();
     let work = BuildDir::create(id, user)?;
-    let res = build_in(job, rec, &meta, &work, user, fakeroot, nocheck);
+    let res = build_in(job, rec, &meta, &work, (user, fakeroot, nocheck), client);
     if std::env::var_os("ONRAMP_KEEP_BUILD").is_some() {
         rep.info(&format!(
             "{id}: build directory kept at {}",
@@ -244,15 +250,15 @@ set -e
 cd "$srcdir"
 "$1""#;
 
-#[allow(clippy::too_many_arguments)]
+/// `how`: the build user (as root), whether fakeroot is there, whether
+/// check() is skipped.
 fn build_in(
     job: &Job,
     rec: &catalog::Fetched,
     meta: &Meta,
     work: &BuildDir,
-    user: Option<(u32, u32)>,
-    fakeroot: bool,
-    nocheck: bool,
+    (user, fakeroot, nocheck): (Option<(u32, u32)>, bool, bool),
+    client: Option<&http::Client>,
 ) -> Result<Built> {
     let id = job.comp.id.as_str();
     let rep = job.rep;
@@ -261,6 +267,7 @@ fn build_in(
     let scx = sources::Ctx {
         job,
         origin: &rec.origin,
+        client,
     };
     // Every source passes the scheme and checksum rules before any is fetched.
     for s in &meta.sources {
@@ -312,7 +319,7 @@ fn build_in(
             .join(pkg.as_deref().unwrap_or(&meta.pkgname[0]));
         if pkg.is_some() {
             fs::create_dir_all(&pkgdir).map_err(|e| Error::io("cannot create", &pkgdir, e))?;
-            work.chown(user)?;
+            crate::run::chown_tree(&pkgdir, user)?;
             pkgdirs.push(pkgdir.clone());
         }
         let left = deadline.saturating_duration_since(Instant::now());

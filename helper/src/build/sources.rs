@@ -14,10 +14,24 @@ use sha2::Digest;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// What a source is fetched for: the worker's job and where its recipe lives.
+/// What a source is fetched for: the worker's job, where its recipe lives,
+/// and the HTTP client of this build (None when offline).
 pub struct Ctx<'a> {
     pub job: &'a super::Job<'a>,
     pub origin: &'a Origin,
+    pub client: Option<&'a http::Client>,
+}
+
+impl Ctx<'_> {
+    /// The client, or the --offline refusal naming what was needed.
+    fn client(&self, url: &str) -> Result<&http::Client> {
+        self.client.ok_or_else(|| {
+            Error::new(
+                Code::Network,
+                format!("source {url} is not in the cache and --offline is set; pre-seed it with --from DIR"),
+            )
+        })
+    }
 }
 
 enum Loc {
@@ -115,7 +129,7 @@ pub fn precheck(cx: &Ctx, s: &SourceEntry) -> Result<Option<String>> {
         Some("SKIP") | None => Ok(None),
         Some(sha) => {
             let sha = sha.to_ascii_lowercase();
-            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            if !crate::manifest::is_sha256(&sha) {
                 return err(
                     Code::Manifest,
                     format!("source {:?}: sha256 {sha:?} is not 64 hex digits", s.entry),
@@ -147,28 +161,12 @@ pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<PathBuf> {
                         .len(),
                 ),
                 Loc::Url(u) => {
-                    let want_probe = Want {
-                        label: String::new(),
-                        source: Source::Url(u.clone()),
-                        size: 0,
-                        sha256: sha.clone(),
-                    };
                     // Already verified in the cache: no network needed.
-                    match fs::metadata(cx.job.cache.verified_path(&want_probe.sha256)) {
-                        Ok(m) if m.is_file() => (Source::Url(u.clone()), m.len()),
-                        _ if cx.job.opts.offline => {
-                            return err(
-                                Code::Network,
-                                format!(
-                                    "source {u} is not in the cache and --offline is set; pre-seed it with --from DIR"
-                                ),
-                            );
-                        }
-                        _ => {
-                            let client = http::Client::new(&cx.job.opts.net)?;
-                            (Source::Url(u.clone()), http::probe_size(&client, u)?)
-                        }
-                    }
+                    let size = match fs::metadata(cx.job.cache.verified_path(&sha)) {
+                        Ok(m) if m.is_file() => m.len(),
+                        _ => http::probe_size(cx.client(u)?, u)?,
+                    };
+                    (Source::Url(u.clone()), size)
                 }
             };
             let want = Want {
@@ -201,14 +199,7 @@ fn fetch_unverified(cx: &Ctx, loc: &Loc, dest: &Path) -> Result<()> {
             fs::copy(p, dest).map_err(|e| Error::io("cannot copy", p, e))?;
         }
         Loc::Url(u) => {
-            if cx.job.opts.offline {
-                return err(
-                    Code::Network,
-                    format!("source {u} is needed and --offline is set"),
-                );
-            }
-            let client = http::Client::new(&cx.job.opts.net)?;
-            http::get_body(&client, u, |r| {
+            http::get_body(cx.client(u)?, u, |r| {
                 let mut f = fs::File::create(dest)?;
                 std::io::copy(r, &mut f)?;
                 f.sync_all()

@@ -183,10 +183,11 @@ pub fn parse(text: &str, carch: &str) -> Result<Recipe, Refusal> {
             }
         }
         last_false = false;
-        if !ifs.is_empty() && lx.function()?.is_some() {
-            return Err(refuse(&lx, "a function defined inside a conditional"));
-        }
+        let here = refuse(&lx, "a function defined inside a conditional");
         if let Some((name, body_line, body)) = lx.function()? {
+            if !ifs.is_empty() {
+                return Err(here);
+            }
             r.functions.insert(name, (body_line, body));
             continue;
         }
