@@ -43,9 +43,9 @@ manifest() {
     jq -n --argjson c "$comps" '{"schema":1,"name":"workers-test","version":"1","components":$c}' >"$out"
 }
 
-# The reason recorded for component $1.
+# The reason recorded for component $1 (in the install of prefix $2).
 reason() {
-    jq -r --arg id "$1" '.steps[] | select(.id == $id) | .reason' "$(state_file)"
+    jq -r --arg id "$1" '.steps[] | select(.id == $id) | .reason' "$(state_file "${2:-$PREFIX}")"
 }
 
 hello_body() {
@@ -260,6 +260,7 @@ EOF
     jq '.components[0].probes = {"onramp-no-such-runtime": {"command": "sh"}}' "$T/m.json" >"$T/m2.json"
     run onramp_install --manifest "$T/m2.json" --prefix "$PREFIX" --allow-http --fresh --yes
     assert_output --partial "onramp-no-such-runtime ✓"
+    assert_output --partial "w: ==> build()"
     grep -q "^/hello-worker-1.0.0.tar.gz 20[06] " "$NGINX_LOG"
 }
 
@@ -292,8 +293,8 @@ EOF
     [ ! -s "$NGINX_LOG" ]
     run onramp_install --manifest "$T/m3.json" --prefix "$T/p3"
     assert_equal "$status" 9
-    run reason w
-    [ "$(jq -r '.steps[0].reason' "$(state_file "$T/p3")")" = "Worker requires: linux $other; current: linux $me" ]
+    run reason w "$T/p3"
+    assert_output "Worker requires: linux $other; current: linux $me"
 }
 
 @test "sources: a checksum mismatch, SKIP and VCS sources are refused by name; --allow-skip-checksums builds SKIP unverified" {
@@ -461,13 +462,15 @@ EOF
     jq '.pkgbuild_sha256 = "'"$(printf y | sha256sum | cut -c1-64)"'"' "$REPO/examples/demo/catalog/workers/hello/index.json" >"$T/cat/workers/hello/index.json"
     run onramp_install --manifest "$T/m/manifest.json" --prefix "$T/p2" --allow-http
     assert_equal "$status" 9
-    jq -e '.steps[] | select(.id == "worker-hello") | .reason | test("the manifest pins")' "$(state_file "$T/p2")"
+    run reason worker-hello "$T/p2"
+    assert_output --partial "the manifest pins"
     # a PKGBUILD that does not match its entry is refused before it is read
     cp "$REPO/examples/demo/catalog/workers/hello/index.json" "$T/cat/workers/hello/index.json"
     echo 'pkgver=6.6.6' >>"$T/cat/workers/hello/PKGBUILD"
     run onramp_install --manifest "$T/m/manifest.json" --prefix "$T/p3" --allow-http
     assert_equal "$status" 9
-    jq -e '.steps[] | select(.id == "worker-hello") | .reason | test("does not match the pinned")' "$(state_file "$T/p3")"
+    run reason worker-hello "$T/p3"
+    assert_output --partial "does not match the pinned"
 }
 
 @test "schema/catalog-entry.schema.json accepts the demo entry and rejects what the helper rejects" {
@@ -481,4 +484,13 @@ EOF
     run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX"
     assert_equal "$status" 9
     jq -e '.steps[] | select(.id == "worker-hello") | .reason | test("at \\.: missing field `pkgbuild_sha256`|pkgbuild_sha256")' "$(state_file)"
+}
+
+@test "capabilities.json lists exactly the components that are done, also after a kill mid-install" {
+    interrupted_install
+    jq -e . "$PREFIX/capabilities.json" >/dev/null
+    diff <(jq -r '.components[].id' "$PREFIX/capabilities.json" | sort) \
+        <(jq -r '.steps[] | select(.status == "done") | .id' "$(state_file)" | sort)
+    jq -e '(.capabilities | index("hello-worker") != null and index("vision") != null)
+        and (.components | map(.id) | index("slow") == null)' "$PREFIX/capabilities.json"
 }
