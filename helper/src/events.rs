@@ -249,7 +249,8 @@ impl Reporter {
                 0.0
             };
             t.push_str(&format!(
-                "  {label}: {} / {} ({pct:.0}%)\n",
+                "  {}: {} / {} ({pct:.0}%)\n",
+                out::clean(label),
                 fsutil::human_bytes(*got),
                 fsutil::human_bytes(*size)
             ));
