@@ -21,8 +21,16 @@ mod platform;
 mod run;
 mod signal;
 mod state;
+mod trust;
 
 fn main() {
+    // Files and directories onramp creates are never group/other-writable,
+    // whatever umask the caller had (install.sh sets the same).
+    // SAFETY: umask has no preconditions.
+    unsafe { libc::umask(0o022) };
+    // Descriptors inherited from the caller (`install.sh 7<secret`) must not
+    // reach the recipes and commands onramp runs.
+    run::seal_inherited_fds();
     signal::install();
     std::panic::set_hook(Box::new(|info| {
         out::line(&format!(

@@ -59,6 +59,45 @@ pub struct Spec {
     pub isolate_net: bool,
 }
 
+/// Mark every descriptor above stderr close-on-exec, so nothing inherited
+/// by this process (`install.sh 7<secret`) reaches a child. The helper's own
+/// files are opened close-on-exec by std; this covers what it was given.
+pub fn seal_inherited_fds() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
+    // Older kernels and other systems: the descriptors that are open.
+    let dir = if Path::new("/proc/self/fd").is_dir() {
+        "/proc/self/fd"
+    } else {
+        "/dev/fd"
+    };
+    let fds: Vec<libc::c_int> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .filter(|fd| *fd > 2)
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number; a closed one gives EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}
+
 /// Look up a user in /etc/passwd (no NSS: this binary is static).
 fn passwd_user(name: &str) -> Option<(u32, u32)> {
     let s = std::fs::read_to_string("/etc/passwd").ok()?;
