@@ -79,7 +79,8 @@ Environment: ONRAMP_HELPER, ONRAMP_DIST_URL, ONRAMP_MANIFEST,
 ONRAMP_STATE_DIR, ONRAMP_CACHE_DIR, XDG_CACHE_HOME, XDG_STATE_HOME.
 Exit codes: 0 done, 2 usage, 3 manifest, 4 disk, 5 platform, 6 network,
 7 integrity, 8 another install running, 9 partial, 10 needs --yes or
---fresh, 11 helper, 12 state, 130 interrupted (see README.md).
+--fresh, 11 helper, 12 state, 13 unsafe directory (as root), 130
+interrupted (see README.md).
 USAGE
 }
 

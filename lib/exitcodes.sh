@@ -15,6 +15,7 @@ onramp_exit_codes() {
     EX_NEEDS_CONFIRMATION=10
     EX_HELPER=11
     EX_STATE=12
+    EX_UNSAFE=13
     EX_INTERRUPTED=130
 }
 
@@ -25,5 +26,5 @@ onramp_exit_code_table() {
         "disk $EX_DISK" "platform $EX_PLATFORM" "network $EX_NETWORK" \
         "integrity $EX_INTEGRITY" "lock_held $EX_LOCK_HELD" "partial $EX_PARTIAL" \
         "needs_confirmation $EX_NEEDS_CONFIRMATION" "helper $EX_HELPER" "state $EX_STATE" \
-        "interrupted $EX_INTERRUPTED"
+        "unsafe $EX_UNSAFE" "interrupted $EX_INTERRUPTED"
 }

@@ -509,6 +509,16 @@ fn open(f: &Flags) -> Result<Opened> {
     })
 }
 
+/// As root, refuse a prefix or cache another user could change (the state
+/// directory is checked when it is locked).
+fn trust_install_dirs(prefix: &Path, f: &Flags) -> Result<()> {
+    crate::trust::check(prefix, crate::trust::PREFIX_FIX)?;
+    crate::trust::check(
+        &download::cache_root(f.cache_dir.as_deref())?,
+        crate::trust::CACHE_FIX,
+    )
+}
+
 fn owner(f: &Flags) -> Result<Option<state::Owner>> {
     f.owner.map(state::owner_of).transpose()
 }
@@ -579,6 +589,7 @@ fn cmd_begin(f: &Flags) -> Result<i32> {
         return err(Code::Usage, "begin needs --owner PID");
     };
     let o = open(f)?;
+    trust_install_dirs(&o.prefix, f)?;
     if let Some(st) = &o.st {
         state::check_owner(st, Some(&me))?;
     }
@@ -697,6 +708,7 @@ fn cmd_phase(f: &Flags) -> Result<i32> {
             "the saved install belongs to another manifest, prefix or machine; start again with --fresh",
         );
     }
+    trust_install_dirs(&o.prefix, f)?;
     let cache = Cache::new(download::cache_root(f.cache_dir.as_deref())?);
     let planned = plan::resolve(&o.man, &o.target)?;
     let rep = crate::events::Progress::new(Reporter::new(
@@ -860,11 +872,13 @@ fn cmd_download(f: &Flags) -> Result<i32> {
         size,
         sha256: sha,
     };
-    let cache = Cache::new(download::cache_root(f.cache_dir.as_deref())?);
+    let cache_root = download::cache_root(f.cache_dir.as_deref())?;
+    crate::trust::check(&cache_root, crate::trust::CACHE_FIX)?;
+    let cache = Cache::new(cache_root);
     let rep = crate::events::Progress::new(Reporter::new(None, Format::Ndjson, "models")?);
     rep.set_bytes(0, size);
     let cached = cache.ensure(&want, &opts, &rep)?;
-    download::place(&cached, &fsutil::absolute(out_path)?)?;
+    download::place(&cache, &cached, &fsutil::absolute(out_path)?, &want.sha256)?;
     Ok(0)
 }
 

@@ -32,13 +32,16 @@ pub enum Code {
     Helper = 11,
     /// The state file or its directory cannot be written.
     State = 12,
+    /// Running as root, a directory onramp would write into can be changed
+    /// by another user (owned by them, or group/other-writable).
+    Unsafe = 13,
     /// Interrupted by Ctrl-C or SIGTERM.
     Interrupted = 130,
 }
 
 impl Code {
     /// Every code, in table order (for `onramp exit-codes`).
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 14] = [
         Code::Internal,
         Code::Usage,
         Code::Manifest,
@@ -51,6 +54,7 @@ impl Code {
         Code::NeedsConfirmation,
         Code::Helper,
         Code::State,
+        Code::Unsafe,
         Code::Interrupted,
     ];
 
@@ -73,6 +77,7 @@ impl Code {
             Code::NeedsConfirmation => "needs_confirmation",
             Code::Helper => "helper",
             Code::State => "state",
+            Code::Unsafe => "unsafe",
             Code::Interrupted => "interrupted",
         }
     }

@@ -62,9 +62,16 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     res
 }
 
-/// Create `dir` and its parents.
+/// Create `dir` and its parents. As root, refuse (exit 13) a directory on
+/// the way that another user could change (see `trust`).
 pub fn mkdirs(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))
+    crate::trust::dir(dir, crate::trust::Last::Private, None)
+}
+
+/// Like `mkdirs`, for a directory that only receives one file by a fresh
+/// temp name and a rename: as root a sticky directory (`/tmp`) is fine.
+pub fn mkdirs_for_file(dir: &Path) -> Result<()> {
+    crate::trust::dir(dir, crate::trust::Last::Shared, None)
 }
 
 /// Remove onramp temp files and staging dirs left in `dir` by a killed run.
@@ -85,7 +92,14 @@ pub fn remove_orphans(dir: &Path) {
 
 /// `remove_orphans` in `dir` and every directory below it (links are not
 /// followed). Only called under the install lock, with no other owner alive.
+/// As root, a directory another user could change is not entered.
 pub fn remove_orphans_deep(dir: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    if crate::trust::is_root()
+        && fs::symlink_metadata(dir).is_ok_and(|m| m.uid() != 0 || m.mode() & 0o022 != 0)
+    {
+        return;
+    }
     remove_orphans(dir);
     let Ok(rd) = fs::read_dir(dir) else { return };
     for ent in rd.flatten() {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const SCHEMA: u32 = 1;
@@ -198,13 +199,22 @@ pub fn dir_for(root: &Path, prefix: &Path) -> PathBuf {
 impl Store {
     /// Create the directory and take the exclusive lock, or say who holds it.
     pub fn lock(dir: &Path) -> Result<Store> {
-        fsutil::mkdirs(dir).map_err(|e| Error::new(Code::State, e.msg))?;
+        crate::trust::dir(
+            dir,
+            crate::trust::Last::Private,
+            Some(crate::trust::STATE_FIX),
+        )
+        .map_err(|e| match e.code {
+            Code::Unsafe => e,
+            _ => Error::new(Code::State, e.msg),
+        })?;
         let lock_path = dir.join("lock");
         let f = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
             .map_err(|e| {
                 Error::new(

@@ -18,7 +18,7 @@ use crate::events::Progress;
 use crate::fsutil;
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -113,21 +113,30 @@ pub fn run(
     rep: &Progress,
 ) -> std::result::Result<(String, Instant), Stop> {
     let size = want.size;
-    let prev = Sidecar::load(side, url, size, &want.sha256);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(prev.is_none())
-        .open(part)
-        .map_err(|e| Stop::Failed(Error::io("cannot open", part, e)))?;
-    preallocate(&file, size, part).map_err(Stop::Failed)?;
-    let (done, validator, mut hasher, mut hashed) = match &prev {
-        Some(s) => {
-            let (h, at) = restore_hash(s);
-            (s.ranges.clone(), s.validator.clone(), h, at)
+    let mut prev = Sidecar::load(side, url, size, &want.sha256);
+    let file = super::open_part(part, prev.is_none()).map_err(Stop::Failed)?;
+    // The saved hash state is trusted only once the bytes it covers are
+    // read back and hash to it: a `.part` changed while onramp was not
+    // running is started over, never published.
+    let mut restored = None;
+    if let Some(s) = &prev {
+        match restore_hash(s, &file, part).map_err(Stop::Failed)? {
+            Some(r) => restored = Some(r),
+            None => {
+                rep.warn(&format!(
+                    "{}: the partial download changed on disk since it was saved; starting it over",
+                    want.label
+                ));
+                file.set_len(0)
+                    .map_err(|e| Stop::Failed(Error::io("cannot truncate", part, e)))?;
+                prev = None;
+            }
         }
-        None => (Ranges::default(), None, Sha256::new(), 0),
+    }
+    preallocate(&file, size, part).map_err(Stop::Failed)?;
+    let (done, validator, mut hasher, mut hashed) = match (&prev, restored) {
+        (Some(s), Some((h, at))) => (s.ranges.clone(), s.validator.clone(), h, at),
+        _ => (Ranges::default(), None, Sha256::new(), 0),
     };
     if prev.is_some() && done.total() > 0 {
         rep.info(&format!(
@@ -296,20 +305,30 @@ fn preallocate(f: &File, size: u64, part: &Path) -> Result<()> {
     }
 }
 
-fn restore_hash(s: &Sidecar) -> (Sha256, u64) {
-    let restored = s.hash_state.as_deref().and_then(|hex| {
-        let bytes: Vec<u8> = (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16))
-            .collect::<std::result::Result<_, _>>()
-            .ok()?;
-        let arr =
-            sha2::digest::common::hazmat::SerializedState::<Sha256>::try_from(bytes.as_slice())
-                .ok()?;
-        Sha256::deserialize(&arr).ok()
-    });
-    match restored {
-        Some(h) if s.hashed <= s.ranges.prefix() => (h, s.hashed),
-        _ => (Sha256::new(), 0),
+/// The hash over the first `s.hashed` bytes of the `.part`, read back from
+/// disk: `Some` when it equals the state the sidecar saved (or the sidecar
+/// saved none usable: then from byte 0), `None` when the bytes changed.
+fn restore_hash(s: &Sidecar, f: &File, part: &Path) -> Result<Option<(Sha256, u64)>> {
+    let usable = s.hashed <= s.ranges.prefix() && s.hashed <= s.size;
+    let Some(saved) = s.hash_state.as_deref().filter(|_| usable) else {
+        return Ok(Some((Sha256::new(), 0)));
+    };
+    if f.metadata().map(|m| m.len()).unwrap_or(0) < s.hashed {
+        return Ok(None);
+    }
+    let mut h = Sha256::new();
+    let mut at = 0;
+    while at < s.hashed {
+        crate::signal::check()?;
+        let to = s.hashed.min(at + (64 << 20));
+        if hash_up_to(f, &mut h, &mut at, to, part).is_err() {
+            return Ok(None);
+        }
+    }
+    if fsutil::hex(h.serialize().as_slice()) == saved {
+        Ok(Some((h, at)))
+    } else {
+        Ok(None)
     }
 }
 

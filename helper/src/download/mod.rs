@@ -7,6 +7,14 @@
 //! `partial/<hex>.json` the URL and validator it came from. A transfer resumes
 //! with `Range` + `If-Range`; a 200 to a ranged request restarts from zero.
 //! Local files (`path` artifacts, `--from` caches) go through the same checks.
+//!
+//! A verified file is trusted only while it is provably unchanged: when its
+//! bytes match its name, `seals/<hex>` records its device, inode, size,
+//! mtime and ctime (no one but root can set a ctime back); on every use a
+//! file whose stat differs from its seal is hashed again, and one that no
+//! longer matches is removed and fetched again. Placing it in a prefix
+//! (reflink, hard link or a copy hashed as it is written) never puts
+//! unverified bytes in place.
 
 pub mod budget;
 pub mod engine;
@@ -20,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -100,6 +109,60 @@ pub fn cache_root(override_dir: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
+/// What a verified cache file looked like when its bytes last matched.
+#[derive(Serialize, Deserialize, PartialEq, Eq, Debug)]
+struct Seal {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Seal {
+    fn of(m: &fs::Metadata) -> Seal {
+        Seal {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+/// Open a file to read without following a symbolic link at its name.
+pub fn open_nofollow(p: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(p)
+}
+
+/// sha256 of an open file from its start, with its stat before and after
+/// (equal when nothing wrote to it meanwhile).
+fn hash_open(f: &mut File, path: &Path) -> Result<(String, fs::Metadata, fs::Metadata)> {
+    let before = f
+        .metadata()
+        .map_err(|e| Error::io("cannot stat", path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        crate::signal::check()?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io("cannot read", path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    let after = f
+        .metadata()
+        .map_err(|e| Error::io("cannot stat", path, e))?;
+    Ok((fsutil::hex(&h.finalize()), before, after))
+}
+
 impl Cache {
     pub fn new(root: PathBuf) -> Cache {
         Cache { root }
@@ -109,11 +172,59 @@ impl Cache {
         self.root.join("sha256").join(sha)
     }
 
-    /// The cached file if present with the right size (its name is its hash).
+    fn seal_path(&self, sha: &str) -> PathBuf {
+        self.root.join("seals").join(sha)
+    }
+
+    fn write_seal(&self, sha: &str, m: &fs::Metadata) {
+        let p = self.seal_path(sha);
+        let ok = fsutil::mkdirs(&self.root.join("seals")).is_ok()
+            && serde_json::to_vec(&Seal::of(m))
+                .ok()
+                .is_some_and(|b| fsutil::write_atomic(&p, &b, 0o644).is_ok());
+        if !ok {
+            // Not fatal: the file is hashed again on its next use.
+            let _ = fs::remove_file(&p);
+        }
+    }
+
+    /// Forget a cache file whose bytes no longer match its name.
+    fn evict(&self, sha: &str, why: &str) {
+        crate::say!(
+            "onramp: warning: {} {why}; removed from the cache, it is fetched again",
+            self.verified_path(sha).display()
+        );
+        let _ = fs::remove_file(self.seal_path(sha));
+        let _ = fs::remove_file(self.verified_path(sha));
+    }
+
+    /// The cached file, if it is there with the right size and its bytes
+    /// still match its name: unchanged since sealed, or hashed again now. A
+    /// file that no longer matches is removed (and `None` returned).
     pub fn lookup(&self, want: &Want) -> Option<PathBuf> {
         let p = self.verified_path(&want.sha256);
-        match fs::metadata(&p) {
-            Ok(m) if m.is_file() && m.len() == want.size => Some(p),
+        let m = fs::symlink_metadata(&p).ok()?;
+        if !m.is_file() || m.len() != want.size {
+            return None;
+        }
+        let sealed: Option<Seal> = fs::read(self.seal_path(&want.sha256))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if sealed.as_ref() == Some(&Seal::of(&m)) {
+            return Some(p);
+        }
+        let mut f = open_nofollow(&p).ok()?;
+        match hash_open(&mut f, &p) {
+            Ok((sha, before, after))
+                if sha == want.sha256 && Seal::of(&before) == Seal::of(&after) =>
+            {
+                self.write_seal(&want.sha256, &after);
+                Some(p)
+            }
+            Ok((sha, ..)) if sha != want.sha256 => {
+                self.evict(&want.sha256, "changed on disk since it was verified");
+                None
+            }
             _ => None,
         }
     }
@@ -148,6 +259,7 @@ impl Cache {
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(&lock_path)
             .map_err(|e| Error::io("cannot open", &lock_path, e))?;
         let mut lock = fd_lock::RwLock::new(lock_file);
@@ -248,7 +360,7 @@ impl Cache {
 
     /// Copy a local file through the same verification into the cache.
     fn import_local(&self, want: &Want, src: &Path, rep: &Progress) -> Result<PathBuf> {
-        let mut f = File::open(src)
+        let mut f = open_nofollow(src)
             .map_err(|e| Error::io(&format!("{}: cannot open", want.label), src, e))?;
         let meta = f.metadata().map_err(|e| Error::io("cannot stat", src, e))?;
         if meta.len() != want.size {
@@ -264,12 +376,7 @@ impl Cache {
             );
         }
         let (part, _) = self.part_paths(&want.sha256);
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&part)
-            .map_err(|e| Error::io("cannot create", &part, e))?;
+        let mut out = open_part(&part, true)?;
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 20];
         let mut got = 0u64;
@@ -323,13 +430,17 @@ impl Cache {
                 ),
             );
         }
+        f.set_permissions(fs::Permissions::from_mode(0o444))
+            .map_err(|e| Error::io("cannot chmod", part, e))?;
         f.sync_all()
             .map_err(|e| Error::io("cannot sync", part, e))?;
-        drop(f);
         let dest = self.verified_path(&want.sha256);
-        let _ = fs::set_permissions(part, std::os::unix::fs::PermissionsExt::from_mode(0o444));
         fs::rename(part, &dest).map_err(|e| Error::io("cannot move into the cache", &dest, e))?;
         fsutil::sync_dir(&self.root.join("sha256"))?;
+        if let Ok(m) = f.metadata() {
+            self.write_seal(&want.sha256, &m);
+        }
+        drop(f);
         let side = self.part_paths(&want.sha256).1;
         let _ = fs::remove_file(side.with_extension("stream.json"));
         let _ = fs::remove_file(side);
@@ -352,10 +463,7 @@ impl Cache {
         if !stream_meta.exists() {
             match engine::run(&client, want, url, &part, &side, opts, rep) {
                 Ok((sha, last_byte)) => {
-                    let f = OpenOptions::new()
-                        .write(true)
-                        .open(&part)
-                        .map_err(|e| Error::io("cannot open", &part, e))?;
+                    let f = open_part(&part, false)?;
                     let p = self.publish(want, &part, f, sha, url)?;
                     rep.info(&format!(
                         "{}: verified and published {} ms after the last byte",
@@ -415,7 +523,7 @@ impl Cache {
         let meta: Option<PartMeta> = fs::read(meta_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        let mut have = match (&meta, fs::metadata(part)) {
+        let mut have = match (&meta, fs::symlink_metadata(part)) {
             (Some(m), Ok(pm)) if m.url == url && m.size == want.size && pm.len() <= want.size => {
                 pm.len()
             }
@@ -424,7 +532,8 @@ impl Cache {
         // Hash what we already have (the sidecar state of the next issue will save this re-read).
         let mut h = Sha256::new();
         if have > 0 {
-            let mut f = File::open(part).map_err(|e| fatal(Error::io("cannot open", part, e)))?;
+            let mut f =
+                open_nofollow(part).map_err(|e| fatal(Error::io("cannot open", part, e)))?;
             let mut buf = vec![0u8; 1 << 20];
             let mut left = have;
             while left > 0 {
@@ -440,10 +549,7 @@ impl Cache {
             have -= left;
         }
         if have == want.size {
-            let f = OpenOptions::new()
-                .write(true)
-                .open(part)
-                .map_err(|e| fatal(Error::io("cannot open", part, e)))?;
+            let f = open_part(part, false).map_err(fatal)?;
             return self
                 .publish(want, part, f, fsutil::hex(&h.finalize()), url)
                 .map_err(Retry::Fatal);
@@ -538,12 +644,7 @@ impl Cache {
         if let Ok(b) = serde_json::to_vec(&m) {
             fsutil::write_atomic(meta_path, &b, 0o644).map_err(fatal)?;
         }
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(start == 0)
-            .open(part)
-            .map_err(|e| fatal(Error::io("cannot open", part, e)))?;
+        let mut f = open_part(part, start == 0).map_err(fatal)?;
         f.set_len(start)
             .map_err(|e| fatal(Error::io("cannot truncate", part, e)))?;
         use std::io::Seek;
@@ -628,32 +729,105 @@ pub fn sources(url: &str, mirrors: &[String]) -> Vec<(String, bool)> {
     v
 }
 
-/// Put a verified cache file at `dest` atomically: a hard link when the cache
-/// and the prefix share a filesystem, else a copy; never a partial file.
-pub fn place(cached: &Path, dest: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    if let (Ok(a), Ok(b)) = (fs::metadata(cached), fs::metadata(dest))
+/// Open (creating) a `.part` file to write, never through a symbolic link.
+pub fn open_part(part: &Path, truncate: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(part)
+        .map_err(|e| Error::io("cannot open", part, e))
+}
+
+/// Give `to` the same bytes as `from` without copying them (a reflink, on
+/// filesystems that share extents: btrfs, XFS). False where unsupported.
+fn reflink(from: &File, to: &File) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // _IOW(0x94, 9, int): the same on x86, x86_64, arm and aarch64.
+        const FICLONE: libc::c_ulong = 0x4004_9409;
+        // SAFETY: an ioctl between two descriptors we own.
+        unsafe { libc::ioctl(to.as_raw_fd(), FICLONE as _, from.as_raw_fd()) == 0 }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (from, to);
+        false
+    }
+}
+
+/// Put a verified cache file at `dest` atomically and never with other
+/// bytes than `sha256`: a reflink (its own copy-on-write file) where the
+/// filesystem can, else a hard link (the cache's sealed inode), else a copy
+/// hashed as it is written. A copy that does not match evicts the cache
+/// file (exit 7, run again to fetch it).
+pub fn place(cache: &Cache, cached: &Path, dest: &Path, sha256: &str) -> Result<()> {
+    if let (Ok(a), Ok(b)) = (fs::metadata(cached), fs::symlink_metadata(dest))
         && a.ino() == b.ino()
         && a.dev() == b.dev()
     {
         return Ok(());
     }
     let dir = dest.parent().unwrap_or(Path::new("/"));
-    fsutil::mkdirs(dir)?;
+    fsutil::mkdirs_for_file(dir)?;
     let tmp = fsutil::temp_beside(dest);
-    if fs::hard_link(cached, &tmp).is_err() {
-        let res = (|| {
-            fs::copy(cached, &tmp).map_err(|e| Error::io("cannot copy to", &tmp, e))?;
-            let f = File::open(&tmp).map_err(|e| Error::io("cannot open", &tmp, e))?;
-            f.sync_all()
-                .map_err(|e| Error::io("cannot sync", &tmp, e))?;
-            fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o444))
-                .map_err(|e| Error::io("cannot chmod", &tmp, e))
-        })();
-        if let Err(e) = res {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
+    let res = (|| {
+        let mut src = open_nofollow(cached).map_err(|e| Error::io("cannot open", cached, e))?;
+        let new = || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o444)
+                .open(&tmp)
+                .map_err(|e| Error::io("cannot create", &tmp, e))
+        };
+        let out = new()?;
+        if reflink(&src, &out) {
+            return out
+                .sync_all()
+                .map_err(|e| Error::io("cannot sync", &tmp, e));
         }
+        drop(out);
+        let _ = fs::remove_file(&tmp);
+        if fs::hard_link(cached, &tmp).is_ok() {
+            return Ok(());
+        }
+        let mut out = new()?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            crate::signal::check()?;
+            let n = src
+                .read(&mut buf)
+                .map_err(|e| Error::io("cannot read", cached, e))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("cannot write", &tmp, e))?;
+        }
+        let got = fsutil::hex(&h.finalize());
+        if got != sha256 {
+            cache.evict(sha256, "changed on disk since it was verified");
+            return err(
+                Code::Integrity,
+                format!(
+                    "{}: the cached copy no longer matches its sha256 (got {got}); nothing was placed, run again to fetch it",
+                    dest.display()
+                ),
+            );
+        }
+        out.sync_all()
+            .map_err(|e| Error::io("cannot sync", &tmp, e))
+    })();
+    if let Err(e) = res {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
     if let Err(e) = fs::rename(&tmp, dest) {
         let _ = fs::remove_file(&tmp);

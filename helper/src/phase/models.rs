@@ -108,6 +108,11 @@ fn place(ctx: &mut Ctx, p: &Planned, cached: &std::path::Path) -> Result<Option<
     let rel = c
         .install_path
         .ok_or_else(|| Error::new(Code::Manifest, format!("{} has no install_path", p.id)))?;
-    crate::download::place(cached, &ctx.prefix.join(&rel))?;
+    let sha = p
+        .want
+        .as_ref()
+        .map(|w| w.sha256.as_str())
+        .unwrap_or_default();
+    crate::download::place(&ctx.cache, cached, &ctx.prefix.join(&rel), sha)?;
     Ok(Some(format!("installed {rel}")))
 }
