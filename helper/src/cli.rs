@@ -825,8 +825,14 @@ fn cmd_finish(f: &Flags) -> Result<i32> {
         let p = fsutil::absolute(p)?;
         fsutil::write_atomic(&p, &data, 0o644)?;
     }
-    rep.bytes_total = st.steps.iter().map(|s| s.bytes_total).sum();
-    rep.bytes_done = st.steps.iter().map(|s| s.bytes_done).sum();
+    rep.bytes_total = st
+        .steps
+        .iter()
+        .fold(0u64, |a, s| a.saturating_add(s.bytes_total));
+    rep.bytes_done = st
+        .steps
+        .iter()
+        .fold(0u64, |a, s| a.saturating_add(s.bytes_done));
     rep.finished(status, code, &head);
     st.status = match code {
         0 | 9 => InstallStatus::Complete,

@@ -12,6 +12,7 @@ mod download;
 mod error;
 mod events;
 mod fsutil;
+mod json;
 mod manifest;
 mod out;
 mod phase;

@@ -31,6 +31,10 @@ pub struct Manifest {
     /// serves `BASE/<file name>`).
     #[serde(default)]
     pub mirrors: Vec<String>,
+    /// Variables of the caller's environment that the stack's commands may
+    /// see, beyond the documented minimal set (see `phase::Ctx::env`).
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -283,6 +287,7 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest> {
             ),
         );
     }
+    crate::json::no_duplicate_keys(bytes).map_err(|e| Error::new(Code::Manifest, e))?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let m: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -310,8 +315,35 @@ fn is_id(s: &str) -> bool {
         && s.len() <= 64
 }
 
-/// A path inside the prefix: relative, no `..`, not empty.
+/// Longest path, and path component, onramp accepts (Linux's PATH_MAX and
+/// NAME_MAX), so an over-long name fails here and not halfway through.
+const PATH_MAX: usize = 4096;
+const NAME_MAX: usize = 255;
+
+/// A path as text: no NUL, no control or bidirectional characters (a name
+/// with U+202E reads differently than it is), within Linux's limits.
+pub fn check_path_text(at: &str, p: &str) -> Result<()> {
+    if p.contains('\0') || crate::out::has_control(p) {
+        return bad(
+            at,
+            format!(
+                "{:?} holds a control or invisible formatting character; use plain text",
+                p
+            ),
+        );
+    }
+    if p.len() > PATH_MAX || p.split('/').any(|c| c.len() > NAME_MAX) {
+        return bad(
+            at,
+            format!("path is longer than {PATH_MAX} bytes or has a component over {NAME_MAX}"),
+        );
+    }
+    Ok(())
+}
+
+/// A path inside the prefix: relative, no `..`, not empty, plain text.
 pub fn check_rel(path: &str, what: &str) -> Result<()> {
+    check_path_text(path, what)?;
     let p = Path::new(what);
     let ok = !what.is_empty()
         && p.components()
@@ -323,6 +355,27 @@ pub fn check_rel(path: &str, what: &str) -> Result<()> {
         bad(
             path,
             format!("{what:?} must be a relative path inside the prefix (no '..', not absolute)"),
+        )
+    }
+}
+
+/// A version used as a directory name: one plain path component.
+fn check_version(at: &str, v: &str) -> Result<()> {
+    check_path_text(at, v)?;
+    let plain = !v.is_empty()
+        && v != "."
+        && v != ".."
+        && !v.contains('/')
+        && !v.starts_with(crate::fsutil::TMP_MARK)
+        && v.len() <= 128;
+    if plain {
+        Ok(())
+    } else {
+        bad(
+            at,
+            format!(
+                "{v:?} is not a usable version: it names a directory, so it must be one plain path component (no '/', not '.' or '..', at most 128 bytes)"
+            ),
         )
     }
 }
@@ -396,6 +449,20 @@ fn validate(m: &Manifest) -> Result<()> {
                 return bad(&at, "a single-file artifact needs \"install_path\"");
             }
         }
+        if let Some(v) = &c.version {
+            check_version(&format!("{at}.version"), v)?;
+        }
+        for (t, a) in &c.artifacts {
+            if let Some(p) = &a.path {
+                check_path_text(&format!("{at}.artifacts.{t}.path"), p)?;
+            }
+        }
+        if let Some(p) = c.recipe.as_ref().and_then(|r| r.path.as_ref()) {
+            check_path_text(&format!("{at}.recipe.path"), p)?;
+        }
+        if let Some(k) = &c.catalog {
+            check_path_text(&format!("{at}.catalog.base"), &k.base)?;
+        }
         if let Some(p) = &c.install_dir {
             check_rel(&format!("{at}.install_dir"), p)?;
         }
@@ -463,12 +530,37 @@ fn validate(m: &Manifest) -> Result<()> {
         if f.content.is_some() == f.source.is_some() {
             return bad(&at, "give exactly one of \"content\" or \"source\"");
         }
-        if let Some(mode) = &f.mode
-            && parse_mode(mode).is_none()
-        {
+        if let Some(src) = &f.source {
+            check_path_text(&format!("{at}.source"), src)?;
+        }
+        match f.mode.as_deref().map(|m| (m, parse_mode(m))) {
+            Some((m, None)) => {
+                return bad(
+                    &format!("{at}.mode"),
+                    format!("{m:?} is not an octal mode like \"0644\""),
+                );
+            }
+            Some((m, Some(v))) if v > 0o777 => {
+                return bad(
+                    &format!("{at}.mode"),
+                    format!(
+                        "{m:?} sets setuid, setgid or sticky bits, which onramp does not write; use permission bits only (\"0755\")"
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    for (i, name) in m.env.iter().enumerate() {
+        let ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
             return bad(
-                &format!("{at}.mode"),
-                format!("{mode:?} is not an octal mode like \"0644\""),
+                &format!("env[{i}]"),
+                format!("{name:?} is not an environment variable name"),
             );
         }
     }
@@ -498,11 +590,8 @@ fn validate(m: &Manifest) -> Result<()> {
         match (&h.command, &h.http) {
             (Some(c), None) if !c.is_empty() => {}
             (None, Some(u)) => {
-                if !is_loopback_http(u) {
-                    return bad(
-                        &format!("{at}.http"),
-                        format!("{u:?} must be an http:// URL on 127.0.0.1, [::1] or localhost"),
-                    );
+                if let Err(why) = loopback_http(u) {
+                    return bad(&format!("{at}.http"), format!("{u:?}: {why}"));
                 }
             }
             _ => return bad(&at, "give exactly one of \"command\" (argv) or \"http\""),
@@ -600,17 +689,77 @@ pub fn parse_mode(s: &str) -> Option<u32> {
     u32::from_str_radix(s, 8).ok().filter(|m| *m <= 0o7777)
 }
 
-pub fn is_loopback_http(u: &str) -> bool {
-    let Some(rest) = u.strip_prefix("http://") else {
-        return false;
-    };
-    let host = rest.split('/').next().unwrap_or("");
-    host == "localhost"
-        || host.starts_with("localhost:")
-        || host.starts_with("127.")
-        || host.starts_with("[::1]")
+/// A health-check URL taken apart: the loopback addresses to connect to
+/// (never looked up in DNS), the port, and the path with its query.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Loopback {
+    pub addrs: Vec<std::net::IpAddr>,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
 }
 
+/// Parse an `http://` URL that may only reach this machine: the host is
+/// `localhost` (127.0.0.1 then ::1, with no name lookup), a dotted IPv4
+/// address in 127.0.0.0/8, or `[::1]`; no user info (`http://127.0.0.1@host/`
+/// goes to `host`), an explicit numeric port or 80.
+pub fn loopback_http(u: &str) -> std::result::Result<Loopback, String> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    const NEED: &str = "must be an http:// URL on 127.0.0.1 (or 127.x.y.z), [::1] or localhost";
+    let rest = u.strip_prefix("http://").ok_or_else(|| NEED.to_string())?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (auth, tail) = rest.split_at(end);
+    if auth.contains('@') {
+        return Err(format!("{NEED}; user info ('@') is not allowed"));
+    }
+    let (host, port) = match auth.strip_prefix('[') {
+        Some(v6) => {
+            let (h, after) = v6.split_once(']').ok_or_else(|| NEED.to_string())?;
+            (format!("[{h}]"), after)
+        }
+        None => match auth.find(':') {
+            Some(i) => (auth[..i].to_string(), &auth[i..]),
+            None => (auth.to_string(), ""),
+        },
+    };
+    let port = match port.strip_prefix(':') {
+        None if port.is_empty() => 80,
+        Some(p) if !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{NEED}; bad port {p:?}"))?,
+        _ => return Err(format!("{NEED}; bad port in {auth:?}")),
+    };
+    let addrs: Vec<IpAddr> = match host.as_str() {
+        "localhost" => vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ],
+        "[::1]" => vec![IpAddr::V6(Ipv6Addr::LOCALHOST)],
+        h => match h.parse::<Ipv4Addr>() {
+            Ok(a) if a.is_loopback() => vec![IpAddr::V4(a)],
+            _ => return Err(NEED.to_string()),
+        },
+    };
+    let path = if tail.starts_with('/') {
+        tail.split('#').next().unwrap_or("/").to_string()
+    } else {
+        format!("/{}", tail.split('#').next().unwrap_or(""))
+    };
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(format!("{NEED}; the path has spaces or control characters"));
+    }
+    Ok(Loopback {
+        addrs,
+        host,
+        port,
+        path,
+    })
+}
+
+/// A `depends_on` cycle, as `a -> b -> a`. Iterative (an explicit stack),
+/// so a chain of any length cannot overflow the call stack.
 fn find_cycle(m: &Manifest) -> Option<String> {
     let deps: BTreeMap<&str, Vec<&str>> = m
         .components
@@ -622,38 +771,38 @@ fn find_cycle(m: &Manifest) -> Option<String> {
             )
         })
         .collect();
-    // 0 = unvisited, 1 = on stack, 2 = done
-    fn visit<'a>(
-        n: &'a str,
-        deps: &BTreeMap<&'a str, Vec<&'a str>>,
-        mark: &mut BTreeMap<&'a str, u8>,
-        stack: &mut Vec<&'a str>,
-    ) -> Option<String> {
-        match mark.get(n) {
-            Some(1) => {
-                let pos = stack.iter().position(|s| *s == n).unwrap_or(0);
-                let mut v: Vec<&str> = stack[pos..].to_vec();
-                v.push(n);
-                return Some(v.join(" -> "));
-            }
-            Some(2) => return None,
-            _ => {}
+    // 1 = on the current path, 2 = finished.
+    let mut mark: BTreeMap<&str, u8> = BTreeMap::new();
+    for start in deps.keys() {
+        if mark.contains_key(start) {
+            continue;
         }
-        mark.insert(n, 1);
-        stack.push(n);
-        for d in deps.get(n).into_iter().flatten() {
-            if let Some(c) = visit(d, deps, mark, stack) {
-                return Some(c);
+        // (node, index of its next dependency to visit)
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        mark.insert(start, 1);
+        while let Some(top) = stack.last_mut() {
+            let (n, i) = *top;
+            let next = deps.get(n).and_then(|d| d.get(i)).copied();
+            top.1 += 1;
+            match next {
+                None => {
+                    mark.insert(n, 2);
+                    stack.pop();
+                }
+                Some(d) => match mark.get(d) {
+                    Some(1) => {
+                        let pos = stack.iter().position(|(s, _)| *s == d).unwrap_or(0);
+                        let mut v: Vec<&str> = stack[pos..].iter().map(|(s, _)| *s).collect();
+                        v.push(d);
+                        return Some(v.join(" -> "));
+                    }
+                    Some(_) => {}
+                    None => {
+                        mark.insert(d, 1);
+                        stack.push((d, 0));
+                    }
+                },
             }
-        }
-        stack.pop();
-        mark.insert(n, 2);
-        None
-    }
-    let mut mark = BTreeMap::new();
-    for n in deps.keys() {
-        if let Some(c) = visit(n, &deps, &mut mark, &mut Vec::new()) {
-            return Some(c);
         }
     }
     None
@@ -724,8 +873,108 @@ mod tests {
 
     #[test]
     fn http_checks_must_be_loopback() {
-        assert!(is_loopback_http("http://127.0.0.1:8080/health"));
-        assert!(!is_loopback_http("http://example.com/"));
-        assert!(!is_loopback_http("https://127.0.0.1/"));
+        let l = loopback_http("http://127.0.0.1:8080/health?x=1").unwrap();
+        assert_eq!((l.port, l.path.as_str()), (8080, "/health?x=1"));
+        assert_eq!(loopback_http("http://localhost/").unwrap().addrs.len(), 2);
+        assert_eq!(loopback_http("http://[::1]:9").unwrap().path, "/");
+        assert!(loopback_http("http://127.9.8.7:1/").is_ok());
+        for u in [
+            "http://example.com/",
+            "https://127.0.0.1/",
+            "http://127.0.0.1@192.0.2.1/",
+            "http://localhost:1@host/",
+            "http://127.0.0.1.example/",
+            "http://localhost.example:80/",
+            "http://127.1/",
+            "http://[::1]@evil/",
+            "http://[::2]/",
+            "http://127.0.0.1:99999/",
+            "http://127.0.0.1:0/",
+            "http://127.0.0.1:80x/",
+            "http://127.0.0.1/a b",
+        ] {
+            assert!(loopback_http(u).is_err(), "{u}");
+        }
+    }
+
+    #[test]
+    fn versions_are_one_path_component() {
+        let server = |v: &str| {
+            format!(
+                r#"{{"schema":1,"name":"t","version":"1","components":[{{"id":"s","kind":"server","version":{v},"install_dir":"server","version_check":{{"command":["x"],"expect":"1"}},"artifacts":{{"any":{{"path":"s.tgz","size":1,"sha256":"{SHA}","unpack":"tar.gz"}}}}}}]}}"#
+            )
+        };
+        parse(server("\"1.2.3\"").as_bytes()).unwrap();
+        for v in [
+            r#""/abs/dir""#,
+            r#""../x""#,
+            r#""a/b""#,
+            r#"".""#,
+            r#""""#,
+            r#""1\u202e2""#,
+        ] {
+            let e = parse(server(v).as_bytes()).unwrap_err();
+            assert!(e.msg.contains("components[0].version"), "{v}: {}", e.msg);
+        }
+    }
+
+    #[test]
+    fn paths_are_plain_text_within_limits() {
+        for p in [
+            r"models/\u202egpj.exe",
+            r"models/a\u0000b",
+            r"models/\u001b[2Jx",
+        ] {
+            let s = base("").replace("models/m", p);
+            let e = parse(s.as_bytes()).unwrap_err();
+            assert!(e.msg.contains("control or invisible"), "{p}: {}", e.msg);
+        }
+        let s = base("").replace("models/m", &"x".repeat(300));
+        assert!(parse(s.as_bytes()).unwrap_err().msg.contains("longer than"));
+    }
+
+    #[test]
+    fn duplicate_keys_and_setuid_modes_are_refused() {
+        let s = base("").replace(
+            r#""any":{"#,
+            r#""any":{"path":"z","size":2,"sha256":"x"},"any":{"#,
+        );
+        let e = parse(s.as_bytes()).unwrap_err();
+        assert!(
+            e.msg.contains(r#"the key "any" appears twice"#),
+            "{}",
+            e.msg
+        );
+        let s = base("").replace(
+            r#""components""#,
+            r#""configure":{"files":[{"path":"x","content":"y","mode":"4755"}]},"components""#,
+        );
+        assert!(parse(s.as_bytes()).unwrap_err().msg.contains("setuid"));
+    }
+
+    #[test]
+    fn a_long_dependency_chain_is_checked_without_recursion() {
+        let mut comps = Vec::new();
+        for i in 0..50_000 {
+            let dep = if i > 0 {
+                format!(r#","depends_on":["c{}"]"#, i - 1)
+            } else {
+                String::new()
+            };
+            comps.push(format!(
+                r#"{{"id":"c{i}","kind":"extra","command":["true"]{dep}}}"#
+            ));
+        }
+        let s = format!(
+            r#"{{"schema":1,"name":"t","version":"1","components":[{}]}}"#,
+            comps.join(",")
+        );
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || parse(s.as_bytes()).map(|_| ()).map_err(|e| e.msg))
+            .unwrap()
+            .join()
+            .unwrap()
+            .unwrap();
     }
 }

@@ -42,6 +42,12 @@ fn clean_with(s: &str, keep_newline: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Does `s` hold a character that is not text to a terminal (a control, an
+/// escape, a bidirectional override)? For names that must be plain.
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(|c| is_control(c, false))
+}
+
 /// `s` with every control character made visible: safe for one terminal line.
 pub fn clean(s: &str) -> Cow<'_, str> {
     clean_with(s, false)

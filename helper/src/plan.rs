@@ -148,8 +148,7 @@ pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
     let total: u64 = plan
         .iter()
         .filter_map(|p| p.want.as_ref())
-        .map(|w| w.size)
-        .sum();
+        .fold(0u64, |a, w| a.saturating_add(w.size));
     lines.push(format!(
         "  {} to download at most",
         fsutil::human_bytes(total)

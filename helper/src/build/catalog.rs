@@ -152,6 +152,12 @@ pub fn fetch(c: &Component, man_dir: &Path, client: Option<&http::Client>) -> Re
         Origin::Url(u) => Origin::Url(u.clone()),
     };
     let bytes = read_doc(&entry_at, client)?;
+    crate::json::no_duplicate_keys(&bytes).map_err(|e| {
+        Error::new(
+            Code::Manifest,
+            format!("catalog entry {}: {e}", entry_at.describe()),
+        )
+    })?;
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     let entry: Entry = serde_path_to_error::deserialize(de).map_err(|e| {
         Error::new(

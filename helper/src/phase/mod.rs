@@ -145,8 +145,7 @@ impl Ctx {
             .iter()
             .filter(|p| !p.no_build)
             .filter_map(|p| p.want.as_ref())
-            .map(|w| w.size)
-            .sum()
+            .fold(0u64, |a, w| a.saturating_add(w.size))
     }
 
     /// Bytes of artifacts whose components are already done.
@@ -159,8 +158,7 @@ impl Ctx {
                     .is_some_and(|s| s.status == Status::Done)
             })
             .filter_map(|p| p.want.as_ref())
-            .map(|w| w.size)
-            .sum()
+            .fold(0u64, |a, w| a.saturating_add(w.size))
     }
 }
 

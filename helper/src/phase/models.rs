@@ -21,8 +21,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     let phase_total: u64 = todo
         .iter()
         .filter_map(|p| p.want.as_ref())
-        .map(|w| w.size)
-        .sum();
+        .fold(0u64, |a, w| a.saturating_add(w.size));
     let base = ctx.rep.bytes_done();
     ctx.rep.set_phase_bytes(base, phase_total);
     // Models whose dependencies are all done go together; the others after.

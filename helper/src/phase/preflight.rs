@@ -118,28 +118,38 @@ fn check_disk(ctx: &Ctx) -> Result<String> {
     let same_fs = dev(&cache_at) == dev(&prefix_at);
     // device -> (a path on it, bytes needed)
     let mut need: BTreeMap<u64, (PathBuf, u64)> = BTreeMap::new();
-    let mut add = |p: &Path, n: u64| {
+    // Sizes come from the manifest: a sum past u64 is refused, not wrapped.
+    let too_big = || {
+        Error::new(
+            Code::Manifest,
+            "the manifest's artifact sizes add up to more than 18 EB; check its \"size\" and \"unpacked_size\" values",
+        )
+    };
+    let mut add = |p: &Path, n: u64| -> Result<()> {
         let e = need.entry(dev(p)).or_insert_with(|| (mount_point(p), 0));
-        e.1 += n;
+        e.1 = e.1.checked_add(n).ok_or_else(too_big)?;
+        Ok(())
     };
     for p in pending(ctx) {
         let Some(w) = &p.want else { continue };
         if ctx.cache.lookup(w).is_none() {
-            add(&cache_at, w.size.saturating_sub(ctx.cache.partial_len(w)));
+            add(&cache_at, w.size.saturating_sub(ctx.cache.partial_len(w)))?;
         }
         match p.unpack {
             Some(_) => add(
                 &prefix_at,
-                p.unpacked_size.unwrap_or(w.size.saturating_mul(4)),
-            ),
-            None if !same_fs => add(&prefix_at, w.size),
+                p.unpacked_size
+                    .or(w.size.checked_mul(4))
+                    .ok_or_else(too_big)?,
+            )?,
+            None if !same_fs => add(&prefix_at, w.size)?,
             None => {}
         }
     }
-    add(&prefix_at, 0);
+    add(&prefix_at, 0)?;
     let mut report = Vec::new();
     for (mount, bytes) in need.values() {
-        let want = bytes + HEADROOM;
+        let want = bytes.checked_add(HEADROOM).ok_or_else(too_big)?;
         let free = crate::fsutil::free_bytes(mount)?;
         if free < want {
             return err(

@@ -71,32 +71,41 @@ fn probe(ctx: &Ctx, h: &HealthCheck, timeout: Duration) -> std::result::Result<(
     })
 }
 
-/// A minimal GET on loopback (validated in the manifest), status code only.
+/// A minimal GET on loopback, status code only. The URL was checked when
+/// the manifest was read and is parsed again here: the only addresses ever
+/// connected to are loopback ones, and no name is looked up (`localhost` is
+/// 127.0.0.1, then ::1).
 fn http_get_status(url: &str, timeout: Duration) -> std::result::Result<u16, String> {
-    let (host, port) = super::preflight::host_port(url).ok_or_else(|| format!("bad URL {url}"))?;
-    let path = url
-        .splitn(4, '/')
-        .nth(3)
-        .map(|p| format!("/{p}"))
-        .unwrap_or_else(|| "/".into());
-    let addr = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-        .map_err(|e| format!("{url}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{url}: no address"))?;
-    let mut s =
-        std::net::TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("{url}: {e}"))?;
-    let _ = s.set_read_timeout(Some(timeout));
-    let _ = s.set_write_timeout(Some(timeout));
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(|e| format!("{url}: {e}"))?;
-    let mut head = [0u8; 64];
-    let n = s.read(&mut head).map_err(|e| format!("{url}: {e}"))?;
-    let line = String::from_utf8_lossy(&head[..n]);
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{url}: not an HTTP answer"))
+    let l = crate::manifest::loopback_http(url).map_err(|e| format!("{url}: {e}"))?;
+    let mut last = format!("{url}: no address");
+    for ip in &l.addrs {
+        if !ip.is_loopback() {
+            continue;
+        }
+        let addr = std::net::SocketAddr::new(*ip, l.port);
+        let mut s = match std::net::TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => s,
+            Err(e) => {
+                last = format!("{url}: {e}");
+                continue;
+            }
+        };
+        let _ = s.set_read_timeout(Some(timeout));
+        let _ = s.set_write_timeout(Some(timeout));
+        write!(
+            s,
+            "GET {} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            l.path, l.host
+        )
+        .map_err(|e| format!("{url}: {e}"))?;
+        let mut head = [0u8; 64];
+        let n = s.read(&mut head).map_err(|e| format!("{url}: {e}"))?;
+        let line = String::from_utf8_lossy(&head[..n]);
+        return line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("{url}: not an HTTP answer"));
+    }
+    Err(last)
 }
