@@ -67,6 +67,8 @@ const CMDS: &[Cmd] = &[
             "--ca-file",
             "--read-timeout",
             "--allow-skip-checksums",
+            "--allow-unpinned-catalog",
+            "--build-user",
         ],
     },
     Cmd {
@@ -103,7 +105,7 @@ const CMDS: &[Cmd] = &[
         name: "pkgbuild",
         args: "(srcinfo | json) FILE [--carch ARCH] [--eval [--timeout S]]",
         about: "Read a PKGBUILD without running it and print its .SRCINFO as makepkg --printsrcinfo would (srcinfo), or what the build engine uses, for ARCH, as JSON (json); refuses (exit 3, naming the construct and line) what needs execution. --eval sources it in a locked-down bash instead (no environment, no network, as nobody when root, 30 s), as makepkg does: only for recipes you would build anyway.",
-        flags: &["--carch", "--eval", "--timeout"],
+        flags: &["--carch", "--eval", "--timeout", "--build-user"],
     },
     Cmd {
         name: "sha256",
@@ -158,6 +160,10 @@ const OPTIONS_HELP: &str = "Options:
   --ca-file FILE         trust this PEM CA as well as the bundled roots (also: SSL_CERT_FILE)
   --read-timeout SECS    give up on a connection silent this long (default 30)
   --from DIR             a pre-seeded cache (files named by sha256) to use first
+  --allow-skip-checksums build worker sources whose sums are SKIP, unverified
+  --allow-unpinned-catalog  build a catalog PKGBUILD the manifest does not pin (development catalogs)
+  --build-user NAME|UID  as root, run recipes as this account instead of onramp's own build uids
+                         (also ONRAMP_BUILD_USER; it must have no running processes)
   --ttl-hours H          a saved install older than H hours is not resumed (default 24, or $ONRAMP_STATE_TTL_HOURS)
   --summary-json FILE    write the final summary as JSON";
 
@@ -196,6 +202,8 @@ struct Flags {
     offline: bool,
     allow_http: bool,
     allow_skip_checksums: bool,
+    allow_unpinned_catalog: bool,
+    build_user: Option<String>,
     from: Option<PathBuf>,
     fresh: bool,
     resume: bool,
@@ -261,6 +269,10 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
         offline: p.contains("--offline"),
         allow_http: p.contains("--allow-http"),
         allow_skip_checksums: p.contains("--allow-skip-checksums"),
+        allow_unpinned_catalog: p.contains("--allow-unpinned-catalog"),
+        build_user: p
+            .opt_value_from_str("--build-user")
+            .map_err(|e| bad_value("--build-user", e))?,
         from: p
             .opt_value_from_os_str("--from", |s| Ok::<_, String>(PathBuf::from(s)))
             .map_err(|e| bad_value("--from", e))?,
@@ -346,6 +358,11 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         return Ok(0);
     }
     let f = parse(cmd, rest)?;
+    if let Some(u) = &f.build_user {
+        // One place reads it (sandbox): the flag wins over the environment.
+        // SAFETY: set once, before any thread of ours starts.
+        unsafe { std::env::set_var("ONRAMP_BUILD_USER", u) };
+    }
     let expect_free = match cmd.name {
         "phase" | "download" | "sha256" => 1,
         "pkgbuild" => 2,
@@ -729,6 +746,7 @@ fn cmd_phase(f: &Flags) -> Result<i32> {
         opts,
         cache,
         allow_skip_checksums: f.allow_skip_checksums,
+        allow_unpinned_catalog: f.allow_unpinned_catalog,
     };
     phase::run(&name, &mut ctx, me.as_ref())?;
     Ok(0)

@@ -62,6 +62,26 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     res
 }
 
+/// Create the file `path`, which must not exist yet (a link at its name is
+/// never followed), to write, with permission bits `mode`.
+pub fn create_new(path: &Path, mode: u32) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| Error::io("cannot create", path, e))
+}
+
+/// `create_new` with `data`, synced.
+pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let mut f = create_new(path, mode)?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io("cannot write", path, e))
+}
+
 /// Create `dir` and its parents. As root, refuse (exit 13) a directory on
 /// the way that another user could change (see `trust`).
 pub fn mkdirs(dir: &Path) -> Result<()> {

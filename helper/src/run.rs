@@ -1,9 +1,12 @@
-//! Running a command from the manifest: argv only (no shell of ours), its
-//! own process group, a timeout with TERM then KILL, output streamed line by
-//! line to stderr and the last lines kept for the error message.
+//! Running a command from the manifest or a recipe: argv only (no shell of
+//! ours), its own process group, a timeout with TERM then KILL, output
+//! streamed line by line to stderr and the last lines kept for the error
+//! message. What untrusted output fills is bounded: a line is cut at
+//! `MAX_LINE` bytes, stdout is kept up to `MAX_STDOUT`, the tail is 20 lines.
+//! A contained command (a recipe) also leaves nothing running behind it
+//! (see `sandbox`) and can never gain privileges (no_new_privs).
 
 use crate::error::{Code, Error, Result};
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -42,6 +45,55 @@ impl Outcome {
 /// Where each output line goes as it arrives (besides the kept tail).
 pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Longest output line kept; the rest of a longer one is counted, not kept.
+pub const MAX_LINE: usize = 4096;
+/// How much of stdout is kept for the caller (version checks read it).
+pub const MAX_STDOUT: usize = 64 * 1024;
+const TAIL_LINES: usize = 20;
+
+/// Split `r` into lines of at most `MAX_LINE` bytes (a longer line ends
+/// with a note of what was cut) and hand each to `each`: memory stays
+/// bounded whatever the command prints, with or without newlines.
+fn read_lines(mut r: impl std::io::Read, mut each: impl FnMut(String)) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    let mut cut: u64 = 0;
+    let emit = |line: &mut Vec<u8>, cut: &mut u64, each: &mut dyn FnMut(String)| {
+        let mut s = String::from_utf8_lossy(line).into_owned();
+        if *cut > 0 {
+            s.push_str(&format!("… ({} more bytes on this line)", *cut));
+        }
+        line.clear();
+        *cut = 0;
+        each(s);
+    };
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let mut chunk = &buf[..n];
+        while !chunk.is_empty() {
+            let (part, rest, end) = match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => (&chunk[..i], &chunk[i + 1..], true),
+                None => (chunk, &chunk[chunk.len()..], false),
+            };
+            let room = MAX_LINE.saturating_sub(line.len()).min(part.len());
+            line.extend_from_slice(&part[..room]);
+            cut += (part.len() - room) as u64;
+            if end {
+                emit(&mut line, &mut cut, &mut each);
+            }
+            chunk = rest;
+        }
+    }
+    if !line.is_empty() || cut > 0 {
+        emit(&mut line, &mut cut, &mut each);
+    }
+}
+
 /// How to run a command beyond argv and cwd.
 #[derive(Clone, Default)]
 pub struct Spec {
@@ -57,6 +109,14 @@ pub struct Spec {
     /// A network namespace of its own: no network at all (as root; else a
     /// user namespace too, when the kernel allows it unprivileged).
     pub isolate_net: bool,
+    /// Recipe code: no_new_privs, and nothing it starts outlives it (every
+    /// process of the build user is killed after it, or, not as root,
+    /// every descendant of onramp).
+    pub contain: bool,
+    /// Not as root, with `isolate_net`: these directories are read-only to
+    /// the command (a bind mount in its own mount namespace), where the
+    /// kernel allows unprivileged user namespaces.
+    pub read_only: Vec<std::path::PathBuf>,
 }
 
 /// Mark every descriptor above stderr close-on-exec, so nothing inherited
@@ -98,33 +158,10 @@ pub fn seal_inherited_fds() {
     }
 }
 
-/// Look up a user in /etc/passwd (no NSS: this binary is static).
-fn passwd_user(name: &str) -> Option<(u32, u32)> {
-    let s = std::fs::read_to_string("/etc/passwd").ok()?;
-    s.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        if f.len() >= 4 && f[0] == name {
-            Some((f[2].parse().ok()?, f[3].parse().ok()?))
-        } else {
-            None
-        }
-    })
-}
-
-/// Who runs recipe code: `nobody` when we are root, else ourselves (None).
-pub fn build_user() -> Option<(u32, u32)> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        Some(passwd_user("nobody").unwrap_or((65534, 65534)))
-    } else {
-        None
-    }
-}
-
 /// A fresh private directory `onramp-TAG-PID-N` under the temp dir, mode
-/// 0700, handed to `user`. Ones left by a killed onramp (PID gone) are
-/// removed first.
-pub fn private_dir(tag: &str, user: Option<(u32, u32)>) -> Result<std::path::PathBuf> {
+/// 0700, ours. Ones of ours left by a killed onramp (PID gone) are removed
+/// first.
+pub fn private_dir(tag: &str) -> Result<std::path::PathBuf> {
     let base = std::env::temp_dir();
     sweep_stale(&base, &format!("onramp-{tag}-"));
     let mut n = 0u32;
@@ -139,7 +176,6 @@ pub fn private_dir(tag: &str, user: Option<(u32, u32)>) -> Result<std::path::Pat
                 use std::os::unix::fs::PermissionsExt;
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
                     .map_err(|e| Error::io("cannot chmod", &p, e))?;
-                chown_tree(&p, user)?;
                 return Ok(p);
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
@@ -148,8 +184,11 @@ pub fn private_dir(tag: &str, user: Option<(u32, u32)>) -> Result<std::path::Pat
     }
 }
 
-/// Remove `PREFIX...-PID-N` directories whose PID is gone.
+/// Remove `PREFIX...-PID-N` directories of ours whose PID is gone.
 fn sweep_stale(base: &Path, prefix: &str) {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
     let Ok(rd) = std::fs::read_dir(base) else {
         return;
     };
@@ -166,47 +205,58 @@ fn sweep_stale(base: &Path, prefix: &str) {
             .parse::<u32>()
             .map(|p| Path::new(&format!("/proc/{p}")).exists())
             .unwrap_or(true);
-        if !alive && e.file_type().is_ok_and(|t| t.is_dir()) {
+        let ours = std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if !alive && ours {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
 
-/// Hand a whole tree to `user` (no-op for None).
-pub fn chown_tree(p: &Path, user: Option<(u32, u32)>) -> Result<()> {
-    let Some((uid, gid)) = user else {
-        return Ok(());
-    };
-    std::os::unix::fs::lchown(p, Some(uid), Some(gid))
-        .map_err(|e| Error::io("cannot chown", p, e))?;
-    let m = std::fs::symlink_metadata(p).map_err(|e| Error::io("cannot stat", p, e))?;
-    if m.is_dir() {
-        for e in std::fs::read_dir(p).map_err(|e| Error::io("cannot read", p, e))? {
-            let e = e.map_err(|e| Error::io("cannot read", p, e))?;
-            chown_tree(&e.path(), user)?;
-        }
-    }
-    Ok(())
-}
-
-/// Run `argv` in `cwd` with extra `env`; stream output when `echo` is set.
+/// Run a manifest command: `argv` in `cwd` with exactly the environment
+/// `env` (nothing else of ours); stream output when `echo` is set.
 pub fn run(
     argv: &[String],
     cwd: &Path,
-    env: &[(&str, String)],
+    env: &[(String, String)],
     timeout: Duration,
     echo: bool,
 ) -> Result<Outcome> {
     let spec = Spec {
-        env: env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
+        env: env.to_vec(),
+        clear_env: true,
         timeout,
         echo,
         ..Spec::default()
     };
     run_spec(argv, cwd, &spec)
+}
+
+/// The mount flags of the filesystem of `p` that a remount in a user
+/// namespace must keep (the kernel locks them), for `read_only`.
+fn locked_flags(p: &Path) -> libc::c_ulong {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
+        return 0;
+    };
+    // SAFETY: statvfs fills the struct we pass.
+    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+        return 0;
+    }
+    let f = s.f_flag;
+    let mut out: libc::c_ulong = 0;
+    for (st, ms) in [
+        (libc::ST_NOSUID, libc::MS_NOSUID),
+        (libc::ST_NODEV, libc::MS_NODEV),
+        (libc::ST_NOEXEC, libc::MS_NOEXEC),
+        (libc::ST_NOATIME, libc::MS_NOATIME),
+        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
+        (libc::ST_RELATIME, libc::MS_RELATIME),
+    ] {
+        if f & st != 0 {
+            out |= ms;
+        }
+    }
+    out
 }
 
 /// Run `argv` in `cwd` as `spec` says.
@@ -236,6 +286,20 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
     }
     let user = spec.user;
     let isolate_net = spec.isolate_net;
+    let contain = spec.contain;
+    // Prepared before the fork: pre_exec may not allocate.
+    let read_only: Vec<(std::ffi::CString, libc::c_ulong)> = spec
+        .read_only
+        .iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| {
+            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok()?;
+            Some((c, locked_flags(p)))
+        })
+        .collect();
+    if contain && user.is_none() {
+        crate::sandbox::become_subreaper();
+    }
     // If the helper is killed (even with SIGKILL), the command dies with it
     // instead of running on unsupervised. Dropping to another user happens
     // after that, so the death signal stays armed.
@@ -244,16 +308,57 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
     unsafe {
         cmd.pre_exec(move || {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // Nothing inherited above stderr reaches the command.
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            if contain {
+                // No setuid binary gives recipe code more than it has.
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+            }
             if isolate_net {
-                let flags = if libc::geteuid() == 0 {
+                let root = libc::geteuid() == 0;
+                let flags = if root {
                     libc::CLONE_NEWNET
                 } else {
-                    libc::CLONE_NEWUSER | libc::CLONE_NEWNET
+                    libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS
                 };
                 // Unprivileged user namespaces may be disabled: then the
                 // recipe keeps the network (documented), it still runs as us.
-                if libc::unshare(flags) != 0 && libc::geteuid() == 0 {
+                let ok = libc::unshare(flags) == 0;
+                if !ok && root {
                     return Err(std::io::Error::last_os_error());
+                }
+                if ok && !root && !read_only.is_empty() {
+                    // Our own copy of the mount table, changes kept to it.
+                    libc::mount(
+                        std::ptr::null(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    );
+                    for (p, keep) in &read_only {
+                        if libc::mount(
+                            p.as_ptr(),
+                            p.as_ptr(),
+                            std::ptr::null(),
+                            libc::MS_BIND | libc::MS_REC,
+                            std::ptr::null(),
+                        ) == 0
+                        {
+                            libc::mount(
+                                std::ptr::null(),
+                                p.as_ptr(),
+                                std::ptr::null(),
+                                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep,
+                                std::ptr::null(),
+                            );
+                        }
+                    }
                 }
             }
             if let Some((uid, gid)) = user {
@@ -279,7 +384,7 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
         )
     })?;
     let stdout_buf = Arc::new(Mutex::new(String::new()));
-    let tail = Arc::new(Mutex::new(Vec::<String>::new()));
+    let tail = Arc::new(Mutex::new(std::collections::VecDeque::<String>::new()));
     let mut readers = Vec::new();
     for (stream, keep) in [
         (
@@ -302,26 +407,27 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
         let sb = Arc::clone(&stdout_buf);
         let sink = spec.sink.clone();
         readers.push(std::thread::spawn(move || {
-            for line in BufReader::new(s).split(b'\n') {
-                let Ok(line) = line else { break };
-                let line = String::from_utf8_lossy(&line).into_owned();
+            read_lines(s, |line| {
                 if echo {
                     crate::out::line(&format!("    | {line}"));
                 }
                 if let Some(f) = &sink {
                     f(&line);
                 }
-                if keep && let Ok(mut b) = sb.lock() {
+                if keep
+                    && let Ok(mut b) = sb.lock()
+                    && b.len() + line.len() < MAX_STDOUT
+                {
                     b.push_str(&line);
                     b.push('\n');
                 }
                 if let Ok(mut t) = tail.lock() {
-                    t.push(line);
-                    if t.len() > 20 {
-                        t.remove(0);
+                    t.push_back(line);
+                    if t.len() > TAIL_LINES {
+                        t.pop_front();
                     }
                 }
-            }
+            });
         }));
     }
     let start = Instant::now();
@@ -346,26 +452,55 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
                 .wait()
                 .map_err(|e| Error::new(Code::Internal, format!("waiting for {prog}: {e}")))?;
             if interrupted {
+                end_everything(pgid, user, contain)?;
                 return Err(Error::interrupted());
             }
             break s;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    // The group may have left children holding the pipes; end them too.
-    // SAFETY: signalling our own child's process group.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    end_everything(pgid, user, contain)?;
+    // A process of a command that is not contained (a server an extra
+    // started) may still hold the pipes: stop waiting for them after a
+    // moment rather than hang; the readers end when it does.
+    let until = Instant::now() + Duration::from_secs(2);
     for r in readers {
-        let _ = r.join();
+        while !r.is_finished() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if r.is_finished() {
+            let _ = r.join();
+        }
     }
     let stdout = stdout_buf.lock().map(|b| b.clone()).unwrap_or_default();
-    let tail = tail.lock().map(|t| t.clone()).unwrap_or_default();
+    let tail: Vec<String> = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
     Ok(Outcome {
         code: status.code(),
         timed_out,
         stdout,
         tail,
     })
+}
+
+/// After the command: its process group is killed; a contained one also
+/// loses every process of the build user (as root) or every descendant of
+/// ours (not as root), wherever they moved (`setsid`, a double fork).
+fn end_everything(pgid: libc::pid_t, user: Option<(u32, u32)>, contain: bool) -> Result<()> {
+    // SAFETY: signalling our own child's process group.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    if !contain {
+        return Ok(());
+    }
+    match user {
+        Some((uid, gid)) => crate::sandbox::kill_uid(uid, gid),
+        None => {
+            crate::sandbox::kill_descendants();
+            Ok(())
+        }
+    }
 }
 
 /// TERM the whole group, wait up to 3 s, then KILL.
@@ -404,6 +539,64 @@ mod tests {
         .unwrap();
         assert!(o.timed_out);
         assert!(t.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn output_is_bounded_whatever_is_printed() {
+        let mut lines = Vec::new();
+        let big = [b'x'; 3 * MAX_LINE].repeat(50);
+        let input = [b"short\n".as_slice(), &big, b"\nlast"].concat();
+        read_lines(&input[..], |l| lines.push(l));
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "short");
+        assert!(lines[1].len() < MAX_LINE + 64, "{}", lines[1].len());
+        assert!(lines[1].ends_with(&format!(
+            "({} more bytes on this line)",
+            big.len() - MAX_LINE
+        )));
+        assert_eq!(lines[2], "last");
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            "head -c 3000000 /dev/zero | tr '\\0' x; echo; seq 1 100000",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let o = run(&argv, Path::new("/"), &[], Duration::from_secs(30), false).unwrap();
+        assert!(o.stdout.len() <= MAX_STDOUT, "{}", o.stdout.len());
+        assert_eq!(o.tail.len(), TAIL_LINES);
+        assert_eq!(o.tail.last().map(String::as_str), Some("100000"));
+    }
+
+    #[test]
+    fn a_contained_command_leaves_nothing_running() {
+        let marker = format!("onramp-contain-{}", std::process::id());
+        let argv: Vec<String> = [
+            "sh".to_string(),
+            "-c".to_string(),
+            format!(
+                "setsid sh -c 'exec -a {marker} sleep 60' </dev/null >/dev/null 2>&1 & sleep 0.2"
+            ),
+        ]
+        .to_vec();
+        let spec = Spec {
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            clear_env: true,
+            timeout: Duration::from_secs(20),
+            contain: true,
+            ..Spec::default()
+        };
+        // Not as root this kills our descendants; as root (no build user
+        // here) the same path applies, since `user` is None.
+        let o = run_spec(&argv, Path::new("/"), &spec).unwrap();
+        assert!(o.ok());
+        let alive = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .any(|c| String::from_utf8_lossy(&c).contains(&marker));
+        assert!(!alive, "a process started with setsid survived");
     }
 
     #[test]

@@ -118,8 +118,17 @@ fn verify(what: &str, bytes: Vec<u8>, want: &str) -> Result<(String, String)> {
     Ok((text, got))
 }
 
-/// Get and verify the recipe of worker component `c`.
-pub fn fetch(c: &Component, man_dir: &Path, client: Option<&http::Client>) -> Result<Fetched> {
+/// Get and verify the recipe of worker component `c`. A catalog PKGBUILD
+/// must be pinned by the manifest (`catalog.sha256`): the catalog's own
+/// `pkgbuild_sha256` is vouched for by the same server that serves the
+/// recipe, so it proves nothing. `allow_unpinned` accepts it anyway (a
+/// development catalog), with the server's word as the only check.
+pub fn fetch(
+    c: &Component,
+    man_dir: &Path,
+    client: Option<&http::Client>,
+    allow_unpinned: bool,
+) -> Result<Fetched> {
     if let Some(r) = &c.recipe {
         let o = match (&r.url, &r.path) {
             (Some(u), _) => Origin::Url(u.clone()),
@@ -171,6 +180,17 @@ pub fn fetch(c: &Component, man_dir: &Path, client: Option<&http::Client>) -> Re
         )
     })?;
     check_entry(&entry, &k.id, &entry_at)?;
+    if k.sha256.is_none() && !allow_unpinned {
+        return err(
+            Code::Integrity,
+            format!(
+                "worker {}: the manifest does not pin its catalog PKGBUILD, so only the catalog at {} vouches for the recipe root would build; pin it with \"catalog\": {{\"sha256\": \"{}\"}} after checking that recipe, or pass --allow-unpinned-catalog for a development catalog",
+                c.id,
+                base.describe(),
+                entry.pkgbuild_sha256
+            ),
+        );
+    }
     if let Some(pin) = &k.sha256
         && pin != &entry.pkgbuild_sha256
     {

@@ -3,18 +3,24 @@
 //! sources (verified, unpacked fail-closed) -> prepare/build/check/package in
 //! bash (minimal environment, own process group, timeout, output streamed)
 //! -> pkgdir installed into the prefix by staging and one rename.
-//! As root the recipe runs as `nobody` and package() under fakeroot.
+//! As root the recipe runs as a dedicated build user (see `sandbox`) and
+//! package() under fakeroot; root never acts by path inside a directory
+//! the build user can write: every directory the build gets is made in a
+//! root-owned parent before recipe code runs, and pkgdir is collected
+//! through descriptors opened before that (see `dirfd`).
 
 pub mod catalog;
 pub mod deps;
 pub mod sources;
 
+use crate::dirfd::{self, Dir, Kind};
 use crate::download::{Cache, Options, http};
 use crate::error::{Code, Error, Result, err};
 use crate::events::Progress;
 use crate::fsutil;
 use crate::manifest::Component;
 use crate::pkgbuild::Meta;
+use crate::sandbox::BuildUser;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -29,6 +35,8 @@ pub struct Job<'a> {
     pub opts: &'a Options,
     pub rep: &'a Progress,
     pub allow_skip_checksums: bool,
+    /// Accept a catalog PKGBUILD that the manifest does not pin.
+    pub allow_unpinned_catalog: bool,
 }
 
 pub struct Built {
@@ -61,7 +69,12 @@ pub fn run(job: &Job) -> Result<Built> {
     } else {
         Some(http::Client::new(&job.opts.net)?)
     };
-    let rec = catalog::fetch(job.comp, job.man_dir, client.as_ref())?;
+    let rec = catalog::fetch(
+        job.comp,
+        job.man_dir,
+        client.as_ref(),
+        job.allow_unpinned_catalog,
+    )?;
     let (os, arch) = job.target.split_once('-').unwrap_or(("linux", job.target));
     let recipe = match crate::pkgbuild::parse(&rec.text, arch) {
         Ok(r) => r,
@@ -175,9 +188,19 @@ fn build(
             ),
         );
     }
-    let user = crate::run::build_user();
-    let work = BuildDir::create(id, user)?;
-    let res = build_in(job, rec, &meta, &work, (user, fakeroot, nocheck), client);
+    let user = crate::sandbox::acquire()?;
+    if let Some(u) = &user {
+        rep.info(&format!("{id}: building as {}", u.name));
+    }
+    let mut work = BuildDir::create(id, &meta.pkgname, user.as_ref())?;
+    let res = build_in(
+        job,
+        rec,
+        &meta,
+        &mut work,
+        (user.as_ref(), fakeroot, nocheck),
+        client,
+    );
     if std::env::var_os("ONRAMP_KEEP_BUILD").is_some() {
         rep.info(&format!(
             "{id}: build directory kept at {}",
@@ -189,29 +212,51 @@ fn build(
     res
 }
 
-/// A private build directory under the temp dir: startdir, srcdir, pkgdir.
+/// A private build directory under the temp dir, in makepkg's layout:
+///
+/// ```text
+/// R/                root:build-group 0710 (ours, 0700, when not root)
+/// R/build/          startdir: PKGBUILD and sources, root:build-group 0750
+/// R/build/src/      srcdir, the build user's
+/// R/build/pkg/      root:build-group 0750
+/// R/build/pkg/NAME  pkgdir of each package, the build user's
+/// R/home, R/tmp     the build user's HOME and TMPDIR
+/// ```
+///
+/// Everything is made (and sources unpacked) while R is root's alone;
+/// `hand_over` then gives the build user its directories and opens each
+/// pkgdir, so the recipe can neither replace a directory root later reads
+/// nor make root follow a link out of the tree.
 struct BuildDir {
     root: PathBuf,
     startdir: PathBuf,
     srcdir: PathBuf,
+    /// Package name, its pkgdir, and that directory opened before any
+    /// recipe code ran (set by `hand_over`).
+    pkgdirs: Vec<(String, PathBuf, Option<Dir>)>,
+}
+
+fn mkdir(p: &Path) -> Result<()> {
+    fs::create_dir(p).map_err(|e| Error::io("cannot create", p, e))
 }
 
 impl BuildDir {
-    fn create(id: &str, user: Option<(u32, u32)>) -> Result<BuildDir> {
-        let root = crate::run::private_dir(&format!("build-{id}"), None)?;
+    fn create(id: &str, pkgnames: &[String], user: Option<&BuildUser>) -> Result<BuildDir> {
+        let root = crate::run::private_dir(&format!("build-{id}"))?;
         // The build user must be able to reach it (a private TMPDIR of
         // root's would make every recipe fail with "Permission denied").
-        if let Some((uid, _)) = user {
+        if let Some(u) = user {
             use std::os::unix::fs::MetadataExt;
             for dir in root.ancestors().skip(1) {
                 let Ok(m) = fs::metadata(dir) else { continue };
-                if m.mode() & 0o001 == 0 && m.uid() != uid {
+                if m.mode() & 0o001 == 0 && m.uid() != u.uid {
                     let _ = fs::remove_dir_all(&root);
                     return err(
                         Code::Platform,
                         format!(
-                            "{} is not reachable by the build user (uid {uid}); set TMPDIR to a directory others may enter, such as /tmp",
-                            dir.display()
+                            "{} is not reachable by the build user (uid {}); set TMPDIR to a directory others may enter, such as /tmp",
+                            dir.display(),
+                            u.uid
                         ),
                     );
                 }
@@ -219,27 +264,83 @@ impl BuildDir {
         }
         let startdir = root.join("build");
         let srcdir = startdir.join("src");
-        for d in [
-            &startdir,
-            &srcdir,
-            &startdir.join("pkg"),
-            &root.join("home"),
-            &root.join("tmp"),
-        ] {
-            fs::create_dir_all(d).map_err(|e| Error::io("cannot create", d, e))?;
-        }
         let bd = BuildDir {
+            pkgdirs: pkgnames
+                .iter()
+                .map(|n| (n.clone(), startdir.join("pkg").join(n), None))
+                .collect(),
             root,
             startdir,
             srcdir,
         };
-        bd.chown(user)?;
+        let made = (|| {
+            for d in [
+                &bd.startdir,
+                &bd.srcdir,
+                &bd.startdir.join("pkg"),
+                &bd.root.join("home"),
+                &bd.root.join("tmp"),
+            ] {
+                mkdir(d)?;
+            }
+            bd.pkgdirs.iter().try_for_each(|(_, p, _)| mkdir(p))
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&bd.root);
+            return Err(e);
+        }
         Ok(bd)
     }
 
-    /// Hand the whole tree to the build user (as root).
-    fn chown(&self, user: Option<(u32, u32)>) -> Result<()> {
-        crate::run::chown_tree(&self.root, user)
+    /// Give the build user its directories (srcdir with what was unpacked
+    /// into it, each pkgdir, HOME, TMPDIR), by descriptor, and open every
+    /// pkgdir for the collection after package(). Called once, before the
+    /// first recipe function.
+    fn hand_over(&mut self, user: Option<&BuildUser>) -> Result<()> {
+        let io = |what: &str, p: &Path| {
+            let p = p.to_path_buf();
+            let what = what.to_string();
+            move |e: std::io::Error| Error::io(&what, &p, e)
+        };
+        let open = |p: &Path| Dir::open(p).map_err(io("cannot open", p));
+        match user {
+            Some(u) => {
+                let (uid, gid) = u.ids();
+                let src = open(&self.srcdir)?;
+                src.chown_tree(uid, gid)
+                    .map_err(io("cannot hand to the build user", &self.srcdir))?;
+                src.chown_chmod(uid, gid, 0o755)
+                    .map_err(io("cannot chmod", &self.srcdir))?;
+                for d in [self.root.join("home"), self.root.join("tmp")] {
+                    open(&d)?
+                        .chown_chmod(uid, gid, 0o700)
+                        .map_err(io("cannot hand to the build user", &d))?;
+                }
+                for (_, p, fd) in &mut self.pkgdirs {
+                    let d = open(p)?;
+                    d.chown_chmod(uid, gid, 0o755)
+                        .map_err(io("cannot hand to the build user", p))?;
+                    *fd = Some(d);
+                }
+                for (d, mode) in [
+                    (self.startdir.join("pkg"), 0o750),
+                    (self.startdir.clone(), 0o750),
+                    (self.root.clone(), 0o710),
+                ] {
+                    open(&d)?
+                        .chown_chmod(0, gid, mode)
+                        .map_err(io("cannot chmod", &d))?;
+                }
+            }
+            None => {
+                for (_, p, fd) in &mut self.pkgdirs {
+                    *fd = Some(open(p)?);
+                }
+                fs::set_permissions(&self.srcdir, fs::Permissions::from_mode(0o755))
+                    .map_err(io("cannot chmod", &self.srcdir))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -256,14 +357,14 @@ fn build_in(
     job: &Job,
     rec: &catalog::Fetched,
     meta: &Meta,
-    work: &BuildDir,
-    (user, fakeroot, nocheck): (Option<(u32, u32)>, bool, bool),
+    work: &mut BuildDir,
+    (user, fakeroot, nocheck): (Option<&BuildUser>, bool, bool),
     client: Option<&http::Client>,
 ) -> Result<Built> {
     let id = job.comp.id.as_str();
     let rep = job.rep;
     let recipe_path = work.startdir.join("PKGBUILD");
-    fs::write(&recipe_path, &rec.text).map_err(|e| Error::io("cannot write", &recipe_path, e))?;
+    fsutil::write_new(&recipe_path, rec.text.as_bytes(), 0o644)?;
     let scx = sources::Ctx {
         job,
         origin: &rec.origin,
@@ -275,10 +376,10 @@ fn build_in(
     }
     for s in &meta.sources {
         crate::signal::check()?;
-        let f = sources::fetch(&scx, s, &work.startdir)?;
-        sources::extract(&f, &s.name, &work.srcdir, &meta.noextract)?;
+        let (f, sha) = sources::fetch(&scx, s, &work.startdir)?;
+        sources::extract(&f, sha.as_deref(), &s.name, &work.srcdir, &meta.noextract)?;
     }
-    work.chown(user)?;
+    work.hand_over(user)?;
     let timeout = Duration::from_secs(job.comp.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S));
     let deadline = Instant::now() + timeout;
     let mut steps: Vec<(String, Option<String>)> = Vec::new();
@@ -310,17 +411,15 @@ fn build_in(
             "{id}: fakeroot not found; package() runs without it (files are installed as the installing user anyway)"
         ));
     }
-    let mut pkgdirs = Vec::new();
+    let mut packaged: Vec<&str> = Vec::new();
     for (f, pkg) in &steps {
         crate::signal::check()?;
         let pkgdir = work
             .startdir
             .join("pkg")
             .join(pkg.as_deref().unwrap_or(&meta.pkgname[0]));
-        if pkg.is_some() {
-            fs::create_dir_all(&pkgdir).map_err(|e| Error::io("cannot create", &pkgdir, e))?;
-            crate::run::chown_tree(&pkgdir, user)?;
-            pkgdirs.push(pkgdir.clone());
+        if let Some(p) = pkg {
+            packaged.push(p);
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -348,7 +447,9 @@ fn build_in(
             ("PATH", deps::BUILD_PATH.to_string()),
             ("HOME", work.root.join("home").display().to_string()),
             ("TMPDIR", work.root.join("tmp").display().to_string()),
-            ("LANG", "C".to_string()),
+            ("LANG", "C.UTF-8".to_string()),
+            ("USER", "onramp-build".to_string()),
+            ("LOGNAME", "onramp-build".to_string()),
             ("startdir", work.startdir.display().to_string()),
             ("srcdir", work.srcdir.display().to_string()),
             ("pkgdir", pkgdir.display().to_string()),
@@ -363,11 +464,13 @@ fn build_in(
         let spec = crate::run::Spec {
             env,
             clear_env: true,
-            user,
+            user: user.map(BuildUser::ids),
             timeout: left,
             echo: false,
             sink: Some(std::sync::Arc::new(move |l: &str| rep2.output(&cid, l))),
             isolate_net: false,
+            contain: true,
+            read_only: Vec::new(),
         };
         let o = crate::run::run_spec(&argv, &work.srcdir, &spec)?;
         if !o.ok() {
@@ -401,7 +504,13 @@ fn build_in(
         }
     }
     let dir = install_dir(job.comp);
-    let files = install(&pkgdirs, job.prefix, &dir)?;
+    let pkgdirs: Vec<&Dir> = work
+        .pkgdirs
+        .iter()
+        .filter(|(n, _, _)| packaged.contains(&n.as_str()))
+        .filter_map(|(_, _, d)| d.as_ref())
+        .collect();
+    let files = install(&pkgdirs, job.prefix, &dir, user.map(|u| u.uid))?;
     let mut caps: Vec<String> = rec
         .entry
         .as_ref()
@@ -422,7 +531,8 @@ fn build_in(
 
 /// Copy every pkgdir into a staging tree beside `prefix/dir`, fsync it,
 /// and swap it in with one rename. Returns the files, relative to prefix.
-fn install(pkgdirs: &[PathBuf], prefix: &Path, dir: &str) -> Result<Vec<String>> {
+/// `owner`: as root, the build user, whose files alone may be installed.
+fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Result<Vec<String>> {
     let dest = prefix.join(dir);
     let parent = dest.parent().unwrap_or(prefix).to_path_buf();
     fsutil::mkdirs(&parent)?;
@@ -430,9 +540,13 @@ fn install(pkgdirs: &[PathBuf], prefix: &Path, dir: &str) -> Result<Vec<String>>
     let staging = fsutil::temp_beside(&dest);
     fs::create_dir(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
     let mut files = Vec::new();
-    let res = pkgdirs
-        .iter()
-        .try_for_each(|p| copy_tree(p, &staging, Path::new(""), &mut files));
+    let res = Dir::open(&staging)
+        .map_err(|e| Error::io("cannot open", &staging, e))
+        .and_then(|to| {
+            pkgdirs
+                .iter()
+                .try_for_each(|p| collect(p, &to, Path::new(""), &mut files, owner))
+        });
     if let Err(e) = res {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
@@ -448,49 +562,89 @@ fn install(pkgdirs: &[PathBuf], prefix: &Path, dir: &str) -> Result<Vec<String>>
     Ok(files.into_iter().map(|f| format!("{dir}/{f}")).collect())
 }
 
-fn copy_tree(from: &Path, to: &Path, rel: &Path, files: &mut Vec<String>) -> Result<()> {
-    let rd = fs::read_dir(from).map_err(|e| Error::io("cannot read", from, e))?;
-    let mut entries: Vec<_> = rd.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let src = e.path();
-        let dst = to.join(e.file_name());
-        let r = rel.join(e.file_name());
-        let m = fs::symlink_metadata(&src).map_err(|er| Error::io("cannot stat", &src, er))?;
-        let ft = m.file_type();
-        if ft.is_dir() {
-            if !dst.is_dir() {
-                fs::create_dir(&dst).map_err(|er| Error::io("cannot create", &dst, er))?;
+/// Copy the tree under `from` (a pkgdir the build user filled) into `to`
+/// (root's staging directory), by descriptor: regular files, directories
+/// and links only, no setuid/setgid bits and no group/other write, and, as
+/// root, only files the build user owns (a hard link to someone else's
+/// file is refused, not copied).
+fn collect(
+    from: &Dir,
+    to: &Dir,
+    rel: &Path,
+    files: &mut Vec<String>,
+    owner: Option<u32>,
+) -> Result<()> {
+    let bad = |what: String| Err(fail(what));
+    let names = from
+        .entries()
+        .map_err(|e| Error::io("cannot read", &Path::new("$pkgdir").join(rel), e))?;
+    for name in names {
+        let r = rel.join(&name);
+        let shown = r.display().to_string();
+        let io = |what: &'static str| {
+            let r = Path::new("$pkgdir").join(&r);
+            move |e: std::io::Error| Error::io(what, &r, e)
+        };
+        let st = from.stat_at(&name).map_err(io("cannot stat"))?;
+        match st.kind {
+            Kind::Dir => {
+                let sub = from.open_dir(&name).map_err(io("cannot open"))?;
+                if !sub.stat().map_err(io("cannot stat"))?.same(&st) {
+                    return bad(format!("{shown} changed while it was being installed"));
+                }
+                match to.stat_at(&name) {
+                    Ok(d) if d.kind == Kind::Dir => {}
+                    Ok(_) => {
+                        return bad(format!(
+                            "two packages install {shown}; refusing to overwrite"
+                        ));
+                    }
+                    Err(_) => to.mkdir(&name, 0o700).map_err(io("cannot create"))?,
+                }
+                let dsub = to.open_dir(&name).map_err(io("cannot open"))?;
+                collect(&sub, &dsub, &r, files, owner)?;
+                let mode = st.mode & 0o755 | 0o700;
+                dsub.chmod(mode).map_err(io("cannot chmod"))?;
             }
-            copy_tree(&src, &dst, &r, files)?;
-            let mode = m.permissions().mode() & 0o755 | 0o700;
-            let _ = fs::set_permissions(&dst, fs::Permissions::from_mode(mode));
-        } else if ft.is_file() {
-            if fs::symlink_metadata(&dst).is_ok() {
-                return Err(fail(format!(
-                    "two packages install {}; refusing to overwrite",
-                    r.display()
-                )));
+            Kind::File => {
+                let mut f = from.open_file(&name).map_err(io("cannot open"))?;
+                let fst = dirfd::fstat(&f).map_err(io("cannot stat"))?;
+                if !fst.same(&st) || fst.kind != Kind::File {
+                    return bad(format!("{shown} changed while it was being installed"));
+                }
+                if let Some(uid) = owner
+                    && fst.uid != uid
+                {
+                    return bad(format!(
+                        "{shown} belongs to uid {}, not the build user; package() may install only files the build made (a hard link to another user's file?)",
+                        fst.uid
+                    ));
+                }
+                let mut out = match to.create_file(&name, 0o600) {
+                    Ok(o) => o,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return bad(format!(
+                            "two packages install {shown}; refusing to overwrite"
+                        ));
+                    }
+                    Err(e) => return Err(io("cannot create")(e)),
+                };
+                std::io::copy(&mut f, &mut out).map_err(io("cannot copy"))?;
+                out.set_permissions(fs::Permissions::from_mode(st.mode & 0o755))
+                    .map_err(io("cannot chmod"))?;
+                out.sync_all().map_err(io("cannot sync"))?;
+                files.push(shown);
             }
-            fs::copy(&src, &dst).map_err(|er| Error::io("cannot copy to", &dst, er))?;
-            // No setuid/setgid bits from a recipe.
-            let mode = m.permissions().mode() & 0o777;
-            fs::set_permissions(&dst, fs::Permissions::from_mode(mode))
-                .map_err(|er| Error::io("cannot chmod", &dst, er))?;
-            fs::File::open(&dst)
-                .and_then(|f| f.sync_all())
-                .map_err(|er| Error::io("cannot sync", &dst, er))?;
-            files.push(r.display().to_string());
-        } else if ft.is_symlink() {
-            let t = fs::read_link(&src).map_err(|er| Error::io("cannot read link", &src, er))?;
-            std::os::unix::fs::symlink(&t, &dst)
-                .map_err(|er| Error::io("cannot create link", &dst, er))?;
-            files.push(r.display().to_string());
-        } else {
-            return Err(fail(format!(
-                "package() made {}, which is not a file, directory or link; onramp installs only those",
-                r.display()
-            )));
+            Kind::Link => {
+                let t = from.readlink(&name).map_err(io("cannot read link"))?;
+                to.symlink(&t, &name).map_err(io("cannot create link"))?;
+                files.push(shown);
+            }
+            Kind::Other => {
+                return bad(format!(
+                    "package() made {shown}, which is not a file, directory or link; onramp installs only those"
+                ));
+            }
         }
     }
     Ok(())

@@ -1,9 +1,13 @@
 //! A recipe's sources: each one fetched through the download cache and
 //! checked against its sums (sha256 required; sha224/384/512 also checked
 //! when given), `SKIP` refused unless allowed, VCS and other schemes refused
-//! by name. Verified files are copied into the build's startdir, linked
-//! into srcdir, and archives are unpacked into srcdir as makepkg does
-//! (noextract honoured), failing closed on any entry that escapes.
+//! by name, and local files taken only from inside the recipe's own
+//! directory (never `file://` or an absolute path: root would copy any file
+//! of the machine into the build). Verified files are copied into the
+//! build's startdir and hashed again as they are copied (the bytes used are
+//! the bytes checked), linked into srcdir, and archives are unpacked into
+//! srcdir as makepkg does (noextract honoured), failing closed on any entry
+//! that escapes.
 
 use super::catalog::Origin;
 use crate::download::{Source, Want, http};
@@ -12,6 +16,7 @@ use crate::manifest::Unpack;
 use crate::pkgbuild::SourceEntry;
 use sha2::Digest;
 use std::fs;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 /// What a source is fetched for: the worker's job, where its recipe lives,
@@ -44,20 +49,29 @@ fn locate(s: &SourceEntry, origin: &Origin) -> Result<Loc> {
     if let Some((scheme, _)) = l.split_once("://") {
         return match scheme {
             "http" | "https" => Ok(Loc::Url(l.clone())),
-            "file" => Ok(Loc::File(PathBuf::from(&l["file://".len()..]))),
+            "file" => err(
+                Code::Manifest,
+                format!(
+                    "source {:?} is a file:// URL; onramp takes local sources only from the recipe's own directory (name the file relative to the PKGBUILD)",
+                    s.entry
+                ),
+            ),
             other => err(
                 Code::Manifest,
                 format!(
-                    "source {:?} uses {other}://, which onramp does not fetch (http, https, file and relative files only); vendor it as a tarball",
+                    "source {:?} uses {other}://, which onramp does not fetch (http, https and files beside the recipe only); vendor it as a tarball",
                     s.entry
                 ),
             ),
         };
     }
-    if l.contains('/') && Path::new(l).components().any(|c| c.as_os_str() == "..") {
+    if l.starts_with('/') || Path::new(l).components().any(|c| c.as_os_str() == "..") {
         return err(
             Code::Manifest,
-            format!("source {:?} leaves the recipe's directory", s.entry),
+            format!(
+                "source {:?} leaves the recipe's directory; local sources must be files beside the PKGBUILD",
+                s.entry
+            ),
         );
     }
     Ok(match origin.join(l) {
@@ -66,35 +80,77 @@ fn locate(s: &SourceEntry, origin: &Origin) -> Result<Loc> {
     })
 }
 
-fn check_sha2(path: &Path, kind: &str, want: &str, entry: &str) -> Result<()> {
-    let mut f = fs::File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let got = match kind {
-        "sha224" => hash::<sha2::Sha224>(&mut f),
-        "sha384" => hash::<sha2::Sha384>(&mut f),
-        "sha512" => hash::<sha2::Sha512>(&mut f),
-        _ => return Ok(()),
-    }
-    .map_err(|e| Error::io("cannot read", path, e))?;
-    if got != want.to_ascii_lowercase() {
+/// A local source, resolved: it must really be inside the recipe's
+/// directory (a link in there that points out is refused).
+fn inside(origin: &Origin, p: &Path, entry: &str) -> Result<PathBuf> {
+    let Origin::Dir(dir) = origin else {
+        return Ok(p.to_path_buf());
+    };
+    let real = fs::canonicalize(p).map_err(|e| Error::io(&format!("source {entry:?}"), p, e))?;
+    let base = fs::canonicalize(dir).map_err(|e| Error::io("cannot resolve", dir, e))?;
+    if !real.starts_with(&base) {
         return err(
-            Code::Integrity,
-            format!("source {entry:?}: {kind} {got} does not match the recipe's {want}"),
+            Code::Manifest,
+            format!(
+                "source {entry:?} resolves to {}, outside the recipe's directory {}; refusing it",
+                real.display(),
+                base.display()
+            ),
         );
     }
-    Ok(())
+    Ok(real)
 }
 
-fn hash<D: Digest>(f: &mut fs::File) -> std::io::Result<String> {
-    let mut d = D::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = std::io::Read::read(f, &mut buf)?;
-        if n == 0 {
-            break;
+fn new_file(path: &Path) -> Result<fs::File> {
+    crate::fsutil::create_new(path, 0o644)
+}
+
+/// The sha2 digests a recipe may list, computed in one pass.
+struct Sums {
+    sha224: sha2::Sha224,
+    sha256: sha2::Sha256,
+    sha384: sha2::Sha384,
+    sha512: sha2::Sha512,
+}
+
+impl Sums {
+    fn new() -> Sums {
+        Sums {
+            sha224: Digest::new(),
+            sha256: Digest::new(),
+            sha384: Digest::new(),
+            sha512: Digest::new(),
         }
-        d.update(&buf[..n]);
     }
-    Ok(crate::fsutil::hex(&d.finalize()))
+
+    fn update(&mut self, b: &[u8], kinds: &[&str]) {
+        self.sha256.update(b);
+        for k in kinds {
+            match *k {
+                "sha224" => self.sha224.update(b),
+                "sha384" => self.sha384.update(b),
+                "sha512" => self.sha512.update(b),
+                _ => {}
+            }
+        }
+    }
+
+    fn get(self, kinds: &[&str]) -> Vec<(String, String)> {
+        let mut v = vec![(
+            "sha256".to_string(),
+            crate::fsutil::hex(&self.sha256.finalize()),
+        )];
+        for k in kinds {
+            let h = match *k {
+                "sha224" => crate::fsutil::hex(&self.sha224.clone().finalize()),
+                "sha384" => crate::fsutil::hex(&self.sha384.clone().finalize()),
+                "sha512" => crate::fsutil::hex(&self.sha512.clone().finalize()),
+                _ => continue,
+            };
+            v.push((k.to_string(), h));
+        }
+        v
+    }
 }
 
 /// Check what can be checked before anything is downloaded: the scheme,
@@ -140,9 +196,13 @@ pub fn precheck(cx: &Ctx, s: &SourceEntry) -> Result<Option<String>> {
     }
 }
 
-/// Fetch and verify `s`; put it at `startdir/NAME`. Returns that path.
-pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<PathBuf> {
-    let loc = locate(s, cx.origin)?;
+/// Fetch and verify `s`; put it at `startdir/NAME`. Returns that path and
+/// its sha256 when verified.
+pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<(PathBuf, Option<String>)> {
+    let mut loc = locate(s, cx.origin)?;
+    if let Loc::File(p) = &loc {
+        loc = Loc::File(inside(cx.origin, p, &s.entry)?);
+    }
     let dest = startdir.join(&s.name);
     match precheck(cx, s)? {
         None => {
@@ -151,12 +211,13 @@ pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<PathBuf> {
                 cx.job.comp.id, s.entry
             ));
             fetch_unverified(cx, &loc, &dest)?;
+            Ok((dest, None))
         }
         Some(sha) => {
             let (source, size) = match &loc {
                 Loc::File(p) => (
                     Source::Path(p.clone()),
-                    fs::metadata(p)
+                    fs::symlink_metadata(p)
                         .map_err(|e| Error::io(&format!("source {:?}", s.entry), p, e))?
                         .len(),
                 ),
@@ -179,28 +240,73 @@ pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<PathBuf> {
                 cx.job.rep.add_total(want.size);
             }
             let cached = cx.job.cache.ensure(&want, cx.job.opts, cx.job.rep)?;
-            for (kind, v) in &s.sums {
-                if v != "SKIP" {
-                    check_sha2(&cached, kind, v, &s.entry)?;
-                }
-            }
-            fs::copy(&cached, &dest).map_err(|e| Error::io("cannot copy to", &dest, e))?;
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(0o644))
-                .map_err(|e| Error::io("cannot chmod", &dest, e))?;
+            copy_verified(&cached, &dest, s, &want.sha256)?;
+            Ok((dest, Some(want.sha256)))
         }
     }
-    Ok(dest)
+}
+
+/// Copy the cached source into startdir, computing its sums as it is
+/// written: the copy is used only when they are the recipe's.
+fn copy_verified(cached: &Path, dest: &Path, s: &SourceEntry, sha256: &str) -> Result<()> {
+    let kinds: Vec<&str> = s
+        .sums
+        .iter()
+        .filter(|(k, v)| *v != "SKIP" && matches!(k.as_str(), "sha224" | "sha384" | "sha512"))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut from =
+        crate::download::open_nofollow(cached).map_err(|e| Error::io("cannot open", cached, e))?;
+    let mut to = new_file(dest)?;
+    let mut sums = Sums::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        crate::signal::check()?;
+        let n = from
+            .read(&mut buf)
+            .map_err(|e| Error::io("cannot read", cached, e))?;
+        if n == 0 {
+            break;
+        }
+        sums.update(&buf[..n], &kinds);
+        to.write_all(&buf[..n])
+            .map_err(|e| Error::io("cannot write", dest, e))?;
+    }
+    for (kind, got) in sums.get(&kinds) {
+        let want = if kind == "sha256" {
+            sha256.to_string()
+        } else {
+            s.sums
+                .get(&kind)
+                .map(|v| v.to_ascii_lowercase())
+                .unwrap_or_default()
+        };
+        if got != want {
+            let _ = fs::remove_file(dest);
+            return err(
+                Code::Integrity,
+                format!(
+                    "source {:?}: {kind} {got} does not match the recipe's {want}",
+                    s.entry
+                ),
+            );
+        }
+    }
+    to.sync_all().map_err(|e| Error::io("cannot sync", dest, e))
 }
 
 fn fetch_unverified(cx: &Ctx, loc: &Loc, dest: &Path) -> Result<()> {
     match loc {
         Loc::File(p) => {
-            fs::copy(p, dest).map_err(|e| Error::io("cannot copy", p, e))?;
+            let mut from =
+                crate::download::open_nofollow(p).map_err(|e| Error::io("cannot open", p, e))?;
+            let mut to = new_file(dest)?;
+            std::io::copy(&mut from, &mut to).map_err(|e| Error::io("cannot copy", p, e))?;
         }
         Loc::Url(u) => {
             http::get_body(cx.client(u)?, u, |r| {
-                let mut f = fs::File::create(dest)?;
+                let _ = fs::remove_file(dest);
+                let mut f = new_file(dest).map_err(|e| std::io::Error::other(e.msg))?;
                 std::io::copy(r, &mut f)?;
                 f.sync_all()
             })?;
@@ -232,7 +338,14 @@ fn archive_kind(name: &str) -> std::result::Result<Option<Unpack>, &'static str>
 }
 
 /// Link the source into srcdir and unpack it there unless noextract.
-pub fn extract(file: &Path, name: &str, srcdir: &Path, noextract: &[String]) -> Result<()> {
+/// `sha256`: the source's verified hash, checked again as it is unpacked.
+pub fn extract(
+    file: &Path,
+    sha256: Option<&str>,
+    name: &str,
+    srcdir: &Path,
+    noextract: &[String],
+) -> Result<()> {
     let link = srcdir.join(name);
     std::os::unix::fs::symlink(Path::new("..").join(name), &link)
         .map_err(|e| Error::io("cannot link", &link, e))?;
@@ -253,7 +366,8 @@ pub fn extract(file: &Path, name: &str, srcdir: &Path, noextract: &[String]) -> 
     };
     // Unpack into a fresh directory, then move its entries into srcdir.
     let tmp = srcdir.join(format!(".onramp-unpack-{name}"));
-    let res = crate::archive::extract(file, kind, &tmp).and_then(|()| {
+    let limits = crate::archive::Limits::for_file(file, None, sha256);
+    let res = crate::archive::extract(file, kind, &tmp, &limits).and_then(|()| {
         let rd = fs::read_dir(&tmp).map_err(|e| Error::io("cannot read", &tmp, e))?;
         for e in rd {
             let e = e.map_err(|e| Error::io("cannot read", &tmp, e))?;
@@ -296,6 +410,10 @@ mod tests {
         let o = Origin::Dir("/r".into());
         let e = locate(&s("git+https://h/x.git"), &o).err().unwrap();
         assert!(e.msg.contains("git+https://"), "{}", e.msg);
+        let e = locate(&s("file:///etc/shadow"), &o).err().unwrap();
+        assert!(e.msg.contains("file:// URL"), "{}", e.msg);
+        let e = locate(&s("/etc/shadow"), &o).err().unwrap();
+        assert!(e.msg.contains("leaves the recipe's directory"), "{}", e.msg);
         assert!(
             matches!(locate(&s("a.tar.gz"), &o), Ok(Loc::File(p)) if p == Path::new("/r/a.tar.gz"))
         );

@@ -23,6 +23,38 @@ use crate::plan::Planned;
 use crate::state::{InstallStatus, Owner, State, Status, Store};
 use std::path::PathBuf;
 
+/// The caller's variables every manifest command sees (README: Commands):
+/// where programs and home are, locale and terminal, and the network
+/// settings onramp itself honours (a command that downloads needs them).
+pub const PASSED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TMPDIR",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "LC_MESSAGES",
+    "TERM",
+    "TZ",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// Longest reason or error text kept in the state (it quotes output).
+pub const MAX_REASON: usize = 4096;
+
 pub struct Ctx {
     pub man: Loaded,
     pub prefix: PathBuf,
@@ -35,6 +67,8 @@ pub struct Ctx {
     pub cache: Cache,
     /// Build sources whose sums are SKIP (never by default).
     pub allow_skip_checksums: bool,
+    /// Build catalog recipes the manifest does not pin (never by default).
+    pub allow_unpinned_catalog: bool,
 }
 
 impl Ctx {
@@ -78,6 +112,8 @@ impl Ctx {
 
     /// Record a component's final status, save, and report it.
     pub fn finish_step(&mut self, id: &str, status: Status, reason: Option<String>) -> Result<()> {
+        // A reason quotes output others control: it is kept bounded.
+        let reason = reason.map(|r| crate::out::bounded(&r, MAX_REASON).into_owned());
         let step = self.st.step_mut(id)?;
         step.status = status;
         step.reason = reason.clone();
@@ -128,16 +164,26 @@ impl Ctx {
         Ok(out)
     }
 
-    /// Environment given to every command the manifest runs.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("ONRAMP_PREFIX", self.prefix.display().to_string()),
-            ("ONRAMP_TARGET", self.target.clone()),
+    /// The whole environment of every command the manifest runs: the
+    /// caller's `PASSED_ENV` variables, those the manifest's `env` names,
+    /// and `ONRAMP_PREFIX`, `ONRAMP_TARGET`, `ONRAMP_GPU`. Nothing else of
+    /// the caller's (tokens, credentials) reaches a command.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = PASSED_ENV
+            .iter()
+            .copied()
+            .chain(self.man.m.env.iter().map(String::as_str))
+            .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+            .collect();
+        env.extend([
+            ("ONRAMP_PREFIX".into(), self.prefix.display().to_string()),
+            ("ONRAMP_TARGET".into(), self.target.clone()),
             (
-                "ONRAMP_GPU",
+                "ONRAMP_GPU".into(),
                 self.st.decided.gpu.clone().unwrap_or_else(|| "none".into()),
             ),
-        ]
+        ]);
+        env
     }
 
     pub fn total_bytes(&self) -> u64 {
@@ -252,7 +298,7 @@ pub fn run(name: &str, ctx: &mut Ctx, owner: Option<&Owner>) -> Result<()> {
                 } else {
                     Status::Failed
                 };
-                p.error = Some(e.msg.clone());
+                p.error = Some(crate::out::bounded(&e.msg, MAX_REASON).into_owned());
             }
             // Steps left running go back to pending: they will run again.
             for s in ctx
@@ -349,7 +395,9 @@ impl Ctx {
         fsutil::mkdirs(&parent)?;
         fsutil::remove_orphans(&parent);
         let staging = fsutil::temp_beside(&dest);
-        if let Err(e) = crate::archive::extract(archive, kind, &staging) {
+        let sha = p.want.as_ref().map(|w| w.sha256.as_str());
+        let limits = crate::archive::Limits::for_file(archive, p.unpacked_size, sha);
+        if let Err(e) = crate::archive::extract(archive, kind, &staging, &limits) {
             let _ = std::fs::remove_dir_all(&staging);
             return Err(e);
         }

@@ -70,7 +70,9 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
             format!("{}: server artifact is not an archive", p.id),
         )
     })?;
-    if let Err(e) = crate::archive::extract(&cached, kind, &staging) {
+    let sha = p.want.as_ref().map(|w| w.sha256.as_str());
+    let limits = crate::archive::Limits::for_file(&cached, p.unpacked_size, sha);
+    if let Err(e) = crate::archive::extract(&cached, kind, &staging, &limits) {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
     }

@@ -36,6 +36,7 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
         opts: &ctx.opts,
         rep: &ctx.rep,
         allow_skip_checksums: ctx.allow_skip_checksums,
+        allow_unpinned_catalog: ctx.allow_unpinned_catalog,
     };
     let b = crate::build::run(&job)?;
     let step = ctx.st.step_mut(id)?;

@@ -9,9 +9,43 @@
 //! apply the same way. Used only for recipes pinned by sha256.
 
 use super::{Recipe, Val};
+use crate::dirfd::{self, Dir, Kind};
 use crate::error::{Code, Error, Result, err};
 use std::fs;
+use std::io::Read;
 use std::time::Duration;
+
+/// The metadata dump is small; a recipe that writes more is refused.
+const MAX_DUMP: u64 = 16 << 20;
+
+/// Read `dir/dump`, written by the recipe's user (`uid`, as root): by
+/// descriptor, a regular file of that user, bounded.
+fn read_dump(dir: &std::path::Path, uid: Option<u32>) -> Result<Vec<u8>> {
+    let p = dir.join("dump");
+    let d = Dir::open(dir).map_err(|e| Error::io("cannot open", dir, e))?;
+    let mut f = d
+        .open_file(std::ffi::OsStr::new("dump"))
+        .map_err(|e| Error::io("cannot read", &p, e))?;
+    let st = dirfd::fstat(&f).map_err(|e| Error::io("cannot stat", &p, e))?;
+    if st.kind != Kind::File || uid.is_some_and(|u| st.uid != u) {
+        return err(
+            Code::Manifest,
+            "the recipe's evaluated metadata is not a file of the build user; refusing it",
+        );
+    }
+    let mut bytes = Vec::new();
+    (&mut f)
+        .take(MAX_DUMP + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("cannot read", &p, e))?;
+    if bytes.len() as u64 > MAX_DUMP {
+        return err(
+            Code::Manifest,
+            format!("the recipe's evaluated metadata is over {MAX_DUMP} bytes; refusing it"),
+        );
+    }
+    Ok(bytes)
+}
 
 /// Sources the recipe, then writes `S|A NUL name NUL (value | count NUL
 /// items...)` for each variable it set and `F NUL name NUL body NUL` for
@@ -96,17 +130,34 @@ pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, Strin
             "reading a recipe with --eval needs bash on the system PATH",
         );
     }
-    let user = crate::run::build_user();
-    let work = crate::run::private_dir("eval", user)?;
+    let user = crate::sandbox::acquire()?;
+    let work = crate::run::private_dir("eval")?;
     let res = (|| {
         let pkgbuild = work.join("PKGBUILD");
-        fs::write(&pkgbuild, text).map_err(|e| Error::io("cannot write", &pkgbuild, e))?;
-        let out = work.join("dump");
-        crate::run::chown_tree(&work, user)?;
+        crate::fsutil::write_new(&pkgbuild, text.as_bytes(), 0o644)?;
+        let (home, outdir) = (work.join("home"), work.join("out"));
+        for d in [&home, &outdir] {
+            fs::create_dir(d).map_err(|e| Error::io("cannot create", d, e))?;
+        }
+        // As root: the recipe's user gets HOME and the output directory,
+        // root keeps the directory holding them (so neither can be swapped).
+        if let Some(u) = &user {
+            let hand = |d: &std::path::Path, uid: u32, mode: u32| {
+                Dir::open(d)
+                    .and_then(|h| h.chown_chmod(uid, u.gid, mode))
+                    .map_err(|e| Error::io("cannot hand to the build user", d, e))
+            };
+            hand(&home, u.uid, 0o700)?;
+            hand(&outdir, u.uid, 0o700)?;
+            hand(&work, 0, 0o710)?;
+        }
+        let out = outdir.join("dump");
         let env: Vec<(String, String)> = [
             ("PATH", crate::build::deps::BUILD_PATH.to_string()),
-            ("HOME", work.display().to_string()),
-            ("LANG", "C".to_string()),
+            ("HOME", home.display().to_string()),
+            // makepkg runs in the user's (UTF-8) locale: a multi-byte IFS
+            // or ${v^^} on UTF-8 text must behave as it does there.
+            ("LANG", "C.UTF-8".to_string()),
             ("CARCH", carch.to_string()),
             ("startdir", work.display().to_string()),
             ("srcdir", work.join("src").display().to_string()),
@@ -128,12 +179,27 @@ pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, Strin
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // Not as root the recipe runs as the user: it gets no writable view
+        // of onramp's cache and state (where the kernel allows it).
+        let read_only = if user.is_none() {
+            [
+                crate::download::cache_root(None).ok(),
+                crate::state::root(None).ok(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect()
+        } else {
+            Vec::new()
+        };
         let spec = crate::run::Spec {
             env,
             clear_env: true,
-            user,
+            user: user.as_ref().map(|u| u.ids()),
             timeout,
             isolate_net: true,
+            contain: true,
+            read_only,
             ..Default::default()
         };
         let o = crate::run::run_spec(&argv, &work, &spec)?;
@@ -143,7 +209,7 @@ pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, Strin
                 format!("sourcing the recipe in bash {}", o.describe()),
             );
         }
-        let bytes = fs::read(&out).map_err(|e| Error::io("cannot read", &out, e))?;
+        let bytes = read_dump(&outdir, user.as_ref().map(|u| u.uid))?;
         let mut r = parse_dump(&bytes)?;
         r.declare_f = true;
         r.vars.remove("CARCH");
