@@ -173,7 +173,7 @@ teardown() { common_teardown; }
     head -c 100 "$sf" >"$sf.cut" && mv "$sf.cut" "$sf"
     run onramp_install --manifest "$SLOW" --prefix "$PREFIX" --yes
     assert_success
-    assert_output --partial "the saved state could not be read"
+    assert_output --partial "the saved state could not be used"
     ls "$(dirname "$sf")"/state.json.*.corrupt
     jq -e '.status == "complete"' "$sf"
 }

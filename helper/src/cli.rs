@@ -515,7 +515,16 @@ fn open(f: &Flags) -> Result<Opened> {
     let plan_id = plan::plan_id(&man, &prefix, &target);
     let root = state::root(f.state_dir.as_deref())?;
     let store = Store::lock(&state::dir_for(&root, &prefix))?;
-    let st = store.load()?;
+    let mut st = store.load()?;
+    if let Some(s) = &st
+        && s.plan_id == plan_id
+    {
+        let ids: Vec<&str> = man.m.components.iter().map(|c| c.id.as_str()).collect();
+        if let Some(why) = s.inconsistency(Some(&ids)) {
+            store.set_aside(&why)?;
+            st = None;
+        }
+    }
     Ok(Opened {
         man,
         prefix,

@@ -163,6 +163,33 @@ impl State {
             .ok_or_else(|| Error::new(Code::Internal, format!("state has no step {id:?}")))
     }
 
+    /// Why this state cannot be what onramp wrote for `ids` (the manifest's
+    /// component ids, when the plan id says it is that manifest's): phases
+    /// missing or out of order, steps missing, repeated or unknown. A state
+    /// like that would fail every run ("state has no step"), so it is set
+    /// aside like one that does not parse.
+    pub fn inconsistency(&self, ids: Option<&[&str]>) -> Option<String> {
+        let names: Vec<&str> = self.phases.iter().map(|p| p.name.as_str()).collect();
+        if names != PHASES {
+            return Some(format!("its phases are {names:?}, not onramp's nine"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = self.steps.iter().find(|s| !seen.insert(s.id.as_str())) {
+            return Some(format!("step {:?} appears twice", dup.id));
+        }
+        if let Some(ids) = ids {
+            let want: std::collections::BTreeSet<&str> = ids.iter().copied().collect();
+            if seen != want {
+                let missing: Vec<&&str> = want.difference(&seen).collect();
+                let extra: Vec<&&str> = seen.difference(&want).collect();
+                return Some(format!(
+                    "its steps do not match the manifest's components (missing {missing:?}, unknown {extra:?})"
+                ));
+            }
+        }
+        None
+    }
+
     /// How many phases, from the first, are done: "completed through phase N".
     pub fn completed_through(&self) -> usize {
         PHASES
@@ -277,32 +304,41 @@ impl Store {
             }
         };
         match serde_json::from_slice::<State>(&bytes) {
-            Ok(s) if s.schema == SCHEMA => Ok(Some(s)),
+            Ok(s) if s.schema == SCHEMA => match s.inconsistency(None) {
+                None => Ok(Some(s)),
+                Some(why) => self.set_aside(&why).map(|()| None),
+            },
             res => {
                 let why = match res {
                     Ok(s) => format!("schema {} (this onramp reads {SCHEMA})", s.schema),
                     Err(e) => e.to_string(),
                 };
-                let aside = self
-                    .dir
-                    .join(format!("state.json.{}.corrupt", fsutil::now_unix()));
-                std::fs::rename(&self.file, &aside).map_err(|e| {
-                    Error::new(
-                        Code::State,
-                        format!(
-                            "cannot move unreadable state {} aside: {e}",
-                            self.file.display()
-                        ),
-                    )
-                })?;
-                let _ = fsutil::sync_dir(&self.dir);
-                crate::say!(
-                    "onramp: warning: the saved state could not be read ({why}); kept it as {} and starting fresh",
-                    aside.display()
-                );
-                Ok(None)
+                self.set_aside(&why).map(|()| None)
             }
         }
+    }
+
+    /// Keep a state that cannot be used as `state.json.<time>.corrupt`, say
+    /// so, and let the install start fresh.
+    pub fn set_aside(&self, why: &str) -> Result<()> {
+        let aside = self
+            .dir
+            .join(format!("state.json.{}.corrupt", fsutil::now_unix()));
+        std::fs::rename(&self.file, &aside).map_err(|e| {
+            Error::new(
+                Code::State,
+                format!(
+                    "cannot move unreadable state {} aside: {e}",
+                    self.file.display()
+                ),
+            )
+        })?;
+        let _ = fsutil::sync_dir(&self.dir);
+        crate::say!(
+            "onramp: warning: the saved state could not be used ({why}); kept it as {} and starting fresh",
+            aside.display()
+        );
+        Ok(())
     }
 
     pub fn save(&self, st: &mut State) -> Result<()> {

@@ -192,6 +192,12 @@ pub fn parse(text: &str, carch: &str) -> Result<Recipe, Refusal> {
             continue;
         }
         match lx.assignment(&env)? {
+            Some((name, _, _)) if name == "IFS" => {
+                return Err(Refusal {
+                    line,
+                    what: "an assignment to IFS (it changes how every later word splits; read it with --eval)".into(),
+                });
+            }
             Some((name, append, val)) => {
                 assign(&mut env, &name, append, val);
                 lx.end_of_statement()?;
@@ -316,6 +322,10 @@ pub fn overrides(
     // Longest first, so depends_x86_64 is not taken for depends.
     names.sort_by_key(|n| std::cmp::Reverse(n.len()));
     let mut out: BTreeMap<String, Val> = BTreeMap::new();
+    // makepkg evaluates these lines in a function with `local pkgname=$1`:
+    // `${pkgname}` in an override is the split package's own name.
+    let mut vars = r.vars.clone();
+    vars.insert("pkgname".into(), Val::Str(pkg.to_string()));
     let mut lx = lex::Lexer::new(body);
     lx.set_line(*start);
     // makepkg reads `declare -f` output, where every `;`-separated statement
@@ -344,7 +354,7 @@ pub fn overrides(
             Some(n) => {
                 let n = n.clone();
                 let line = lx.line();
-                let Some((_, append, val)) = lx.assignment(&r.vars)? else {
+                let Some((_, append, val)) = lx.assignment(&vars)? else {
                     return Err(Refusal {
                         line,
                         what: format!("cannot read the assignment of {n} in package_{pkg}()"),
