@@ -64,6 +64,9 @@ Options:
   --from DIR            a pre-seeded cache: helper and artifacts named by sha256
   --allow-http          accept plain http:// artifact URLs
   --allow-skip-checksums  build worker sources whose sums are SKIP, unverified
+  --allow-unpinned-catalog  build a catalog PKGBUILD the manifest does not pin
+  --build-user NAME     as root, build recipes as this account (default:
+                        onramp's own build uids; see README, Security)
   --connections N       connections per download (default 8)
   --mirror BASE         try BASE/<file name> before each artifact's URL
   --ca-file FILE        trust this PEM CA too (also: SSL_CERT_FILE)
@@ -76,7 +79,8 @@ Options:
   -h, --help            this help
 
 Environment: ONRAMP_HELPER, ONRAMP_DIST_URL, ONRAMP_MANIFEST,
-ONRAMP_STATE_DIR, ONRAMP_CACHE_DIR, XDG_CACHE_HOME, XDG_STATE_HOME.
+ONRAMP_STATE_DIR, ONRAMP_CACHE_DIR, ONRAMP_BUILD_USER, XDG_CACHE_HOME,
+XDG_STATE_HOME.
 Exit codes: 0 done, 2 usage, 3 manifest, 4 disk, 5 platform, 6 network,
 7 integrity, 8 another install running, 9 partial, 10 needs --yes or
 --fresh, 11 helper, 12 state, 13 unsafe directory (as root), 130
@@ -112,6 +116,8 @@ onramp_parse_args() {
         --from) onramp_value "$1" "${2-}"; onramp_from=$2; shift ;;
         --allow-http) onramp_http_flag=--allow-http ;;
         --allow-skip-checksums) onramp_skip_flag=--allow-skip-checksums ;;
+        --allow-unpinned-catalog) onramp_unpinned_flag=--allow-unpinned-catalog ;;
+        --build-user) onramp_value "$1" "${2-}"; ONRAMP_BUILD_USER=$2; export ONRAMP_BUILD_USER; shift ;;
         --connections) onramp_value "$1" "${2-}"; onramp_connections=$2; shift ;;
         --mirror) onramp_value "$1" "${2-}"; onramp_mirror=$2; shift ;;
         --ca-file) onramp_value "$1" "${2-}"; onramp_ca_file=$2; shift ;;
@@ -139,6 +145,7 @@ onramp_defaults() {
     onramp_from=
     onramp_http_flag=
     onramp_skip_flag=
+    onramp_unpinned_flag=
     onramp_connections=
     onramp_mirror=
     onramp_ca_file=
@@ -171,6 +178,8 @@ main() {
     fi
     shift
     set -eu
+    # Nothing onramp creates is writable by group or others.
+    umask 022
     onramp_load_lib
     onramp_exit_codes
     onramp_defaults

@@ -15,17 +15,46 @@ onramp_cache_home() {
     fi
 }
 
-# sha256 of a file with whatever tool exists; refuses when there is none.
-onramp_sha256() {
+# Which sha256 tool verifies the helper; exits (in this shell, not in a
+# command substitution) when there is none.
+onramp_pick_sha256() {
     if onramp_has sha256sum; then
-        sha256sum "$1" | cut -d' ' -f1
+        onramp_sha_tool=sha256sum
     elif onramp_has shasum; then
-        shasum -a 256 "$1" | cut -d' ' -f1
+        onramp_sha_tool=shasum
     elif onramp_has openssl; then
-        openssl dgst -sha256 "$1" | sed 's/^.*= *//'
+        onramp_sha_tool=openssl
     else
-        onramp_die "$EX_HELPER" "cannot verify the helper: no sha256sum, shasum or openssl found; install one of them"
+        onramp_die "$EX_HELPER" "cannot verify the helper: looked for sha256sum, shasum and openssl, and none is installed; install one of them (coreutils, perl or openssl) and run again"
     fi
+}
+
+# sha256 of a file with the tool onramp_pick_sha256 chose.
+onramp_sha256() {
+    case $onramp_sha_tool in
+    sha256sum) sha256sum "$1" | cut -d' ' -f1 ;;
+    shasum) shasum -a 256 "$1" | cut -d' ' -f1 ;;
+    *) openssl dgst -sha256 "$1" | sed 's/^.*= *//' ;;
+    esac
+}
+
+# onramp_private_dir DIR: the directory the helper is staged in must be ours
+# and not writable by others (as root, not by the group either), or another
+# user could swap the verified helper before it runs.
+onramp_private_dir() {
+    # shellcheck disable=SC2012 # ls -ldn is the portable way to read owner and mode
+    onramp_pd=$(ls -ldn "$1" 2>/dev/null) || onramp_die "$EX_HELPER" "cannot read $1"
+    onramp_pd_mode=${onramp_pd%% *}
+    onramp_pd_uid=$(printf '%s\n' "$onramp_pd" | awk '{print $3}')
+    onramp_pd_me=$(id -u)
+    if [ "$onramp_pd_uid" != "$onramp_pd_me" ]; then
+        onramp_die "$EX_UNSAFE" "$1 belongs to uid $onramp_pd_uid, not to you (uid $onramp_pd_me): another user could replace the helper there; set XDG_CACHE_HOME to a directory of your own"
+    fi
+    case $onramp_pd_me:$onramp_pd_mode in
+    0:?????w???* | *:????????w?*)
+        onramp_die "$EX_UNSAFE" "$1 is writable by others (mode $onramp_pd_mode): another user could replace the helper there; chmod go-w it or set XDG_CACHE_HOME to a private directory"
+        ;;
+    esac
 }
 
 # onramp_verify FILE SHA: 0 when FILE's sha256 is SHA.
@@ -92,12 +121,15 @@ onramp_acquire_helper() {
     onramp_helper_cached=$onramp_bin_dir/$onramp_helper_name
     onramp_pin_sha=$(onramp_pin "$onramp_target")
     if [ -n "$onramp_pin_sha" ]; then
+        onramp_pick_sha256
         if [ -f "$onramp_helper_cached" ] && onramp_verify "$onramp_helper_cached" "$onramp_pin_sha"; then
             onramp_probe_helper "$onramp_helper_cached" || onramp_helper_unusable "$onramp_helper_cached"
             onramp_helper=$onramp_helper_cached
             return 0
         fi
         mkdir -p "$onramp_bin_dir"
+        onramp_private_dir "${onramp_bin_dir%/bin}"
+        onramp_private_dir "$onramp_bin_dir"
         if [ -n "$onramp_from" ]; then
             for onramp_cand in "$onramp_from/$onramp_helper_name" "$onramp_from/bin/$onramp_helper_name"; do
                 if [ -f "$onramp_cand" ]; then

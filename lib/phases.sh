@@ -38,6 +38,7 @@ onramp_run_phases() {
             ${onramp_offline_flag:+"$onramp_offline_flag"} \
             ${onramp_http_flag:+"$onramp_http_flag"} \
             ${onramp_skip_flag:+"$onramp_skip_flag"} \
+            ${onramp_unpinned_flag:+"$onramp_unpinned_flag"} \
             ${onramp_connections:+--connections "$onramp_connections"} \
             ${onramp_mirror:+--mirror "$onramp_mirror"} \
             ${onramp_ca_file:+--ca-file "$onramp_ca_file"} || onramp_fatal=$?
