@@ -5,7 +5,8 @@
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
 # install.bats under every shell and both forms of install.sh, then the
-# kill-and-resume, truncation, static-binary and download suites. The
+# kill-and-resume, truncation, static-binary, download, PKGBUILD, worker
+# and security suites. The
 # download fault matrix (tests/faultserver) runs inside `cargo test`.
 set -euo pipefail
 
@@ -17,7 +18,7 @@ QUICK=0
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
-      makepkg pacman-package-manager fakeroot gcc make)
+      makepkg pacman-package-manager fakeroot gcc make strace time)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -102,6 +103,7 @@ main() {
     if [ "$QUICK" = 1 ]; then
         run_bats "install.bats (dash, checkout)" ONRAMP_TEST_SHELL=dash ONRAMP_TEST_FORM=checkout -- tests/install.bats
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
+        run_bats "security: hostile recipes, archives, caches, manifests" ONRAMP_TEST_SHELL=dash -- tests/security.bats
     else
         for form in checkout dist; do
             for sh in "${SHELLS[@]}"; do
@@ -115,6 +117,7 @@ main() {
         run_bats "downloads: kills, disk full, shared cache, TLS (nginx)" -- tests/download.bats
         run_bats "PKGBUILD static reader vs makepkg" -- tests/pkgbuild.bats
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
+        run_bats "security: hostile recipes, archives, caches, manifests" ONRAMP_TEST_SHELL=dash -- tests/security.bats
     fi
     echo
     echo "$PASSED passed, $FAILED failed"

@@ -6,67 +6,16 @@
 
 load lib/common
 load lib/nginx
+load lib/recipes
 
 setup() {
     common_setup
-    W=$T/w
-    mkdir -p "$W"
-    TARBALL=$REPO/examples/demo/catalog/workers/hello/hello-worker-1.0.0.tar.gz
-    TARBALL_SHA=$(sha256sum <"$TARBALL" | cut -c1-64)
+    recipes_setup
 }
 
 teardown() {
     nginx_stop
     common_teardown
-}
-
-# recipe NAME: a directory $W/NAME holding PKGBUILD (from stdin) and the
-# demo worker's source tarball.
-recipe() {
-    mkdir -p "$W/$1"
-    cat >"$W/$1/PKGBUILD"
-    cp "$TARBALL" "$W/$1/"
-}
-
-# manifest OUT [--timeout S] ID DIR [ID DIR...]: a stack of workers, each
-# from the PKGBUILD in DIR, pinned by its sha256.
-manifest() {
-    local out=$1 timeout=60 comps='[]' sha
-    shift
-    if [ "$1" = --timeout ]; then timeout=$2; shift 2; fi
-    while [ $# -gt 0 ]; do
-        sha=$(sha256sum <"$2/PKGBUILD" | cut -c1-64)
-        comps=$(jq --arg id "$1" --arg p "$2/PKGBUILD" --arg sha "$sha" --argjson t "$timeout" \
-            '. + [{"id":$id,"kind":"worker","recipe":{"path":$p,"sha256":$sha},"timeout_s":$t}]' <<<"$comps")
-        shift 2
-    done
-    jq -n --argjson c "$comps" '{"schema":1,"name":"workers-test","version":"1","components":$c}' >"$out"
-}
-
-# The reason recorded for component $1 (in the install of prefix $2).
-reason() {
-    jq -r --arg id "$1" '.steps[] | select(.id == $id) | .reason' "$(state_file "${2:-$PREFIX}")"
-}
-
-hello_body() {
-    cat <<'EOF'
-pkgname=hello-worker
-pkgver=1.0.0
-pkgrel=1
-arch=('x86_64' 'aarch64')
-makedepends=('cc' 'make')
-EOF
-}
-
-# The demo worker's recipe with sha256sums SUM (the tarball's by default).
-hello_recipe() {
-    hello_body
-    cat <<EOF
-source=("hello-worker-1.0.0.tar.gz")
-sha256sums=('${1:-$TARBALL_SHA}')
-build() { cd "\$pkgname-\$pkgver"; make; }
-package() { cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"; }
-EOF
 }
 
 @test "a recipe builds with cc and installs atomically; as root it builds as a dedicated build uid and packages under fakeroot with a minimal environment" {
@@ -97,9 +46,11 @@ EOF
     if [ "$(id -u)" = 0 ]; then
         # onramp's own build uid: no account, no service, nobody's subuid range
         uid=$(cat "$PREFIX/workers/w/share/build-user")
-        [ "$uid" -ge 1879048192 ] && [ "$uid" -lt $((1879048192 + 32)) ]
-        ! getent passwd "$uid"
         assert_output --partial "w: building as onramp build user (uid $uid)"
+        [ "$uid" -ge 1879048192 ]
+        [ "$uid" -lt $((1879048192 + 32)) ]
+        run getent passwd "$uid"
+        assert_failure
         [ "$(cat "$PREFIX/workers/w/share/package-uid")" = 0 ] # fakeroot
         [ "$(stat -c %U "$PREFIX/workers/w/bin/hello-worker")" = root ]
     fi
@@ -365,6 +316,10 @@ cases = {
     "fifo": [d("pipe", tarfile.FIFOTYPE)],
     "longname-dotdot": [f("d" * 120 + "/../../../../../../../../.." + outside + "/pwned-long")],
     "link-chain": [l("a", "b"), l("b", "../c"), f("a/pwned-chain")],
+    # each link alone stays inside; chained, sub/etc is the machine's /etc
+    "link-chain-climb": [l("sub/up", "..")]
+        + [l("sub/p%d" % i, ("up" if i == 1 else "p%d" % (i - 1)) + "/..") for i in range(1, 13)]
+        + [l("sub/etc", "p12/etc")],
 }
 for name, entries in cases.items():
     with tarfile.open(os.path.join(out, name + ".tar"), "w", format=tarfile.GNU_FORMAT) as t:

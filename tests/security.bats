@@ -1,0 +1,523 @@
+#!/usr/bin/env bats
+# Issue 8's findings, each as the attack itself: hostile recipes, archives,
+# caches, manifests and directories, run as root where the attack needs
+# root, checking the concrete effect is gone (files outside unchanged with
+# their owners, no tampered byte placed, no process left, no connect() off
+# loopback, bounded memory, no escape byte on the terminal).
+
+load lib/common
+load lib/nginx
+load lib/recipes
+
+setup() {
+    common_setup
+    recipes_setup
+    OUT=$T/outside
+    mkdir -p "$OUT"
+}
+
+teardown() {
+    nginx_stop
+    pkill -9 -f 'sleep 30[0-9][0-9]' 2>/dev/null || true
+    common_teardown
+}
+
+need_root() {
+    [ "$(id -u)" = 0 ] || skip "the attack needs root (onramp as root is what it targets)"
+}
+
+# Everything under DIRS with type, mode, owner, size, mtime and link target.
+owners() {
+    local d
+    for d in "$@"; do
+        find "$d" -printf '%y %m %U:%G %s %T@ %p -> %l\n' | LC_ALL=C sort
+    done
+}
+
+# A recipe around the demo worker, built, with extra lines for build().
+hello_with_build() {
+    hello_body
+    cat <<EOF
+source=("hello-worker-1.0.0.tar.gz")
+sha256sums=('$TARBALL_SHA')
+build() {
+  cd "\$pkgname-\$pkgver"; make
+$1
+}
+package() {
+  cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"
+$2
+}
+EOF
+}
+
+# No live process whose command line holds $1.
+no_process() {
+    if pgrep -af "$1"; then
+        echo "a process survived: $1" >&2
+        return 1
+    fi
+}
+
+# fails CMD...: CMD must fail (a plain `! CMD` never fails a bats test).
+fails() {
+    if "$@"; then
+        echo "unexpectedly succeeded: $*" >&2
+        return 1
+    fi
+}
+
+@test "1: a recipe that swaps \$startdir/pkg (or its pkgdir) for a link cannot make root chown or write outside" {
+    need_root
+    mkdir -p "$OUT/victimdir"
+    echo keep >"$OUT/victimdir/file"
+    before=$(owners "$OUT")
+    { cat <<EOF
+pkgname=victimdir
+pkgver=1
+pkgrel=1
+arch=('any')
+source=()
+build() {
+  rm -rf "\$startdir/pkg" 2>/dev/null || true
+  ln -sfn "$OUT" "\$startdir/pkg" 2>/dev/null || true
+  rm -rf "\$pkgdir" 2>/dev/null || true
+  ln -sfn "$OUT/victimdir" "\$pkgdir" 2>/dev/null || true
+  echo 'package() { echo hijacked >"\\\$pkgdir/hijacked"; }' >>"\$startdir/PKGBUILD" 2>/dev/null || true
+}
+package() { echo ok >"\$pkgdir/ok"; ln -s "$OUT/victimdir/file" "\$pkgdir/link"; }
+EOF
+    } | recipe swap
+    manifest "$T/m.json" w "$W/swap"
+    run onramp_install --manifest "$T/m.json" --prefix "$PREFIX"
+    diff <(echo "$before") <(owners "$OUT")
+    assert_success
+    [ "$(cat "$PREFIX/workers/w/ok")" = ok ]
+    # the recipe could not rewrite the PKGBUILD root runs package() from
+    [ ! -e "$PREFIX/workers/w/hijacked" ]
+    # a link is installed as a link, owned by root, its target untouched
+    [ "$(readlink "$PREFIX/workers/w/link")" = "$OUT/victimdir/file" ]
+    [ "$(stat -c %U "$PREFIX/workers/w/ok")" = root ]
+}
+
+@test "1: a build in progress is private to its build uid: another account's process (nginx runs as nobody) can neither read nor write it" {
+    need_root
+    hello_with_build 'touch "$srcdir/started"; while [ ! -e "$srcdir/release" ]; do sleep 0.05; done' '' | recipe slow
+    manifest "$T/m.json" w "$W/slow"
+    start_install_bg --manifest "$T/m.json" --prefix "$PREFIX"
+    local r i=0
+    until r=$(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'onramp-build-w-*' | head -n 1) && [ -n "$r" ] && [ -e "$r/build/src/started" ]; do
+        i=$((i + 1)); [ "$i" -lt 600 ] || { cat "$T/bg.out"; false; }; sleep 0.05
+    done
+    as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c "$1" 2>/dev/null; }
+    fails as_nobody "ls '$r'"
+    fails as_nobody "touch '$r/build/src/nobody-was-here'"
+    fails as_nobody "cat '$r/build/PKGBUILD'"
+    fails as_nobody "rm -rf '$r/build/src'"
+    touch "$r/build/src/release"
+    wait "$BG"
+    [ ! -e "$PREFIX/workers/w/nobody-was-here" ]
+    "$PREFIX/workers/w/bin/hello-worker" --ping
+    # a named build user that another process runs as is not private: refused
+    setpriv --reuid=nobody --regid=nogroup --clear-groups sleep 3099 &
+    local pid=$!
+    sleep 0.2
+    hello_recipe | recipe ok
+    manifest "$T/m2.json" w "$W/ok"
+    run onramp_install --manifest "$T/m2.json" --prefix "$T/p2" --build-user nobody
+    kill "$pid"
+    assert_equal "$status" 9
+    run reason w "$T/p2"
+    assert_output --partial "build user nobody (uid $(id -u nobody)) has running processes (PID"
+    assert_output --partial "$pid"
+    [ ! -e "$T/p2/workers" ]
+}
+
+@test "6: nothing a build or --eval starts survives it (setsid, double fork), as root and as a user" {
+    hello_with_build '(setsid sleep 3011 </dev/null >/dev/null 2>&1 &)
+setsid sh -c "sleep 3012 & exit" </dev/null >/dev/null 2>&1
+sleep 0.3' '' | recipe daemon
+    manifest "$T/m.json" w "$W/daemon"
+    run onramp_install --manifest "$T/m.json" --prefix "$PREFIX"
+    assert_success
+    no_process "sleep 3011"
+    no_process "sleep 3012"
+    # --eval: the recipe is sourced, and leaves a daemon while being read
+    mkdir -p "$T/e"
+    printf '%s\n' 'pkgname=e' 'pkgver=$(setsid sleep 3013 </dev/null >/dev/null 2>&1 & echo 1)' 'pkgrel=1' 'arch=(any)' >"$T/e/PKGBUILD"
+    run "$H" pkgbuild srcinfo "$T/e/PKGBUILD" --eval
+    assert_success
+    assert_output --partial "pkgver = 1"
+    no_process "sleep 3013"
+    if [ "$(id -u)" = 0 ]; then
+        # the same as a user: onramp reaps what its children leave
+        local d
+        d=$(mktemp -d /tmp/onramp-sec-user.XXXXXX)
+        cp "$H" "$T/e/PKGBUILD" "$d/"
+        chmod -R a+rX "$d"
+        chmod 755 "$d"
+        run setpriv --reuid=nobody --regid=nogroup --clear-groups env -i HOME="$d" PATH=/usr/bin:/bin "$d/onramp" pkgbuild srcinfo "$d/PKGBUILD" --eval
+        rm -rf "$d"
+        assert_success
+        no_process "sleep 3013"
+    fi
+}
+
+@test "2: a server version that is not one path component is refused when the manifest is read" {
+    mkdir -p "$OUT/victim"
+    echo keep >"$OUT/victim/file"
+    before=$(owners "$OUT")
+    for v in "../../../outside/victim" "$OUT/victim" "a/b" ".."; do
+        demo_variant "$T/m/manifest.json" ".components[0].version = \"$v\" | .components[0].version_check.expect = \"$v\""
+        run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX"
+        assert_equal "$status" 3
+        assert_output --partial "at components[0].version"
+        assert_output --partial "one plain path component"
+    done
+    [ "$(owners "$OUT")" = "$before" ]
+    [ ! -e "$PREFIX/server" ]
+}
+
+@test "3: a resumed download re-reads its .part: bytes changed while onramp was down are never published" {
+    head -c $((24 * 1024 * 1024)) /dev/urandom >"$T/big.bin"
+    sha=$(sha256sum <"$T/big.bin" | cut -c1-64)
+    nginx_start "$T" 4m
+    local url="http://127.0.0.1:$NGINX_PORT/big.bin" c=$T/cache
+    ONRAMP_CACHE_DIR=$c setsid "$H" download "$url" -o "$T/out.bin" --sha256 "$sha" --size $((24 * 1024 * 1024)) --allow-http --connections 1 </dev/null >"$T/dl.out" 2>&1 &
+    local pid=$! i=0
+    until [ "$(jq -r '.hashed // 0' "$c/partial/$sha.json" 2>/dev/null || echo 0)" -gt 1048576 ]; do
+        i=$((i + 1)); [ "$i" -lt 400 ] || { cat "$T/dl.out"; false; }; sleep 0.05
+    done
+    kill -9 "$pid"
+    wait "$pid" || true
+    # someone edits a byte the sidecar vouches for
+    printf 'X' | dd of="$c/partial/$sha.part" bs=1 seek=4096 conv=notrunc 2>/dev/null
+    run env ONRAMP_CACHE_DIR="$c" "$H" download "$url" -o "$T/out.bin" --sha256 "$sha" --size $((24 * 1024 * 1024)) --allow-http --connections 4
+    [ "$(sha256sum <"$T/out.bin" | cut -c1-64)" = "$sha" ]
+    [ "$(sha256sum <"$c/sha256/$sha" | cut -c1-64)" = "$sha" ]
+    assert_success
+    assert_output --partial "the partial download changed on disk since it was saved; starting it over"
+}
+
+@test "3: a cache file edited through a hard-linked model (chmod u+w) is hashed again and never placed in the next prefix" {
+    run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    assert_success
+    local m=$PREFIX/models/chat-tiny.bin
+    sha=$(jq -r '.components[] | select(.id == "model-chat") | .artifacts.any.sha256' "$DEMO")
+    c=$XDG_CACHE_HOME/onramp/sha256/$sha
+    # placed without a second copy: a reflink or the cache's own inode
+    [ "$(stat -c %i "$m")" = "$(stat -c %i "$c")" ] || [ "$(stat -c %h "$c")" = 1 ]
+    chmod u+w "$m"
+    printf 'X' | dd of="$m" bs=1 seek=5 conv=notrunc 2>/dev/null
+    run onramp_install --manifest "$DEMO" --prefix "$T/p2"
+    [ "$(sha256sum <"$T/p2/models/chat-tiny.bin" | cut -c1-64)" = "$sha" ]
+    [ "$(sha256sum <"$c" | cut -c1-64)" = "$sha" ]
+    assert_success
+    assert_output --partial "changed on disk since it was verified"
+    # an unchanged cache file is trusted by its seal, not hashed again
+    run onramp_install --manifest "$DEMO" --prefix "$T/p3"
+    assert_success
+    refute_output --partial "changed on disk"
+}
+
+@test "5: as root, a prefix, cache or state directory another user can change is refused (exit 13), naming it and the fix" {
+    need_root
+    mkdir -p "$T/theirs" "$T/open"
+    chown nobody:nogroup "$T/theirs"
+    chmod 777 "$T/open"
+    run onramp_install --manifest "$DEMO" --prefix "$T/theirs/stack"
+    assert_equal "$status" 13
+    assert_output --partial "refusing $T/theirs: it is owned by uid $(id -u nobody) (not root)"
+    assert_output --partial "choose a prefix only root can write (such as /opt/NAME)"
+    [ -z "$(ls -A "$T/theirs")" ]
+    run onramp_install --manifest "$DEMO" --prefix "$T/open"
+    assert_equal "$status" 13
+    assert_output --partial "refusing $T/open: it is writable by every user (mode 0777)"
+    [ -z "$(ls -A "$T/open")" ]
+    mkdir -p "$T/sticky"
+    chmod 1777 "$T/sticky"
+    XDG_STATE_HOME=$T/sticky/state
+    mkdir -p "$XDG_STATE_HOME"
+    chown nobody "$XDG_STATE_HOME"
+    run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    assert_equal "$status" 13
+    assert_output --partial "set ONRAMP_STATE_DIR (or XDG_STATE_HOME) to a directory only root can write"
+    XDG_STATE_HOME=$T/state
+    mkdir -p "$T/gw"
+    chmod 775 "$T/gw"
+    ONRAMP_CACHE_DIR=$T/gw/cache run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    assert_equal "$status" 13
+    assert_output --partial "refusing $T/gw: it is writable by its group (mode 0775)"
+    # a sticky world-writable parent is fine: nobody may replace what root made in it
+    run onramp_install --manifest "$DEMO" --prefix "$T/sticky/prefix"
+    assert_success
+}
+
+@test "5: a link planted in a directory another user controls (server/versions) cannot make root delete another tree" {
+    need_root
+    run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    assert_success
+    mkdir -p "$OUT/victim"
+    echo keep >"$OUT/victim/precious"
+    before=$(owners "$OUT")
+    # server/ is another user's now, and that user plants a link in it
+    chown nobody:nogroup "$PREFIX/server"
+    mv "$PREFIX/server/versions" "$PREFIX/server/old-versions"
+    mv "$PREFIX/server/current" "$PREFIX/server/old-current"
+    ln -s "$OUT/victim" "$PREFIX/server/versions"
+    chown -h nobody:nogroup "$PREFIX/server/versions"
+    run onramp_install --manifest "$DEMO" --prefix "$PREFIX" --fresh --yes
+    diff <(echo "$before") <(owners "$OUT")
+    assert_equal "$status" 9
+    run reason server
+    assert_output --partial "refusing $PREFIX/server: it is owned by uid $(id -u nobody)"
+}
+
+@test "5: a .part link planted in the cache is removed, never written through or chmodded" {
+    need_root
+    echo secret >"$OUT/victim600"
+    chmod 600 "$OUT/victim600"
+    before=$(owners "$OUT")
+    local art=$REPO/examples/demo/artifacts/chat-tiny.bin sha
+    sha=$(sha256sum <"$art" | cut -c1-64)
+    mkdir -p "$T/c/partial"
+    ln -s "$OUT/victim600" "$T/c/partial/$sha.part"
+    run env ONRAMP_CACHE_DIR="$T/c" "$H" download "$art" -o "$T/got.bin" --sha256 "$sha"
+    diff <(echo "$before") <(owners "$OUT")
+    [ "$(cat "$OUT/victim600")" = secret ]
+    assert_success
+    assert_output --partial "was a symbolic link, not onramp's; removed it"
+    cmp "$art" "$T/got.bin"
+}
+
+@test "7: with --allow-skip-checksums, file://, absolute and linked-out local sources are still refused; nothing is copied" {
+    echo "TOPSECRET" >"$OUT/secret"
+    local n=0
+    for src in "file://$OUT/secret" "$OUT/secret" "linked"; do
+        n=$((n + 1))
+        { hello_body; cat <<EOF
+source=("$src")
+sha256sums=('SKIP')
+package() { install -Dm644 "\$srcdir/\$(basename "$src")" "\$pkgdir/got"; }
+EOF
+        } | recipe "r$n"
+        ln -s "$OUT/secret" "$W/r$n/linked"
+    done
+    manifest "$T/m.json" a "$W/r1" b "$W/r2" c "$W/r3"
+    run onramp_install --manifest "$T/m.json" --prefix "$PREFIX" --allow-skip-checksums
+    assert_equal "$status" 9
+    run reason a
+    assert_output --partial "is a file:// URL; onramp takes local sources only from the recipe's own directory"
+    run reason b
+    assert_output --partial "leaves the recipe's directory"
+    run reason c
+    assert_output --partial "resolves to $OUT/secret, outside the recipe's directory"
+    run grep -rq TOPSECRET "$PREFIX" "$XDG_CACHE_HOME"
+    assert_failure
+}
+
+@test "8: health-check URLs that leave loopback are refused when read; a loopback check connects to 127.0.0.1 only, with no name lookup" {
+    command -v strace >/dev/null || skip "strace is not installed"
+    for u in "http://127.0.0.1@192.0.2.1/" "http://localhost:1@192.0.2.1/" "http://127.0.0.1.example/" "http://127.1/" "http://[::1]@192.0.2.1/"; do
+        demo_variant "$T/m/manifest.json" ".health_checks += [{\"name\":\"h\",\"component\":\"server\",\"http\":\"$u\"}]"
+        ONRAMP_HELPER=$H run strace -f -qq -e trace=connect -o "$T/trace" "$ONRAMP_TEST_SHELL" "$REPO/install.sh" --manifest "$T/m/manifest.json" --prefix "$PREFIX" </dev/null
+        assert_equal "$status" 3
+        assert_output --partial "health_checks[5].http"
+        run grep -E 'connect\(.*(AF_INET|AF_INET6)' "$T/trace"
+        assert_failure
+    done
+    mkdir -p "$T/www"
+    echo ok >"$T/www/health"
+    nginx_start "$T/www"
+    demo_variant "$T/m/manifest.json" ".health_checks += [{\"name\":\"h\",\"component\":\"server\",\"http\":\"http://localhost:$NGINX_PORT/health\"}]"
+    ONRAMP_HELPER=$H run strace -f -qq -e trace=connect -o "$T/trace" "$ONRAMP_TEST_SHELL" "$REPO/install.sh" --manifest "$T/m/manifest.json" --prefix "$PREFIX" </dev/null
+    assert_success
+    grep -q "sin_port=htons($NGINX_PORT), sin_addr=inet_addr(\"127.0.0.1\")" "$T/trace"
+    # every connect() of the install went to loopback, and none to DNS
+    run grep -E 'connect\(.*(AF_INET|AF_INET6)' "$T/trace"
+    refute_output --regexp 'inet_addr\("(([^1]|1[^2]|12[^7])[^"]*)"\)'
+    refute_output --partial 'htons(53)'
+}
+
+@test "9: descriptors inherited by install.sh (7<secret) reach neither a build nor a manifest command" {
+    echo "TOPSECRET" >"$T/secret"
+    hello_with_build '' 'ls -l /proc/$$/fd | grep -c secret >"$pkgdir/fds-seen" || true' | recipe fds
+    sha=$(sha256sum <"$W/fds/PKGBUILD" | cut -c1-64)
+    jq -n --arg p "$W/fds/PKGBUILD" --arg sha "$sha" '{"schema":1,"name":"fds","version":"1","components":[
+        {"id":"w","kind":"worker","recipe":{"path":$p,"sha256":$sha}},
+        {"id":"x","kind":"extra","command":["sh","-c","ls -l /proc/$$/fd | grep -c secret >\"$ONRAMP_PREFIX/extra-fds\"; cat /proc/$$/fd/7 >>\"$ONRAMP_PREFIX/extra-fds\" 2>/dev/null; true"]}]}' >"$T/m.json"
+    run onramp_install --manifest "$T/m.json" --prefix "$PREFIX" 7<"$T/secret"
+    assert_success
+    [ "$(cat "$PREFIX/workers/w/fds-seen")" = 0 ]
+    [ "$(cat "$PREFIX/extra-fds")" = 0 ]
+}
+
+@test "10: escape sequences in recipe output and catalog text reach the terminal as visible text, events keep them JSON-escaped" {
+    hello_with_build 'printf "\033]0;PWNED-TITLE\007erased\033[2K\033[1Aline\n"' '' | recipe esc
+    manifest "$T/m.json" w "$W/esc"
+    run onramp_install --manifest "$T/m.json" --prefix "$PREFIX" --events "$T/ev.ndjson"
+    assert_success
+    fails grep -q $'\x1b' <<<"$output"
+    fails grep -q $'\x07' <<<"$output"
+    assert_output --partial '\x1b]0;PWNED-TITLE\x07erased\x1b[2K\x1b[1Aline'
+    grep -q 'PWNED-TITLE\\u0007erased\\u001b\[2K' "$T/ev.ndjson"
+    # a catalog entry naming an unknown key full of escapes
+    cp -r "$REPO/examples/demo/catalog" "$T/cat"
+    jq '. + {"\u001b]0;evil\u0007\u001b[2J": 1}' "$REPO/examples/demo/catalog/workers/hello/index.json" >"$T/cat/workers/hello/index.json"
+    demo_variant "$T/m/manifest.json" ".components |= map(if .id == \"worker-hello\" then .catalog.base = \"$T/cat\" else . end)"
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$T/p2"
+    assert_equal "$status" 9
+    assert_output --partial 'unknown field `\x1b]0;evil\x07\x1b[2J`'
+    fails grep -q $'\x1b' <<<"$output"
+}
+
+@test "11: a command printing 400 MB without a newline keeps onramp's memory and the state small" {
+    [ -x /usr/bin/time ] || skip "GNU time is not installed"
+    demo_variant "$T/m/manifest.json" '.health_checks += [{"name":"flood","component":"server","command":["sh","-c","head -c 400000000 /dev/zero | tr \"\\\\0\" x; exit 1"],"retries":1}]'
+    install_argv
+    ONRAMP_HELPER=$H run /usr/bin/time -f 'maxrss=%M' setsid -w "${INSTALL[@]}" --manifest "$T/m/manifest.json" --prefix "$PREFIX" </dev/null
+    assert_equal "$status" 9
+    rss=$(printf '%s\n' "$output" | sed -n 's/^maxrss=//p')
+    echo "# max RSS ${rss} KiB" >&3
+    [ "$rss" -lt 102400 ]
+    [ "$(stat -c %s "$(state_file)")" -lt 65536 ]
+    run reason server
+    assert_output --partial "health check flood failed"
+    assert_output --partial "more bytes"
+    [ "${#output}" -lt 5000 ]
+}
+
+@test "12: a catalog PKGBUILD the manifest does not pin is refused before it is fetched; --allow-unpinned-catalog is the explicit way" {
+    cp -r "$REPO/examples/demo/catalog" "$T/cat"
+    NGINX_EXTRA='index index.json;' nginx_start "$T/cat"
+    local base="http://127.0.0.1:$NGINX_PORT" pin
+    pin=$(jq -r .pkgbuild_sha256 "$T/cat/workers/hello/index.json")
+    demo_variant "$T/m/manifest.json" ".components |= map(if .id == \"worker-hello\" then (.catalog.base = \"$base\" | del(.catalog.sha256)) else . end)"
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --allow-http
+    assert_equal "$status" 9
+    run reason worker-hello
+    assert_output --partial "the manifest does not pin its catalog PKGBUILD"
+    assert_output --partial "\"sha256\": \"$pin\""
+    assert_output --partial "--allow-unpinned-catalog"
+    run grep PKGBUILD "$NGINX_LOG"
+    assert_failure
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$T/p2" --allow-http --allow-unpinned-catalog
+    assert_success
+    "$T/p2/workers/worker-hello/bin/hello-worker" --ping
+}
+
+@test "low: byte sums that would wrap, a 200 000-long depends_on chain, duplicate keys, bad paths: clear refusals, before anything runs" {
+    demo_variant "$T/m/manifest.json" '.components += [
+        {"id":"huge1","kind":"model","install_path":"m/1","artifacts":{"any":{"url":"https://example.invalid/1","size":9223372036854775808,"sha256":"'"$(printf 1 | sha256sum | cut -c1-64)"'"}}},
+        {"id":"huge2","kind":"model","install_path":"m/2","artifacts":{"any":{"url":"https://example.invalid/2","size":9223372036854775808,"sha256":"'"$(printf 2 | sha256sum | cut -c1-64)"'"}}}]'
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --offline
+    assert_equal "$status" 3
+    assert_output --partial "sizes add up to more than 18 EB"
+    # cycle detection without recursion
+    python3 - "$T/chain.json" <<'PY'
+import json, sys
+n = 200000
+comps = [{"id": "c%d" % i, "kind": "extra", "command": ["true"], **({"depends_on": ["c%d" % (i - 1)]} if i else {})} for i in range(n)]
+json.dump({"schema": 1, "name": "chain", "version": "1", "components": comps}, open(sys.argv[1], "w"))
+PY
+    run "$H" resume-check --manifest "$T/chain.json" --prefix "$T/pc"
+    assert_success
+    assert_output fresh
+    # a second "any" must not silently win
+    jq . "$DEMO" | sed '0,/"any": {/s//"any": {"path":"x","size":1,"sha256":"'"$(printf x | sha256sum | cut -c1-64)"'"}, "any": {/' >"$T/m/dup.json"
+    run "$H" plan --manifest "$T/m/dup.json" --prefix "$PREFIX"
+    assert_equal "$status" 3
+    assert_output --partial 'at components[0].artifacts: the key "any" appears twice'
+    # configure paths are checked when the manifest is read, before an extra runs
+    for p in 'config/\u202egpj.exe' 'config/a\u0000b' "config/$(head -c 300 /dev/zero | tr '\0' x)"; do
+        demo_variant "$T/m/manifest.json" ".configure.files += [{\"path\":\"$p\",\"content\":\"x\"}]"
+        run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX"
+        assert_equal "$status" 3
+        assert_output --regexp 'configure\.files\[2\]\.path: .*(control or invisible|longer than)'
+        [ ! -e "$PREFIX/extras" ]
+        [ ! -e "$PREFIX/server" ]
+    done
+}
+
+@test "low: an archive bomb stops at its unpacked_size; the rest of the stack installs" {
+    /usr/bin/python3 - "$T/bomb.tar.gz" <<'PY'
+import io, sys, tarfile
+class Zeros(io.RawIOBase):
+    def __init__(self, n): self.left = n
+    def readable(self): return True
+    def readinto(self, b):
+        n = min(len(b), self.left); b[:n] = bytes(n); self.left -= n; return n
+with tarfile.open(sys.argv[1], "w:gz", compresslevel=9) as t:
+    s = b"#!/bin/sh\necho 1.0.0\n"
+    i = tarfile.TarInfo("bin/demo-server"); i.size = len(s); i.mode = 0o755
+    t.addfile(i, io.BytesIO(s))
+    i = tarfile.TarInfo("bin/zeros"); i.size = 300_000_000
+    t.addfile(i, io.BufferedReader(Zeros(i.size)))
+PY
+    local size sha
+    size=$(stat -c %s "$T/bomb.tar.gz")
+    sha=$(sha256sum <"$T/bomb.tar.gz" | cut -c1-64)
+    echo "# a ${size}-byte archive of 300 MB" >&3
+    demo_variant "$T/m/manifest.json" ".components[0].artifacts.any = {\"path\":\"$T/bomb.tar.gz\",\"size\":$size,\"sha256\":\"$sha\",\"unpack\":\"tar.gz\",\"unpacked_size\":4096}"
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX"
+    assert_equal "$status" 9
+    run reason server
+    assert_output --partial "it unpacks to more than"
+    assert_output --partial "its unpacked_size is 4096 bytes"
+    [ "$(du -sm "$PREFIX" | cut -f1)" -lt 50 ]
+}
+
+@test "low: a state that parses but lacks its steps is set aside and the install starts fresh" {
+    interrupted_install
+    sf=$(state_file)
+    jq '.steps = .steps[1:]' "$sf" >"$sf.new" && mv "$sf.new" "$sf"
+    run onramp_install --manifest "$SLOW" --prefix "$PREFIX" --yes
+    assert_success
+    assert_output --partial "its steps do not match the manifest's components"
+    ls "$(dirname "$sf")"/state.json.*.corrupt
+    jq -e '.status == "complete"' "$sf"
+}
+
+@test "low: manifest commands get a minimal environment plus the manifest's env allow-list, never the caller's secrets" {
+    demo_variant "$T/m/manifest.json" '.components += [{"id":"envdump","kind":"extra","command":["sh","-c","env | cut -d= -f1 | sort >\"$ONRAMP_PREFIX/env-seen\""]}]'
+    SECRET_TOKEN=x AWS_SECRET_ACCESS_KEY=y run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX"
+    assert_success
+    run cat "$PREFIX/env-seen"
+    refute_output --partial SECRET
+    assert_output --partial ONRAMP_PREFIX
+    assert_output --partial PATH
+    jq '.env = ["SECRET_TOKEN"]' "$T/m/manifest.json" >"$T/m/m2.json"
+    SECRET_TOKEN=x AWS_SECRET_ACCESS_KEY=y run onramp_install --manifest "$T/m/m2.json" --prefix "$T/p2"
+    assert_success
+    grep -qx SECRET_TOKEN "$T/p2/env-seen"
+    fails grep -q AWS_SECRET "$T/p2/env-seen"
+}
+
+@test "low: with no sha256 tool, the release install.sh says which tools it looked for (exit 11)" {
+    [ -f "$REPO/dist/install.sh" ] || skip "dist/install.sh is built by tests/run.sh"
+    mkdir -p "$T/bin"
+    for t in sh dash uname mktemp rm mkdir cat cut sed awk id ls getconf head tr cp chmod mv; do
+        p=$(command -v "$t") && ln -s "$p" "$T/bin/$t"
+    done
+    run env -i HOME="$HOME" PATH="$T/bin" dash "$REPO/dist/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --from "$REPO/dist" </dev/null
+    assert_equal "$status" 11
+    assert_output --partial "looked for sha256sum, shasum and openssl, and none is installed"
+}
+
+@test "low: --eval run by a user gets no writable view of onramp's cache" {
+    need_root
+    local d
+    d=$(mktemp -d /tmp/onramp-sec-ro.XXXXXX)
+    chmod 755 "$d"
+    mkdir -p "$d/cache/onramp"
+    chown -R nobody:nogroup "$d/cache"
+    cp "$H" "$d/onramp"
+    printf '%s\n' 'pkgname=w' "pkgver=\$(touch $d/cache/onramp/pwned 2>/dev/null; echo 1)" 'pkgrel=1' 'arch=(any)' >"$d/PKGBUILD"
+    chmod -R a+rX "$d"
+    run setpriv --reuid=nobody --regid=nogroup --clear-groups env -i HOME="$d" XDG_CACHE_HOME="$d/cache" PATH=/usr/bin:/bin "$d/onramp" pkgbuild srcinfo "$d/PKGBUILD" --eval
+    local made=no
+    [ -e "$d/cache/onramp/pwned" ] && made=yes
+    rm -rf "$d"
+    assert_success
+    assert_equal "$made" no
+}
