@@ -76,7 +76,7 @@ fn check_one(
         return Err(refuse(
             path,
             format!(
-                "it is writable by {} (mode {:04o}); chmod go-w it, or",
+                "it is writable by {} (mode {:04o})",
                 if mode & 0o002 != 0 {
                     "every user"
                 } else {
@@ -84,7 +84,7 @@ fn check_one(
                 },
                 mode & 0o7777
             ),
-            fix,
+            &format!("chmod go-w it, or {fix}"),
         ));
     }
     Ok(())

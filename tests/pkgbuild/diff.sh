@@ -27,7 +27,7 @@ for d in "$HERE"/corpus/*/; do
     chmod -R a+rwX "$W/$name"
     theirs=0
     (cd "$W/$name" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
-        env -i HOME="$W/$name/home" PATH=/usr/bin:/bin makepkg --printsrcinfo >"$W/$name/theirs" 2>"$W/$name/theirs.err") || theirs=$?
+        env -i HOME="$W/$name/home" PATH=/usr/bin:/bin LANG=C.UTF-8 makepkg --printsrcinfo >"$W/$name/theirs" 2>"$W/$name/theirs.err") || theirs=$?
     ours=0
     "$H" pkgbuild srcinfo "$W/$name/PKGBUILD" --carch x86_64 "${EVAL[@]}" >"$W/$name/ours" 2>"$W/$name/ours.err" || ours=$?
     if [ "$ours" != 0 ] && [ "$theirs" != 0 ]; then

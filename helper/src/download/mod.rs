@@ -729,17 +729,32 @@ pub fn sources(url: &str, mirrors: &[String]) -> Vec<(String, bool)> {
     v
 }
 
-/// Open (creating) a `.part` file to write, never through a symbolic link.
+/// Open (creating) a `.part` file to write, never through a symbolic link:
+/// a link planted at its name is removed (not followed) and a fresh file
+/// made in its place.
 pub fn open_part(part: &Path, truncate: bool) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(truncate)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(part)
-        .map_err(|e| Error::io("cannot open", part, e))
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(truncate)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(part)
+    };
+    match open() {
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            crate::say!(
+                "onramp: warning: {} was a symbolic link, not onramp's; removed it",
+                part.display()
+            );
+            fs::remove_file(part).map_err(|e| Error::io("cannot remove", part, e))?;
+            open()
+        }
+        r => r,
+    }
+    .map_err(|e| Error::io("cannot open", part, e))
 }
 
 /// Give `to` the same bytes as `from` without copying them (a reflink, on

@@ -56,6 +56,12 @@ shopt -u extglob
 # recipe makes a local that is gone afterwards.
 __onramp_load() { source "$1"; }
 __onramp_load "$1" || { echo "==> the recipe failed while being sourced" >&2; exit 1; }
+# A recipe that leaves IFS changed breaks makepkg's own reading of it (its
+# arrays come out empty): refuse rather than answer differently.
+if [[ -v IFS && $IFS != $' \t\n' ]]; then
+    echo "==> the recipe leaves IFS changed after it is sourced, which makepkg misreads; restore it (unset IFS)" >&2
+    exit 3
+fi
 exec 3>"$2"
 for __n in $(compgen -v); do
     case "$__n" in __*|BASH*|FUNCNAME|PIPESTATUS|_|COLUMNS|LINES|SHELLOPTS|RANDOM|SECONDS|LINENO|SRANDOM|EPOCH*|HISTCMD|OPTIND|OPTERR|PPID|UID|EUID|GROUPS|HOSTNAME|HOSTTYPE|MACHTYPE|OSTYPE|IFS|PS4|SHLVL|PWD|OLDPWD|DIRSTACK|COMP_WORDBREAKS) continue ;; esac

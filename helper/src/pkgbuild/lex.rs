@@ -40,6 +40,11 @@ impl Lexer {
         self.line = l;
     }
 
+    /// Where the lexer is, in characters from the start.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
     pub fn line(&self) -> usize {
         self.line
     }
@@ -176,6 +181,13 @@ impl Lexer {
         self.pos == 0 || self.c.get(self.pos - 1) == Some(&'\n')
     }
 
+    /// `skip_spaces`, saying how many blanks it passed.
+    pub fn skip_spaces_counted(&mut self) -> usize {
+        let at = self.pos;
+        self.skip_spaces();
+        self.pos - at
+    }
+
     pub fn skip_spaces(&mut self) {
         while matches!(self.peek(), Some(' ' | '\t'))
             || (self.peek() == Some('\\') && self.peek_at(1) == Some('\n'))
@@ -205,6 +217,172 @@ impl Lexer {
         if matches {
             self.pos += n;
             self.skip_spaces();
+        }
+    }
+
+    /// Step over a case pattern (`x86_64)`, `arm* | "aarch64")`, `(*)`) at
+    /// the start of a statement, if there is one: `declare -f` prints the
+    /// commands after it on a line of their own.
+    pub fn eat_case_pattern(&mut self) {
+        let mut i = self.pos;
+        if self.c.get(i) == Some(&'(') {
+            i += 1;
+        }
+        let mut words = 0;
+        loop {
+            while matches!(self.c.get(i), Some(' ' | '\t')) {
+                i += 1;
+            }
+            let start = i;
+            while let Some(&ch) = self.c.get(i) {
+                match ch {
+                    '\'' | '"' => {
+                        let q = ch;
+                        i += 1;
+                        while self.c.get(i).is_some_and(|c| *c != q) {
+                            i += 1;
+                        }
+                        if self.c.get(i).is_none() {
+                            return;
+                        }
+                        i += 1;
+                    }
+                    ' ' | '\t' | '\n' | ';' | '&' | '(' | ')' | '|' | '=' | '<' | '>' | '$'
+                    | '`' => {
+                        break;
+                    }
+                    _ => i += 1,
+                }
+            }
+            if i == start {
+                return;
+            }
+            words += 1;
+            while matches!(self.c.get(i), Some(' ' | '\t')) {
+                i += 1;
+            }
+            match self.c.get(i) {
+                Some('|') => i += 1,
+                Some(')') if words > 0 => {
+                    self.pos = i + 1;
+                    self.skip_spaces();
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// In a function body, skip to where `declare -f` starts the next line:
+    /// an unquoted `;` or newline (not inside `$(...)`, `${...}` or
+    /// backquotes, which it prints on one line), or just before a `{` that
+    /// opens a group mid-statement (`cond && { ... }`).
+    pub fn skip_to_line_start(&mut self) {
+        let mut prev = ' ';
+        while let Some(ch) = self.peek() {
+            match ch {
+                '\n' | ';' => {
+                    self.bump();
+                    return;
+                }
+                // (as `eat_keyword("{")` takes it, so the caller moves on)
+                '{' if (prev.is_whitespace() || "&|;(".contains(prev))
+                    && matches!(self.peek_at(1), Some(' ' | '\t')) =>
+                {
+                    return;
+                }
+                '\\' => {
+                    self.bump();
+                    self.bump();
+                }
+                '\'' => {
+                    self.bump();
+                    if self.skip_until('\'').is_err() {
+                        return;
+                    }
+                }
+                '"' => {
+                    self.bump();
+                    if self.skip_dquoted().is_err() {
+                        return;
+                    }
+                }
+                '`' => {
+                    self.bump();
+                    while let Some(c) = self.bump() {
+                        if c == '\\' {
+                            self.bump();
+                        } else if c == '`' {
+                            break;
+                        }
+                    }
+                }
+                '$' if matches!(self.peek_at(1), Some('(' | '{')) => {
+                    let (open, close) = if self.peek_at(1) == Some('(') {
+                        ('(', ')')
+                    } else {
+                        ('{', '}')
+                    };
+                    self.bump();
+                    self.bump();
+                    let mut depth = 1;
+                    while depth > 0 {
+                        match self.bump() {
+                            None => return,
+                            Some('\\') => {
+                                self.bump();
+                            }
+                            Some('\'') => {
+                                if self.skip_until('\'').is_err() {
+                                    return;
+                                }
+                            }
+                            Some('"') => {
+                                if self.skip_dquoted().is_err() {
+                                    return;
+                                }
+                            }
+                            Some(c) if c == open => depth += 1,
+                            Some(c) if c == close => depth -= 1,
+                            Some(_) => {}
+                        }
+                    }
+                }
+                _ => {
+                    self.bump();
+                }
+            }
+            prev = ch;
+        }
+    }
+
+    /// Step over `case WORD in` (the items that follow start lines of
+    /// their own in `declare -f` output). True when it did.
+    pub fn eat_case_header(&mut self) -> bool {
+        if !self.at_keyword("case") {
+            return false;
+        }
+        let save = self.pos;
+        self.advance_keyword("case");
+        let mut words = 0;
+        loop {
+            self.skip_spaces();
+            if self.at_keyword("in") && words > 0 {
+                self.advance_keyword("in");
+                return true;
+            }
+            let start = self.pos;
+            while let Some(c) = self.peek() {
+                if c.is_whitespace() || c == ';' {
+                    break;
+                }
+                self.bump();
+            }
+            if self.pos == start {
+                self.pos = save;
+                return false;
+            }
+            words += 1;
         }
     }
 
@@ -739,20 +917,36 @@ impl Lexer {
                         line,
                         what: format!("the pattern in ${{{inner}}}"),
                     })
-                } else if rest == "^^" {
-                    Ok(s.to_uppercase())
-                } else if rest == ",," {
-                    Ok(s.to_lowercase())
-                } else if rest == "^" {
-                    let mut c = s.chars();
-                    Ok(c.next()
-                        .map(|f| f.to_uppercase().chain(c).collect())
-                        .unwrap_or_default())
-                } else if rest == "," {
-                    let mut c = s.chars();
-                    Ok(c.next()
-                        .map(|f| f.to_lowercase().chain(c).collect())
-                        .unwrap_or_default())
+                } else if matches!(rest, "^^" | ",," | "^" | ",") {
+                    let upper = rest.starts_with('^');
+                    let all = rest.len() == 2;
+                    let mut out = String::with_capacity(s.len());
+                    for (i, c) in s.chars().enumerate() {
+                        if i > 0 && !all {
+                            out.push(c);
+                            continue;
+                        }
+                        // bash maps one character to one (towupper): where
+                        // Unicode's mapping is longer (ß -> SS), the locale
+                        // decides; refuse rather than guess.
+                        let m: Vec<char> = if upper {
+                            c.to_uppercase().collect()
+                        } else {
+                            c.to_lowercase().collect()
+                        };
+                        match m.as_slice() {
+                            [one] => out.push(*one),
+                            _ => {
+                                return Err(Refusal {
+                                    line,
+                                    what: format!(
+                                        "the case change ${{{inner}}} of {c:?}, which has no one-character mapping"
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                    Ok(out)
                 } else if let Some(r) = rest.strip_prefix(':') {
                     let (off, len) = split_unescaped(r, ':');
                     let off: i64 = off.trim().parse().map_err(|_| Refusal {

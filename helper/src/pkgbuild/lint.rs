@@ -112,7 +112,148 @@ fn dep_ok(kind: &str, dep: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// makepkg's lint_package_function: which package functions must exist.
+fn package_functions(r: &Recipe) -> Result<(), Refusal> {
+    let names = r.vars.get("pkgname").map(Val::list).unwrap_or_default();
+    let has = |f: &str| r.functions.contains_key(f);
+    match names.as_slice() {
+        [one] => {
+            let own = format!("package_{one}");
+            if has("package") && has(&own) {
+                return no(format!("conflicting package() and {own}() functions"));
+            }
+            if has("build") && !has("package") && !has(&own) {
+                return no("missing package() function".into());
+            }
+        }
+        many => {
+            if has("package") {
+                return no("extra package() function for a split package".into());
+            }
+            for n in many {
+                if !has(&format!("package_{n}")) {
+                    return no(format!(
+                        "missing package_{n}() function for split package {n:?}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// makepkg's lint_variable: arrays are arrays and strings are strings,
+/// globally and where a package function assigns them.
+fn variable_kinds(r: &Recipe, arches: &[String]) -> Result<(), Refusal> {
+    let arrays: Vec<String> = ARRAYS
+        .iter()
+        .chain(super::HASHES.iter())
+        .map(|s| s.to_string())
+        .collect();
+    let mut arch_arrays: Vec<String> = Vec::new();
+    for a in arches.iter().filter(|a| *a != "any") {
+        for i in super::ARCH_ARRAYS.iter().chain(super::HASHES.iter()) {
+            arch_arrays.push(format!("{i}_{a}"));
+        }
+    }
+    for i in arrays.iter().chain(arch_arrays.iter()) {
+        if matches!(r.vars.get(i), Some(Val::Str(_))) {
+            return no(format!("{i} should be an array"));
+        }
+    }
+    for i in STRINGS {
+        if matches!(r.vars.get(i), Some(Val::Arr(_))) {
+            return no(format!("{i} should not be an array"));
+        }
+    }
+    let as_string: Vec<(String, super::Form)> = arrays
+        .iter()
+        .chain(arch_arrays.iter())
+        .map(|n| (n.clone(), super::Form::Scalar))
+        .collect();
+    let as_array: Vec<(String, super::Form)> = STRINGS
+        .iter()
+        .map(|n| (n.to_string(), super::Form::Array))
+        .collect();
+    for pkg in r.vars.get("pkgname").map(Val::list).unwrap_or_default() {
+        if let Some(k) = super::function_assignments(r, &pkg, &as_string)?
+            .keys()
+            .next()
+        {
+            return no(format!("{k} should be an array"));
+        }
+        if let Some(k) = super::function_assignments(r, &pkg, &as_array)?
+            .keys()
+            .next()
+        {
+            return no(format!("{k} should not be an array"));
+        }
+    }
+    Ok(())
+}
+
+/// makepkg's schema: the array and string attributes of a recipe.
+const ARRAYS: [&str; 15] = [
+    "arch",
+    "backup",
+    "checkdepends",
+    "conflicts",
+    "depends",
+    "groups",
+    "license",
+    "makedepends",
+    "noextract",
+    "optdepends",
+    "options",
+    "provides",
+    "replaces",
+    "source",
+    "validpgpkeys",
+];
+const STRINGS: [&str; 8] = [
+    "changelog",
+    "epoch",
+    "install",
+    "pkgbase",
+    "pkgdesc",
+    "pkgrel",
+    "pkgver",
+    "url",
+];
+
+/// makepkg's lint_package_function_variable: attributes that are not
+/// overrides may not be set inside a package function.
+fn package_function_variables(r: &Recipe, arches: &[String]) -> Result<(), Refusal> {
+    let plain: Vec<String> = ARRAYS
+        .iter()
+        .chain(STRINGS.iter())
+        .map(|s| s.to_string())
+        .chain(super::HASHES.iter().map(|s| s.to_string()))
+        .filter(|n| !super::OVERRIDES.contains(&n.as_str()))
+        .collect();
+    let mut names: Vec<(String, super::Form)> = plain
+        .iter()
+        .map(|n| (n.clone(), super::Form::Either))
+        .collect();
+    for a in arches.iter().filter(|a| *a != "any") {
+        names.extend(
+            plain
+                .iter()
+                .map(|n| (format!("{n}_{a}"), super::Form::Either)),
+        );
+    }
+    for pkg in r.vars.get("pkgname").map(Val::list).unwrap_or_default() {
+        if let Some(k) = super::function_assignments(r, &pkg, &names)?.keys().next() {
+            return no(format!("{k} can not be set inside a package function"));
+        }
+    }
+    Ok(())
+}
+
 pub fn check(r: &Recipe, dir: Option<&Path>, arches: &[String]) -> Result<(), Refusal> {
+    package_functions(r)?;
+    variable_kinds(r, arches)?;
+    package_function_variables(r, arches)?;
     for n in r.vars.get("pkgname").map(Val::list).unwrap_or_default() {
         name_ok("pkgname", &n)?;
     }

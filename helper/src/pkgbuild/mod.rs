@@ -303,6 +303,48 @@ pub fn overrides(
     pkg: &str,
     arches: &[String],
 ) -> Result<BTreeMap<String, Val>, Refusal> {
+    // makepkg greps the function for every attribute its .SRCINFO writer
+    // asks about, overrides or not: the strings as `name=value`, the arrays
+    // as `name=(`.
+    let kind = |n: &str| {
+        if ["pkgdesc", "url", "install", "changelog"].contains(&n) {
+            Form::Scalar
+        } else {
+            Form::Array
+        }
+    };
+    let mut names: Vec<(String, Form)> =
+        OVERRIDES.iter().map(|s| (s.to_string(), kind(s))).collect();
+    names.push(("checkdepends".into(), Form::Array));
+    for a in arches {
+        for base in ARCH_ARRAYS.iter().chain(HASHES.iter()) {
+            names.push((format!("{base}_{a}"), Form::Array));
+        }
+    }
+    function_assignments(r, pkg, &names)
+}
+
+/// How makepkg's pattern for an attribute in a function looks for it:
+/// `name=(` (arrays), `name=` followed by something else (strings), or
+/// either (its lint's "can not be set inside a package function").
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Array,
+    Scalar,
+    Either,
+}
+
+/// What makepkg's `extract_function_variable` finds in `package_PKG()`
+/// (or `package()`) for `names`: every line of the function as
+/// `declare -f` prints it that starts with `name=` or `name+=`, evaluated
+/// in order into a copy of the global value. `declare -f` starts a line at
+/// every `;`-separated statement, after `then`, `do`, `else`, `{` and a
+/// case pattern `pat)`, which is where this scan looks.
+pub fn function_assignments(
+    r: &Recipe,
+    pkg: &str,
+    names: &[(String, Form)],
+) -> Result<BTreeMap<String, Val>, Refusal> {
     let Some((start, body)) = r
         .functions
         .get(&format!("package_{pkg}"))
@@ -310,17 +352,9 @@ pub fn overrides(
     else {
         return Ok(BTreeMap::new());
     };
-    // makepkg greps the function for every attribute its .SRCINFO writer
-    // asks about, overrides or not.
-    let mut names: Vec<String> = OVERRIDES.iter().map(|s| s.to_string()).collect();
-    names.push("checkdepends".into());
-    for a in arches {
-        for base in ARCH_ARRAYS.iter().chain(HASHES.iter()) {
-            names.push(format!("{base}_{a}"));
-        }
-    }
+    let mut names = names.to_vec();
     // Longest first, so depends_x86_64 is not taken for depends.
-    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    names.sort_by_key(|n| std::cmp::Reverse(n.0.len()));
     let mut out: BTreeMap<String, Val> = BTreeMap::new();
     // makepkg evaluates these lines in a function with `local pkgname=$1`:
     // `${pkgname}` in an override is the split package's own name.
@@ -328,31 +362,78 @@ pub fn overrides(
     vars.insert("pkgname".into(), Val::Str(pkg.to_string()));
     let mut lx = lex::Lexer::new(body);
     lx.set_line(*start);
-    // makepkg reads `declare -f` output, where every `;`-separated statement
-    // and the body after `then`, `do` and `else` start a line of their own.
+    // Where an assignment was taken, to find those the scan did not see.
+    let mut taken: Vec<usize> = Vec::new();
     while !lx.eof() {
         let col0 = lx.at_line_start();
-        lx.skip_spaces();
-        if lx.eat(';') {
-            continue;
-        }
-        // makepkg's pattern needs whitespace before the name; `declare -f`
-        // indents every statement, so a line at column 0 is here-doc text.
-        if r.declare_f && col0 && lx.at_line_start() {
-            lx.skip_statement();
-            continue;
-        }
-        for kw in ["then", "do", "else"] {
-            lx.eat_keyword(kw);
+        if r.declare_f {
+            // `declare -f` output, as makepkg greps it: one line at a
+            // time, `^[[:space:]]* name+?=`; a line at column 0 is
+            // here-document text, and nothing else on a line starts one.
+            if !col0 {
+                lx.skip_line();
+                continue;
+            }
+            let indent = lx.skip_spaces_counted();
+            if indent == 0 {
+                lx.skip_line();
+                continue;
+            }
+        } else {
+            lx.skip_spaces();
+            if lx.eat(';') || lx.eat('&') {
+                continue;
+            }
+            // The recipe's own text: `declare -f` starts a line at every
+            // `;`-separated statement and after `then`, `do`, `else`, `{`
+            // and a case pattern.
+            for kw in ["then", "do", "else", "{"] {
+                lx.eat_keyword(kw);
+            }
+            if lx.eat_case_header() {
+                continue;
+            }
+            lx.eat_case_pattern();
         }
         let here = lx.rest_of_line();
-        let hit = names.iter().find(|n| {
-            here.strip_prefix(n.as_str())
-                .is_some_and(|rest| rest.starts_with('=') || rest.starts_with("+="))
-        });
+        let mut hit = None;
+        for (n, form) in &names {
+            let Some(rest) = here.strip_prefix(n.as_str()) else {
+                continue;
+            };
+            let Some(value) = rest.strip_prefix('=').or_else(|| rest.strip_prefix("+=")) else {
+                continue;
+            };
+            // Looked at where makepkg looks, whatever the verdict.
+            taken.push(lx.offset());
+            let array = value.starts_with('(');
+            // makepkg's string pattern is `name=` and one more character
+            // that is not `(`. In `declare -f` output (--eval) that is
+            // exact; in the recipe's own text an empty `name=` reads
+            // `name=;` once printed where another statement follows, but
+            // not at the end of a block: too close to call, so refused.
+            let ambiguous =
+                !r.declare_f && (value.is_empty() || value.starts_with([';', ' ', '\t']));
+            if ambiguous && *form != Form::Array {
+                return Err(Refusal {
+                    line: lx.line(),
+                    what: format!(
+                        "an empty {n}= in package_{pkg}() (whether makepkg sees it depends on what follows it)"
+                    ),
+                });
+            }
+            let seen = match form {
+                Form::Array => array,
+                Form::Scalar => !value.is_empty() && !array,
+                Form::Either => !value.is_empty(),
+            };
+            if seen {
+                hit = Some(n.clone());
+            }
+            break;
+        }
         match hit {
             Some(n) => {
-                let n = n.clone();
                 let line = lx.line();
                 let Some((_, append, val)) = lx.assignment(&vars)? else {
                     return Err(Refusal {
@@ -360,6 +441,9 @@ pub fn overrides(
                         what: format!("cannot read the assignment of {n} in package_{pkg}()"),
                     });
                 };
+                // makepkg evaluates the whole line: with more on it (a
+                // subshell's `)`, `&& cmd`) its result is not the value.
+                lx.end_of_statement()?;
                 // makepkg evaluates into a copy that starts from the global value.
                 let base = out.get(&n).cloned().or_else(|| r.vars.get(&n).cloned());
                 let mut tmp = BTreeMap::new();
@@ -370,11 +454,106 @@ pub fn overrides(
                 if let Some(v) = tmp.remove(&n) {
                     out.insert(n, v);
                 }
+                if r.declare_f {
+                    lx.skip_line();
+                }
             }
-            None => lx.skip_statement(),
+            None if r.declare_f => lx.skip_line(),
+            None => lx.skip_to_line_start(),
         }
     }
+    if !r.declare_f
+        && let Some((n, line)) = unseen_assignment(body, *start, &names, &taken)
+    {
+        return Err(Refusal {
+            line,
+            what: format!(
+                "an assignment of {n} in package_{pkg}() inside a construct that `declare -f` lays out differently (makepkg may see it); read it with --eval"
+            ),
+        });
+    }
     Ok(out)
+}
+
+/// Is position `i` inside a statement where `declare -f` keeps it on the
+/// line of what precedes it: after another word (`local name=`, `declare
+/// -a name=`, an argument) or after `&&`, `||` or `|` (not a `{` group)?
+/// makepkg's pattern, anchored at the start of a line, never sees it.
+fn mid_line(c: &[char], i: usize) -> bool {
+    let mut j = i;
+    while j > 0 && matches!(c[j - 1], ' ' | '\t') {
+        j -= 1;
+    }
+    if j == 0 {
+        return false;
+    }
+    let prev = c[j - 1];
+    if prev == '&' || prev == '|' {
+        return true;
+    }
+    if !(prev.is_alphanumeric() || "-_./\"'$}]".contains(prev)) {
+        return false;
+    }
+    // The word before: a keyword after which a line starts is no argument.
+    let mut k = j;
+    while k > 0 && !c[k - 1].is_whitespace() && !";&|(){}".contains(c[k - 1]) {
+        k -= 1;
+    }
+    let word: String = c[k..j].iter().collect();
+    !matches!(word.as_str(), "then" | "do" | "else" | "in" | "{")
+}
+
+/// In a function's own text, an assignment to one of `names` (`name=` or
+/// `name+=`, not part of a longer word, outside comments) at a place the
+/// scan did not take: the static reader cannot tell whether makepkg sees
+/// it, so it refuses. Returns the name and its line.
+fn unseen_assignment(
+    body: &str,
+    first_line: usize,
+    names: &[(String, Form)],
+    taken: &[usize],
+) -> Option<(String, usize)> {
+    let c: Vec<char> = body.chars().collect();
+    let ident = |ch: char| ch.is_ascii_alphanumeric() || ch == '_';
+    let (mut line, mut in_comment, mut quote) = (first_line, false, None::<char>);
+    let mut i = 0;
+    while i < c.len() {
+        let ch = c[i];
+        if ch == '\n' {
+            line += 1;
+            in_comment = false;
+            i += 1;
+            continue;
+        }
+        if in_comment {
+            i += 1;
+            continue;
+        }
+        match (quote, ch) {
+            (None, '#') if i == 0 || c[i - 1].is_whitespace() => in_comment = true,
+            (None, '\'' | '"') => quote = Some(ch),
+            (Some(q), _) if ch == q => quote = None,
+            (None, '\\') => i += 1,
+            _ => {}
+        }
+        let starts_word = i == 0 || !ident(c[i - 1]);
+        if starts_word && quote.is_none() && !taken.contains(&i) && !mid_line(&c, i) {
+            for (n, _) in names {
+                let nl = n.chars().count();
+                let at = |k: usize| c.get(i + k).copied();
+                let name_here = c
+                    .get(i..i + nl)
+                    .is_some_and(|w| w.iter().copied().eq(n.chars()));
+                if name_here
+                    && (at(nl) == Some('=') || (at(nl) == Some('+') && at(nl + 1) == Some('=')))
+                {
+                    return Some((n.clone(), line));
+                }
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 #[cfg(test)]
