@@ -253,6 +253,14 @@ sleep 0.3' '' | recipe daemon
     assert_success
 }
 
+@test "5: whatever the caller's umask (000), nothing onramp creates is writable by group or others" {
+    run sh -c "umask 000; ONRAMP_HELPER='$H' setsid -w $ONRAMP_TEST_SHELL '$REPO/install.sh' --manifest '$DEMO' --prefix '$PREFIX' </dev/null"
+    assert_success
+    run find "$PREFIX" "$XDG_CACHE_HOME/onramp" "$XDG_STATE_HOME/onramp" ! -type l -perm /022
+    assert_output ""
+    [ -s "$PREFIX/models/chat-tiny.bin" ]
+}
+
 @test "5: a link planted in a directory another user controls (server/versions) cannot make root delete another tree" {
     need_root
     run onramp_install --manifest "$DEMO" --prefix "$PREFIX"

@@ -102,51 +102,39 @@ impl Dir {
         Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
-    /// Open the directory `name` inside this one, never through a link.
-    pub fn open_dir(&self, name: &OsStr) -> io::Result<Dir> {
+    /// `openat` relative to this directory, the descriptor owned.
+    fn open_at(&self, name: &OsStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
         let c = cstr(name)?;
-        // SAFETY: openat relative to our descriptor.
+        // SAFETY: openat relative to our descriptor, with a valid C string.
         let fd = check(unsafe {
             libc::openat(
                 self.0.as_raw_fd(),
                 c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                mode as libc::c_uint,
             )
         })?;
-        // SAFETY: as above.
-        Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
+        // SAFETY: fd was just opened and is owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Open the directory `name` inside this one, never through a link.
+    pub fn open_dir(&self, name: &OsStr) -> io::Result<Dir> {
+        self.open_at(name, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+            .map(Dir)
     }
 
     /// Open the regular file `name` to read, never through a link (and
     /// without blocking on a FIFO someone put there).
     pub fn open_file(&self, name: &OsStr) -> io::Result<File> {
-        let c = cstr(name)?;
-        // SAFETY: openat relative to our descriptor.
-        let fd = check(unsafe {
-            libc::openat(
-                self.0.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
-            )
-        })?;
-        // SAFETY: as above.
-        Ok(unsafe { File::from_raw_fd(fd) })
+        self.open_at(name, libc::O_RDONLY | libc::O_NONBLOCK, 0)
+            .map(File::from)
     }
 
     /// Create the file `name` here (it must not exist) to write.
     pub fn create_file(&self, name: &OsStr, mode: u32) -> io::Result<File> {
-        let c = cstr(name)?;
-        // SAFETY: openat relative to our descriptor.
-        let fd = check(unsafe {
-            libc::openat(
-                self.0.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                mode as libc::c_uint,
-            )
-        })?;
-        // SAFETY: as above.
-        Ok(unsafe { File::from_raw_fd(fd) })
+        self.open_at(name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL, mode)
+            .map(File::from)
     }
 
     /// Create the directory `name` here.

@@ -163,22 +163,35 @@ pub fn sha256_bytes(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
-/// sha256 of a file, read in 4 MiB blocks (bounded memory).
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let mut f = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 4 << 20];
+/// Read `r` (the file at `path`, for messages) to its end in 1 MiB
+/// blocks, handing each to `each`: bounded memory, and Ctrl-C stops it.
+/// What hashes a file, or hashes it while copying it, goes through here.
+pub fn read_chunks(
+    r: &mut impl std::io::Read,
+    path: &Path,
+    mut each: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vec![0u8; 1 << 20];
     loop {
         crate::signal::check()?;
-        let n = f
+        let n = r
             .read(&mut buf)
             .map_err(|e| Error::io("cannot read", path, e))?;
         if n == 0 {
-            break;
+            return Ok(());
         }
-        h.update(&buf[..n]);
+        each(&buf[..n])?;
     }
+}
+
+/// sha256 of a file (bounded memory).
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let mut h = Sha256::new();
+    read_chunks(&mut f, path, |b| {
+        h.update(b);
+        Ok(())
+    })?;
     Ok(hex(&h.finalize()))
 }
 

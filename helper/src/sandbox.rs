@@ -139,6 +139,13 @@ pub fn processes_of(uid: u32) -> Vec<u32> {
     out
 }
 
+fn pid_list(pids: &[u32]) -> String {
+    pids.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Send SIGKILL to every process of `uid`, as that uid: `kill(-1)` reaches
 /// exactly the processes the uid could signal, atomically with respect to
 /// fork, and a process with a kill pending cannot fork again.
@@ -184,10 +191,7 @@ pub fn kill_uid(uid: u32, gid: u32) -> Result<()> {
                 Code::Internal,
                 format!(
                     "processes of the build user (uid {uid}) would not stop: PID {}",
-                    left.iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    pid_list(&left)
                 ),
             );
         }
@@ -291,10 +295,7 @@ fn named(who: &str, dir: &Path) -> Result<BuildUser> {
             Code::Usage,
             format!(
                 "build user {name} (uid {uid}) has running processes (PID {}); onramp builds as a user nothing else runs as: stop them, or choose another with --build-user (by default onramp uses uids from {BASE_UID} that no account has)",
-                busy.iter()
-                    .map(|p| p.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                pid_list(&busy)
             ),
         );
     }

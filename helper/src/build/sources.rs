@@ -16,7 +16,7 @@ use crate::manifest::Unpack;
 use crate::pkgbuild::SourceEntry;
 use sha2::Digest;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What a source is fetched for: the worker's job, where its recipe lives,
@@ -259,19 +259,11 @@ fn copy_verified(cached: &Path, dest: &Path, s: &SourceEntry, sha256: &str) -> R
         crate::download::open_nofollow(cached).map_err(|e| Error::io("cannot open", cached, e))?;
     let mut to = new_file(dest)?;
     let mut sums = Sums::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        crate::signal::check()?;
-        let n = from
-            .read(&mut buf)
-            .map_err(|e| Error::io("cannot read", cached, e))?;
-        if n == 0 {
-            break;
-        }
-        sums.update(&buf[..n], &kinds);
-        to.write_all(&buf[..n])
-            .map_err(|e| Error::io("cannot write", dest, e))?;
-    }
+    crate::fsutil::read_chunks(&mut from, cached, |b| {
+        sums.update(b, &kinds);
+        to.write_all(b)
+            .map_err(|e| Error::io("cannot write", dest, e))
+    })?;
     for (kind, got) in sums.get(&kinds) {
         let want = if kind == "sha256" {
             sha256.to_string()

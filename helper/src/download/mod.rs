@@ -146,17 +146,10 @@ fn hash_open(f: &mut File, path: &Path) -> Result<(String, fs::Metadata, fs::Met
         .metadata()
         .map_err(|e| Error::io("cannot stat", path, e))?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        crate::signal::check()?;
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| Error::io("cannot read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    fsutil::read_chunks(f, path, |b| {
+        h.update(b);
+        Ok(())
+    })?;
     let after = f
         .metadata()
         .map_err(|e| Error::io("cannot stat", path, e))?;
@@ -378,24 +371,17 @@ impl Cache {
         let (part, _) = self.part_paths(&want.sha256);
         let mut out = open_part(&part, true)?;
         let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
         let mut got = 0u64;
         rep.start_rate();
-        loop {
-            crate::signal::check()?;
-            let n = f
-                .read(&mut buf)
-                .map_err(|e| Error::io("cannot read", src, e))?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])
+        fsutil::read_chunks(&mut f, src, |b| {
+            out.write_all(b)
                 .map_err(|e| Error::io("cannot write", &part, e))?;
-            h.update(&buf[..n]);
-            got += n as u64;
-            rep.add_bytes(n as i64);
+            h.update(b);
+            got += b.len() as u64;
+            rep.add_bytes(b.len() as i64);
             rep.transfer(&want.label, got, want.size);
-        }
+            Ok(())
+        })?;
         self.publish(
             want,
             &part,
@@ -813,19 +799,11 @@ pub fn place(cache: &Cache, cached: &Path, dest: &Path, sha256: &str) -> Result<
         }
         let mut out = new()?;
         let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            crate::signal::check()?;
-            let n = src
-                .read(&mut buf)
-                .map_err(|e| Error::io("cannot read", cached, e))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("cannot write", &tmp, e))?;
-        }
+        fsutil::read_chunks(&mut src, cached, |b| {
+            h.update(b);
+            out.write_all(b)
+                .map_err(|e| Error::io("cannot write", &tmp, e))
+        })?;
         let got = fsutil::hex(&h.finalize());
         if got != sha256 {
             cache.evict(sha256, "changed on disk since it was verified");
