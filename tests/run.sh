@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test onramp has, and prints one closing line "N passed, N failed".
 #   tests/run.sh            everything (as root it installs missing packages)
-#   tests/run.sh --quick    dash only, checkout form, no kill/truncation sweeps
+#   tests/run.sh --quick    dash only, checkout form, workers and security, no sweeps
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
 # install.bats under every shell and both forms of install.sh, then the

@@ -152,14 +152,16 @@ fn pid_list(pids: &[u32]) -> String {
 pub fn kill_uid(uid: u32, gid: u32) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        // SAFETY: the child only makes raw system calls and exits, which is
-        // what a forked child of a threaded process may do.
+        // SAFETY: the child only drops to the uid, signals and exits: no
+        // allocation or lock, which is what a forked child of a threaded
+        // process may do. (The libc wrappers, not raw calls: on i686 and
+        // armv7 the raw setresuid takes 16-bit ids.)
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             unsafe {
-                if libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0
-                    || libc::syscall(libc::SYS_setresgid, gid, gid, gid) != 0
-                    || libc::syscall(libc::SYS_setresuid, uid, uid, uid) != 0
+                if libc::setgroups(0, std::ptr::null()) != 0
+                    || libc::setresgid(gid, gid, gid) != 0
+                    || libc::setresuid(uid, uid, uid) != 0
                 {
                     libc::_exit(2);
                 }
