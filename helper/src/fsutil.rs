@@ -48,11 +48,11 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
             .map_err(|e| Error::io("cannot create", &tmp, e))?;
         f.write_all(data)
             .map_err(|e| Error::io("cannot write", &tmp, e))?;
+        // umask may have narrowed the mode; set it exactly, on the open file.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
         f.sync_all()
             .map_err(|e| Error::io("cannot sync", &tmp, e))?;
-        // umask may have narrowed the mode; set it exactly.
-        fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
         fs::rename(&tmp, path).map_err(|e| Error::io("cannot rename into place", path, e))?;
         sync_dir(dir)
     })();
