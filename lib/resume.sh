@@ -25,7 +25,22 @@ onramp_decide_resume() {
     case ${1:-} in
     fresh) return 0 ;;
     complete)
-        onramp_say "this stack is already installed in $onramp_prefix; checking and repairing it"
+        if [ "$onramp_fresh" = 1 ]; then
+            onramp_say "--fresh: installing again over the complete install (verified downloads are reused)"
+        else
+            onramp_say "this stack is already installed in $onramp_prefix; nothing to download or build, checking its configuration and health"
+            onramp_mode=--resume
+        fi
+        return 0
+        ;;
+    retry)
+        if [ "$onramp_fresh" = 1 ]; then
+            onramp_say "--fresh: starting over (verified downloads are reused)"
+        else
+            onramp_say "the last install finished with problems; running again what did not install (completed through phase $2, $3)"
+            onramp_mode=--resume
+            onramp_done_through=$2
+        fi
         return 0
         ;;
     resume) ;;

@@ -91,9 +91,10 @@ teardown() { common_teardown; }
     assert_output --partial "Completed through phase 6 (workers). Resume from phase 7 (extras)? [Y/n]"
     assert_output --partial "starting over"
     assert_output --partial "[1/9] preflight"
-    # and once more, interrupted again, answered yes
+    # and once more (the install is complete now: --fresh starts another),
+    # interrupted again, answered yes
     rm -f "$T/release" "$T/extra-started"
-    interrupted_install
+    interrupted_install --fresh
     printf 'y\n' >"$T/answer"
     run script -qec "env $env ${INSTALL[*]} --manifest $SLOW --prefix $PREFIX" /dev/null <"$T/answer"
     assert_success
@@ -275,12 +276,15 @@ teardown() { common_teardown; }
 @test "a re-run of a complete install changes nothing and fetches nothing" {
     run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
     assert_success
-    before=$(tree_listing "$PREFIX")
+    before=$(snapshot "$PREFIX")
     run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
     assert_success
     assert_output --partial "already installed"
-    assert_output --partial "1.0.0 is current; nothing to do"
-    [ "$(tree_listing "$PREFIX")" = "$before" ]
+    assert_output --partial "[6/9] workers: done earlier"
+    assert_output --partial "2 already as they should be"
+    # not a file rewritten, not a worker rebuilt: modes, sizes and mtimes as they were
+    [ "$(snapshot "$PREFIX")" = "$before" ]
+    jq -e '.status == "complete" and .exit_code == 0' "$(state_file)"
 }
 
 @test "usage errors exit 2 with a one-line message" {

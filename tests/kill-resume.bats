@@ -98,3 +98,33 @@ uri_of() {
         echo "# kill $i at ${at} ms of ${dur}: ok (verified before kill: ${#verified[@]})" >&3
     done
 }
+
+@test "a rerun retries what failed (a model the server did not have yet), keeps everything else as it was, and a third run changes nothing" {
+    nginx_stop
+    mkdir -p "$T/www"
+    cp "$REPO"/examples/demo/artifacts/* "$T/www/"
+    rm "$T/www/chat-tiny.bin"
+    nginx_start "$T/www"
+    mkdir -p "$T/m2"
+    nginx_manifest "$T/m2/manifest.json"
+    run onramp_install --manifest "$T/m2/manifest.json" --prefix "$PREFIX" --allow-http
+    assert_equal "$status" 9
+    jq -e '.steps[] | select(.id == "model-chat") | .status == "failed" and (.reason | test("404"))' "$(state_file)"
+    # every file but the ones the retry must write, with inode and mtime
+    files() { (cd "$PREFIX" && find . -type f ! -name capabilities.json ! -name chat-tiny.bin -printf '%i %T@ %m %s %p\n' | sort); }
+    before=$(files)
+    cp "$REPO/examples/demo/artifacts/chat-tiny.bin" "$T/www/"
+    run onramp_install --manifest "$T/m2/manifest.json" --prefix "$PREFIX" --allow-http
+    assert_success
+    assert_output --partial "model-chat failed earlier: retry it"
+    assert_output --partial "the last install finished with problems"
+    assert_output --partial "[6/9] workers: done earlier"
+    [ "$(files)" = "$before" ]
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$PREFIX")
+    vision=$(grep -c '^/vision-base.bin ' "$NGINX_LOG")
+    run onramp_install --manifest "$T/m2/manifest.json" --prefix "$PREFIX" --allow-http
+    assert_success
+    assert_output --partial "already installed"
+    [ "$(grep -c '^/vision-base.bin ' "$NGINX_LOG")" = "$vision" ]
+    [ "$(files)" = "$before" ]
+}

@@ -5,8 +5,9 @@
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
 # install.bats under every shell and both forms of install.sh, then the
-# kill-and-resume, truncation, static-binary, download, PKGBUILD, worker
-# and security suites. The
+# kill-and-resume, truncation, static-binary, download, PKGBUILD, worker,
+# security and fault-injection suites, and a short run of each fuzz
+# target (tests/fuzz.sh). The
 # download fault matrix (tests/faultserver) runs inside `cargo test`.
 set -euo pipefail
 
@@ -48,7 +49,7 @@ run_bats() {
     while [ "$1" != -- ]; do envs+=("$1"); shift; done
     shift
     log "bats $name"
-    local out rc=0
+    local out rc=0 t0=$SECONDS
     out=$(env "${envs[@]}" bats --tap "$@" 2>&1) || rc=$?
     printf '%s\n' "$out" | grep -E '^(not ok|#)' >&2 || true
     local ok nok
@@ -58,7 +59,7 @@ run_bats() {
         printf '%s\n' "$out" | tail -n 20 >&2
         nok=1
     fi
-    printf '   %s: %s passed, %s failed\n' "$name" "$ok" "$nok" >&2
+    printf '   %s: %s passed, %s failed (%s s)\n' "$name" "$ok" "$nok" "$((SECONDS - t0))" >&2
     PASSED=$((PASSED + ok))
     FAILED=$((FAILED + nok))
 }
@@ -76,6 +77,30 @@ find_cargo() {
     fi
     echo "tests/run.sh: cargo not found; install Rust with rustup (cargo 1.88 or newer)" >&2
     exit 2
+}
+
+# cargo-fuzz targets, 60 s each (FUZZ_SECONDS), with the nightly toolchain
+# this machine has; cargo-fuzz itself comes from crates.io.
+fuzz() {
+    log "fuzz (cargo-fuzz, ${FUZZ_SECONDS:-60} s per target)"
+    if ! cargo +nightly --version >/dev/null 2>&1; then
+        echo "   fuzz: no nightly toolchain here (rustup toolchain list); the stable mutation fuzzer in cargo test stands in" >&2
+        return 0
+    fi
+    if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+        cargo install --quiet --locked cargo-fuzz >&2
+    fi
+    local out rc=0 t0=$SECONDS
+    out=$(tests/fuzz.sh "${FUZZ_SECONDS:-60}" 2>/dev/null) || rc=$?
+    printf '%s\n' "$out" | grep -v '^[0-9]* passed' >&2
+    local ok nok
+    ok=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+    nok=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+    [ -n "$ok" ] || { ok=0; nok=1; }
+    [ "$rc" = 0 ] || [ "$nok" != 0 ] || nok=1
+    printf '   fuzz: %s passed, %s failed (%s s)\n' "$ok" "$nok" "$((SECONDS - t0))" >&2
+    PASSED=$((PASSED + ok))
+    FAILED=$((FAILED + nok))
 }
 
 main() {
@@ -96,7 +121,9 @@ main() {
     local helper
     helper=$(sh tools/build-helper.sh)
     file -L "$helper" | grep -q 'static' || { echo "helper is not statically linked: $(file "$helper")" >&2; exit 1; }
-    cargo build --quiet -p onramp
+    # The dynamic build carries the fault hook (cargo feature fault-hook,
+    # inert unless ONRAMP_FAULT_COUNTER is set); the static one never does.
+    cargo build --quiet -p onramp --features fault-hook
     sh tools/build-dist.sh --helper "$helper" >/dev/null
     shellcheck -s sh dist/install.sh
     export ONRAMP_TEST_HELPER=$helper ONRAMP_TEST_HELPER_DYN=$REPO/target/debug/onramp
@@ -118,6 +145,8 @@ main() {
         run_bats "PKGBUILD static reader vs makepkg" -- tests/pkgbuild.bats
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
         run_bats "security: hostile recipes, archives, caches, manifests" ONRAMP_TEST_SHELL=dash -- tests/security.bats
+        run_bats "faults: crash, EIO, ENOSPC at durable operations, then a rerun" ONRAMP_TEST_SHELL=dash -- tests/faults.bats
+        fuzz
     fi
     echo
     echo "$PASSED passed, $FAILED failed"

@@ -185,7 +185,8 @@ pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Re
                 .map_err(|e| Error::io("cannot read zstd archive", archive, e))?,
         ),
     };
-    fs::create_dir(dest).map_err(|e| Error::io("cannot create", dest, e))?;
+    crate::fault::io("mkdir", dest, || fs::create_dir(dest))
+        .map_err(|e| Error::io("cannot create", dest, e))?;
     let bad = |what: String| {
         Error::new(
             Code::Integrity,
@@ -233,7 +234,8 @@ pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Re
                 if matches!(tree.nodes.get(&rel), Some(Node::Link(_) | Node::File)) {
                     return Err(bad(format!("directory {:?} replaces a link or file", raw)));
                 }
-                fs::create_dir_all(&target).map_err(|e| Error::io("cannot create", &target, e))?;
+                crate::fault::io("mkdir", &target, || fs::create_dir_all(&target))
+                    .map_err(|e| Error::io("cannot create", &target, e))?;
                 let _ = fs::set_permissions(
                     &target,
                     std::os::unix::fs::PermissionsExt::from_mode(mode | 0o700),
@@ -245,14 +247,16 @@ pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Re
                 if let Some(p) = target.parent() {
                     fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e))?;
                 }
-                let mut out = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&target)
-                    .map_err(|e| Error::io("cannot create", &target, e))?;
-                std::io::copy(&mut entry, &mut out)
+                let mut out = crate::fault::io("create", &target, || {
+                    OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .custom_flags(libc::O_NOFOLLOW)
+                        .open(&target)
+                })
+                .map_err(|e| Error::io("cannot create", &target, e))?;
+                crate::fault::io("write", &target, || std::io::copy(&mut entry, &mut out))
                     .map_err(|e| Error::io("cannot write", &target, e))?;
                 out.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode | 0o600))
                     .map_err(|e| Error::io("cannot chmod", &target, e))?;
@@ -281,8 +285,10 @@ pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Re
                 if let Some(p) = target.parent() {
                     fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e))?;
                 }
-                std::os::unix::fs::symlink(&link, &target)
-                    .map_err(|e| Error::io("cannot create link", &target, e))?;
+                crate::fault::io("symlink", &target, || {
+                    std::os::unix::fs::symlink(&link, &target)
+                })
+                .map_err(|e| Error::io("cannot create link", &target, e))?;
                 tree.add_parents(&rel);
                 tree.nodes.insert(rel, Node::Link(link));
             }

@@ -35,7 +35,7 @@ const CMDS: &[Cmd] = &[
     Cmd {
         name: "resume-check",
         args: "--manifest FILE --prefix DIR [--owner PID] [--ttl-hours H]",
-        about: "Say whether a saved install can be resumed. Prints one line: `fresh`, `complete`, or `resume N NAME M NEXT` (completed through phase N).",
+        about: "Say whether a saved install can be resumed. Prints one line: `fresh`, `complete`, `resume N NAME M NEXT` (interrupted; completed through phase N) or `retry N NAME M NEXT` (it finished, but steps failed or were skipped: they run again). What will be retried is said on stderr.",
         flags: &["--owner", "--ttl-hours"],
     },
     Cmd {
@@ -565,9 +565,6 @@ fn not_resumable(o: &Opened, st: &State, ttl: u64) -> Option<String> {
             st.updated_at
         ));
     }
-    if st.status == InstallStatus::Complete {
-        return Some("that install completed".into());
-    }
     if st.completed_through() == 0 {
         return Some("no phase had completed".into());
     }
@@ -582,7 +579,10 @@ fn cmd_resume_check(f: &Flags) -> Result<i32> {
         return Ok(0);
     };
     state::check_owner(st, me.as_ref())?;
-    if st.status == InstallStatus::Complete && st.plan_id == o.plan_id {
+    if st.status == InstallStatus::Complete
+        && st.plan_id == o.plan_id
+        && st.unsettled().next().is_none()
+    {
         out::stdout_line("complete");
         return Ok(0);
     }
@@ -594,10 +594,26 @@ fn cmd_resume_check(f: &Flags) -> Result<i32> {
         out::stdout_line("fresh");
         return Ok(0);
     }
+    // Say what a rerun will retry, before the question is asked.
+    for line in st
+        .clone()
+        .prepare_rerun()
+        .iter()
+        .filter(|l| l.contains("retry"))
+    {
+        out::line(&format!("onramp: {line}"));
+    }
     let n = st.completed_through();
     let next = state::PHASES.get(n).copied().unwrap_or("summary");
+    // An install that ran to its end is retried without a question (only
+    // what did not install runs again); an interrupted one is offered.
+    let word = if st.status == InstallStatus::Complete {
+        "retry"
+    } else {
+        "resume"
+    };
     out::stdout_line(&format!(
-        "resume {n} {} {} {next}",
+        "{word} {n} {} {} {next}",
         state::PHASES[n - 1],
         n + 1
     ));
@@ -622,13 +638,17 @@ fn cmd_begin(f: &Flags) -> Result<i32> {
     let ttl = ttl_secs(f)?;
     let now = fsutil::now_unix();
     let mut st = match (f.resume, o.st.clone()) {
-        (true, Some(st)) => {
-            if let Some(why) = not_resumable(&o, &st, ttl) {
+        (true, Some(mut st)) => {
+            let complete = st.status == InstallStatus::Complete
+                && st.plan_id == o.plan_id
+                && st.unsettled().next().is_none();
+            if !complete && let Some(why) = not_resumable(&o, &st, ttl) {
                 return err(
                     Code::State,
                     format!("cannot resume: {why}; run with --fresh"),
                 );
             }
+            st.prepare_rerun();
             st
         }
         (true, None) => {

@@ -14,7 +14,7 @@ pub enum Code {
     Usage = 2,
     /// The manifest is unreadable or invalid.
     Manifest = 3,
-    /// Not enough free disk space.
+    /// Not enough free disk space, or the disk filled up, failed or is read-only.
     Disk = 4,
     /// The stack has no build for this OS/arch.
     Platform = 5,
@@ -99,12 +99,12 @@ impl Error {
         }
     }
 
-    /// An I/O error on `path` while doing `what`.
+    /// An I/O error on `path` while doing `what` (the operation), with the
+    /// OS error. A full, failing or read-only disk is `Disk`.
     pub fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> Self {
-        let code = if e.raw_os_error() == Some(libc::ENOSPC) {
-            Code::Disk
-        } else {
-            Code::Internal
+        let code = match e.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::EROFS) => Code::Disk,
+            _ => Code::Internal,
         };
         Error::new(code, format!("{what} {}: {e}", path.display()))
     }

@@ -31,7 +31,7 @@ pub fn temp_beside(target: &Path) -> PathBuf {
 /// fsync a directory so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| Error::io("cannot open directory", dir, e))?;
-    d.sync_all()
+    crate::fault::io("fsync-dir", dir, || d.sync_all())
         .map_err(|e| Error::io("cannot sync directory", dir, e))
 }
 
@@ -40,24 +40,27 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_beside(path);
     let res = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(|e| Error::io("cannot create", &tmp, e))?;
-        f.write_all(data)
+        let mut f = crate::fault::io("create", &tmp, || {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&tmp)
+        })
+        .map_err(|e| Error::io("cannot create", &tmp, e))?;
+        crate::fault::io("write", &tmp, || f.write_all(data))
             .map_err(|e| Error::io("cannot write", &tmp, e))?;
         // umask may have narrowed the mode; set it exactly, on the open file.
         f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
             .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
-        f.sync_all()
+        crate::fault::io("fsync", &tmp, || f.sync_all())
             .map_err(|e| Error::io("cannot sync", &tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| Error::io("cannot rename into place", path, e))?;
+        crate::fault::io("rename", path, || fs::rename(&tmp, path))
+            .map_err(|e| Error::io("cannot rename into place", path, e))?;
         sync_dir(dir)
     })();
     if res.is_err() {
-        let _ = fs::remove_file(&tmp);
+        crate::fsutil::remove(&tmp);
     }
     res
 }
@@ -65,21 +68,36 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
 /// Create the file `path`, which must not exist yet (a link at its name is
 /// never followed), to write, with permission bits `mode`.
 pub fn create_new(path: &Path, mode: u32) -> Result<File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(|e| Error::io("cannot create", path, e))
+    crate::fault::io("create", path, || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    })
+    .map_err(|e| Error::io("cannot create", path, e))
 }
 
 /// `create_new` with `data`, synced.
 pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let mut f = create_new(path, mode)?;
-    f.write_all(data)
-        .and_then(|()| f.sync_all())
+    crate::fault::io("write", path, || f.write_all(data))
+        .and_then(|()| crate::fault::io("fsync", path, || f.sync_all()))
         .map_err(|e| Error::io("cannot write", path, e))
+}
+
+/// Remove a file, best effort (cleanup): a durable operation, counted by
+/// the fault hook like the others.
+pub fn remove(p: impl AsRef<Path>) {
+    let p = p.as_ref();
+    let _ = crate::fault::io("unlink", p, || fs::remove_file(p));
+}
+
+/// Remove a directory tree, best effort (cleanup); links are not followed.
+pub fn remove_tree(p: impl AsRef<Path>) {
+    let p = p.as_ref();
+    let _ = crate::fault::io("unlink", p, || fs::remove_dir_all(p));
 }
 
 /// Create `dir` and its parents. As root, refuse (exit 13) a directory on
@@ -102,9 +120,9 @@ pub fn remove_orphans(dir: &Path) {
         if name.to_string_lossy().starts_with(TMP_MARK) {
             let p = ent.path();
             if p.is_dir() && !p.is_symlink() {
-                let _ = fs::remove_dir_all(&p);
+                let _ = crate::fault::io("unlink", &p, || fs::remove_dir_all(&p));
             } else {
-                let _ = fs::remove_file(&p);
+                let _ = crate::fault::io("unlink", &p, || fs::remove_file(&p));
             }
         }
     }

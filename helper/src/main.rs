@@ -1,30 +1,10 @@
 //! `onramp`: the helper that install.sh calls once per phase.
 //!
-//! `main` only installs signal handlers, runs the command and maps its
-//! result to a documented exit code. It never panics out (exit 101): a
+//! `main` only installs signal handlers, runs the command (the library,
+//! `lib.rs`, does the work) and maps its result to a documented exit code. It never panics out (exit 101): a
 //! panic is reported as an internal error, exit 1.
 
-mod archive;
-mod build;
-mod capabilities;
-mod cli;
-mod dirfd;
-mod download;
-mod error;
-mod events;
-mod fsutil;
-mod json;
-mod manifest;
-mod out;
-mod phase;
-mod pkgbuild;
-mod plan;
-mod platform;
-mod run;
-mod sandbox;
-mod signal;
-mod state;
-mod trust;
+use onramp::{cli, error, out, run, signal};
 
 fn main() {
     // Files and directories onramp creates are never group/other-writable,

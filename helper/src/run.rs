@@ -207,7 +207,7 @@ fn sweep_stale(base: &Path, prefix: &str) {
             .unwrap_or(true);
         let ours = std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir() && m.uid() == me);
         if !alive && ours {
-            let _ = std::fs::remove_dir_all(e.path());
+            crate::fsutil::remove_tree(e.path());
         }
     }
 }

@@ -108,6 +108,34 @@ pub struct Step {
     pub files: Vec<String>,
 }
 
+impl Step {
+    /// Final for good: done, or skipped for a reason a rerun cannot change
+    /// (no build for this target).
+    pub fn settled(&self) -> bool {
+        match self.status {
+            Status::Done => true,
+            Status::Skipped => self
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(NO_BUILD)),
+            _ => false,
+        }
+    }
+}
+
+/// How the reason of a step skipped for want of a build starts.
+pub const NO_BUILD: &str = "no build for";
+
+/// The phase that installs a step of this kind (`Step::kind`).
+pub fn phase_of_kind(kind: &str) -> &'static str {
+    match kind {
+        "server" => "server",
+        "model" => "models",
+        "worker" => "workers",
+        _ => "extras",
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decided {
@@ -190,12 +218,66 @@ impl State {
         None
     }
 
-    /// How many phases, from the first, are done: "completed through phase N".
+    /// How many phases, from the first, are done with every step of theirs
+    /// settled: "completed through phase N".
     pub fn completed_through(&self) -> usize {
         PHASES
             .iter()
-            .take_while(|p| self.phase(p).is_some_and(|s| s.status == Status::Done))
+            .take_while(|p| {
+                self.phase(p).is_some_and(|s| s.status == Status::Done)
+                    && self
+                        .steps
+                        .iter()
+                        .filter(|s| phase_of_kind(&s.kind) == **p)
+                        .all(Step::settled)
+            })
             .count()
+    }
+
+    /// Steps a rerun must run again: failed ones (optional too) and those
+    /// skipped because something they depend on failed.
+    pub fn unsettled(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter().filter(|s| !s.settled())
+    }
+
+    /// Prepare a rerun: every unsettled step goes back to pending, and so do
+    /// the phases that hold one, and validate (its checks of them). A
+    /// complete install gets configure and validate again (they check and
+    /// change nothing that is as it should be). Returns what will be retried,
+    /// one line each ("model-chat failed earlier: retry it").
+    pub fn prepare_rerun(&mut self) -> Vec<String> {
+        let mut said = Vec::new();
+        let mut phases: Vec<&'static str> = Vec::new();
+        for s in self.steps.iter_mut().filter(|s| !s.settled()) {
+            let how = match s.status {
+                Status::Failed => "failed earlier".to_string(),
+                Status::Skipped => format!(
+                    "was skipped ({})",
+                    s.reason
+                        .as_deref()
+                        .unwrap_or("a dependency was not installed")
+                ),
+                _ => "did not finish".to_string(),
+            };
+            said.push(format!("{} {how}: retry it", s.id));
+            phases.push(phase_of_kind(&s.kind));
+            s.status = Status::Pending;
+            s.reason = None;
+            s.finished_at = None;
+        }
+        if phases.is_empty() && self.status == InstallStatus::Complete {
+            phases.push("configure");
+        }
+        phases.push("validate");
+        for p in self
+            .phases
+            .iter_mut()
+            .filter(|p| phases.contains(&p.name.as_str()))
+        {
+            p.status = Status::Pending;
+            p.error = None;
+        }
+        said
     }
 }
 
@@ -236,25 +318,41 @@ impl Store {
             _ => Error::new(Code::State, e.msg),
         })?;
         let lock_path = dir.join("lock");
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&lock_path)
-            .map_err(|e| {
-                Error::new(
-                    Code::State,
-                    format!("cannot open lock {}: {e}", lock_path.display()),
-                )
-            })?;
+        let f = crate::fault::io("create", &lock_path, || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&lock_path)
+        })
+        .map_err(|e| {
+            Error::new(
+                Code::State,
+                format!("cannot open lock {}: {e}", lock_path.display()),
+            )
+        })?;
         // Leaked on purpose: one lock per process, held until exit.
         let lock: &'static mut fd_lock::RwLock<File> = Box::leak(Box::new(fd_lock::RwLock::new(f)));
         // A holder that was just killed releases the lock only when the kernel
         // has torn it down: wait a moment before calling it busy.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-        while lock.try_write().is_err() {
+        loop {
+            let tried = crate::fault::io("lock", &lock_path, || Ok(()))
+                .and_then(|()| lock.try_write().map(|_| ()));
+            match tried {
+                Ok(()) => break,
+                // Another live process holds it: that, and only that, is
+                // "another onramp is working on this install".
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    return Err(Error::new(
+                        Code::State,
+                        format!("cannot lock {}: {e}", lock_path.display()),
+                    ));
+                }
+            }
             if std::time::Instant::now() >= deadline || crate::signal::interrupted() {
                 let mut s = String::new();
                 let _ = File::open(&lock_path).and_then(|mut f| f.read_to_string(&mut s));
@@ -324,15 +422,17 @@ impl Store {
         let aside = self
             .dir
             .join(format!("state.json.{}.corrupt", fsutil::now_unix()));
-        std::fs::rename(&self.file, &aside).map_err(|e| {
-            Error::new(
-                Code::State,
-                format!(
-                    "cannot move unreadable state {} aside: {e}",
-                    self.file.display()
-                ),
-            )
-        })?;
+        crate::fault::io("rename", &aside, || std::fs::rename(&self.file, &aside)).map_err(
+            |e| {
+                Error::new(
+                    Code::State,
+                    format!(
+                        "cannot move unreadable state {} aside: {e}",
+                        self.file.display()
+                    ),
+                )
+            },
+        )?;
         let _ = fsutil::sync_dir(&self.dir);
         crate::say!(
             "onramp: warning: the saved state could not be used ({why}); kept it as {} and starting fresh",

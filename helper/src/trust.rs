@@ -95,7 +95,7 @@ fn check_one(
 /// can do instead (None: the generic advice). Not as root: create it only.
 pub fn dir(dir: &Path, last: Last, fix: Option<&str>) -> Result<()> {
     if !is_root() {
-        return std::fs::create_dir_all(dir)
+        return crate::fault::io("mkdir", dir, || std::fs::create_dir_all(dir))
             .map_err(|e| Error::io("cannot create directory", dir, e));
     }
     walk(dir, last, true, fix)
@@ -143,7 +143,7 @@ fn walk(dir: &Path, last: Last, create: bool, fix: Option<&str>) -> Result<()> {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                match std::fs::create_dir(&next) {
+                match crate::fault::io("mkdir", &next, || std::fs::create_dir(&next)) {
                     Ok(()) => {}
                     // Made by someone else meanwhile: judged below.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

@@ -161,25 +161,7 @@ pub fn fetch(
         Origin::Url(u) => Origin::Url(u.clone()),
     };
     let bytes = read_doc(&entry_at, client)?;
-    crate::json::no_duplicate_keys(&bytes).map_err(|e| {
-        Error::new(
-            Code::Manifest,
-            format!("catalog entry {}: {e}", entry_at.describe()),
-        )
-    })?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    let entry: Entry = serde_path_to_error::deserialize(de).map_err(|e| {
-        Error::new(
-            Code::Manifest,
-            format!(
-                "catalog entry {}: at {}: {}; see schema/catalog-entry.schema.json",
-                entry_at.describe(),
-                e.path(),
-                e.inner()
-            ),
-        )
-    })?;
-    check_entry(&entry, &k.id, &entry_at)?;
+    let entry = parse_entry(&bytes, &k.id, &entry_at.describe())?;
     if k.sha256.is_none() && !allow_unpinned {
         return err(
             Code::Integrity,
@@ -218,13 +200,29 @@ pub fn fetch(
     })
 }
 
-fn check_entry(e: &Entry, id: &str, at: &Origin) -> Result<()> {
-    let bad = |m: String| {
-        err(
+/// A catalog entry for worker `id`, read from `bytes` (found at `at`) and
+/// checked: no repeated key, known fields only, a plain relative PKGBUILD
+/// path, a sha256 pin.
+pub fn parse_entry(bytes: &[u8], id: &str, at: &str) -> Result<Entry> {
+    crate::json::no_duplicate_keys(bytes)
+        .map_err(|e| Error::new(Code::Manifest, format!("catalog entry {at}: {e}")))?;
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let entry: Entry = serde_path_to_error::deserialize(de).map_err(|e| {
+        Error::new(
             Code::Manifest,
-            format!("catalog entry {}: {m}", at.describe()),
+            format!(
+                "catalog entry {at}: at {}: {}; see schema/catalog-entry.schema.json",
+                e.path(),
+                e.inner()
+            ),
         )
-    };
+    })?;
+    check_entry(&entry, id, at)?;
+    Ok(entry)
+}
+
+fn check_entry(e: &Entry, id: &str, at: &str) -> Result<()> {
+    let bad = |m: String| err(Code::Manifest, format!("catalog entry {at}: {m}"));
     if e.schema != 1 {
         return bad(format!(
             "schema {} is not supported (this onramp reads schema 1)",

@@ -207,7 +207,7 @@ fn build(
             work.root.display()
         ));
     } else {
-        let _ = fs::remove_dir_all(&work.root);
+        crate::fsutil::remove_tree(&work.root);
     }
     res
 }
@@ -250,7 +250,7 @@ impl BuildDir {
             for dir in root.ancestors().skip(1) {
                 let Ok(m) = fs::metadata(dir) else { continue };
                 if m.mode() & 0o001 == 0 && m.uid() != u.uid {
-                    let _ = fs::remove_dir_all(&root);
+                    crate::fsutil::remove_tree(&root);
                     return err(
                         Code::Platform,
                         format!(
@@ -286,7 +286,7 @@ impl BuildDir {
             bd.pkgdirs.iter().try_for_each(|(_, p, _)| mkdir(p))
         })();
         if let Err(e) = made {
-            let _ = fs::remove_dir_all(&bd.root);
+            crate::fsutil::remove_tree(&bd.root);
             return Err(e);
         }
         Ok(bd)
@@ -538,7 +538,8 @@ fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Re
     fsutil::mkdirs(&parent)?;
     fsutil::remove_orphans(&parent);
     let staging = fsutil::temp_beside(&dest);
-    fs::create_dir(&staging).map_err(|e| Error::io("cannot create", &staging, e))?;
+    crate::fault::io("mkdir", &staging, || fs::create_dir(&staging))
+        .map_err(|e| Error::io("cannot create", &staging, e))?;
     let mut files = Vec::new();
     let res = Dir::open(&staging)
         .map_err(|e| Error::io("cannot open", &staging, e))
@@ -548,11 +549,11 @@ fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Re
                 .try_for_each(|p| collect(p, &to, Path::new(""), &mut files, owner))
         });
     if let Err(e) = res {
-        let _ = fs::remove_dir_all(&staging);
+        crate::fsutil::remove_tree(&staging);
         return Err(e);
     }
     if files.is_empty() {
-        let _ = fs::remove_dir_all(&staging);
+        crate::fsutil::remove_tree(&staging);
         return Err(fail(
             "package() put nothing into $pkgdir; nothing to install".to_string(),
         ));
@@ -629,10 +630,12 @@ fn collect(
                     }
                     Err(e) => return Err(io("cannot create")(e)),
                 };
-                std::io::copy(&mut f, &mut out).map_err(io("cannot copy"))?;
+                let at = Path::new("$pkgdir").join(&r);
+                crate::fault::io("write", &at, || std::io::copy(&mut f, &mut out))
+                    .map_err(io("cannot copy"))?;
                 out.set_permissions(fs::Permissions::from_mode(st.mode & 0o755))
                     .map_err(io("cannot chmod"))?;
-                out.sync_all().map_err(io("cannot sync"))?;
+                crate::fault::io("fsync", &at, || out.sync_all()).map_err(io("cannot sync"))?;
                 files.push(shown);
             }
             Kind::Link => {

@@ -274,7 +274,7 @@ fn copy_verified(cached: &Path, dest: &Path, s: &SourceEntry, sha256: &str) -> R
                 .unwrap_or_default()
         };
         if got != want {
-            let _ = fs::remove_file(dest);
+            crate::fsutil::remove(dest);
             return err(
                 Code::Integrity,
                 format!(
@@ -297,7 +297,7 @@ fn fetch_unverified(cx: &Ctx, loc: &Loc, dest: &Path) -> Result<()> {
         }
         Loc::Url(u) => {
             http::get_body(cx.client(u)?, u, |r| {
-                let _ = fs::remove_file(dest);
+                crate::fsutil::remove(dest);
                 let mut f = new_file(dest).map_err(|e| std::io::Error::other(e.msg))?;
                 std::io::copy(r, &mut f)?;
                 f.sync_all()
@@ -377,7 +377,7 @@ pub fn extract(
         }
         Ok(())
     });
-    let _ = fs::remove_dir_all(&tmp);
+    crate::fsutil::remove_tree(&tmp);
     // The archive's path is a temporary one; name the source instead.
     res.map_err(|e| {
         let msg = e

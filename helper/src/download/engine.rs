@@ -241,9 +241,7 @@ pub fn run(
     });
     let last_byte = result?;
     hash_up_to(&shared.file, &mut hasher, &mut hashed, size, part).map_err(Stop::Failed)?;
-    shared
-        .file
-        .sync_all()
+    crate::fault::io("fsync", part, || shared.file.sync_all())
         .map_err(|e| Stop::Failed(Error::io("cannot sync", part, e)))?;
     Ok((fsutil::hex(&hasher.finalize()), last_byte))
 }
@@ -350,7 +348,7 @@ fn checkpoint(sh: &Shared, side: &Path, want: &Want, h: &Sha256, hashed: u64, pa
         let s = lock(&sh.sched);
         (s.done.clone(), s.validator.clone())
     };
-    if sh.file.sync_data().is_err() {
+    if crate::fault::io("fsync", part, || sh.file.sync_data()).is_err() {
         return;
     }
     let mut sc = Sidecar {
@@ -685,18 +683,14 @@ fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Resul
         }
         let take = (n as u64).min(lim.saturating_sub(pos)) as usize;
         if take > 0
-            && let Err(e) = sh.file.write_all_at(&buf[..take], pos)
+            && let Err(e) = crate::fault::io("write", Path::new(label), || {
+                sh.file.write_all_at(&buf[..take], pos)
+            })
         {
-            let code = if e.raw_os_error() == Some(libc::ENOSPC) {
-                Code::Disk
-            } else {
-                Code::Internal
-            };
+            let e = Error::io("cannot write the download of", Path::new(label), e);
             return Err(Fail::Fatal(Error::new(
-                code,
-                format!(
-                    "cannot write the download of {label}: {e}; what was saved is kept for the next run"
-                ),
+                e.code,
+                format!("{}; what was saved is kept for the next run", e.msg),
             )));
         }
         let mut s = lock(&sh.sched);

@@ -177,7 +177,7 @@ impl Cache {
                 .is_some_and(|b| fsutil::write_atomic(&p, &b, 0o644).is_ok());
         if !ok {
             // Not fatal: the file is hashed again on its next use.
-            let _ = fs::remove_file(&p);
+            crate::fsutil::remove(&p);
         }
     }
 
@@ -187,8 +187,8 @@ impl Cache {
             "onramp: warning: {} {why}; removed from the cache, it is fetched again",
             self.verified_path(sha).display()
         );
-        let _ = fs::remove_file(self.seal_path(sha));
-        let _ = fs::remove_file(self.verified_path(sha));
+        crate::fsutil::remove(self.seal_path(sha));
+        crate::fsutil::remove(self.verified_path(sha));
     }
 
     /// The cached file, if it is there with the right size and its bytes
@@ -247,14 +247,16 @@ impl Cache {
             .root
             .join("partial")
             .join(format!("{}.lock", want.sha256));
-        let lock_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&lock_path)
-            .map_err(|e| Error::io("cannot open", &lock_path, e))?;
+        let lock_file = crate::fault::io("create", &lock_path, || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&lock_path)
+        })
+        .map_err(|e| Error::io("cannot open", &lock_path, e))?;
         let mut lock = fd_lock::RwLock::new(lock_file);
         let mut said = false;
         loop {
@@ -374,7 +376,7 @@ impl Cache {
         let mut got = 0u64;
         rep.start_rate();
         fsutil::read_chunks(&mut f, src, |b| {
-            out.write_all(b)
+            crate::fault::io("write", &part, || out.write_all(b))
                 .map_err(|e| Error::io("cannot write", &part, e))?;
             h.update(b);
             got += b.len() as u64;
@@ -406,8 +408,8 @@ impl Cache {
             .len();
         if len != want.size || sha != want.sha256 {
             drop(f);
-            let _ = fs::remove_file(part);
-            let _ = fs::remove_file(self.part_paths(&want.sha256).1);
+            crate::fsutil::remove(part);
+            crate::fsutil::remove(self.part_paths(&want.sha256).1);
             return err(
                 Code::Integrity,
                 format!(
@@ -416,20 +418,23 @@ impl Cache {
                 ),
             );
         }
-        f.set_permissions(fs::Permissions::from_mode(0o444))
-            .map_err(|e| Error::io("cannot chmod", part, e))?;
-        f.sync_all()
+        crate::fault::io("chmod", part, || {
+            f.set_permissions(fs::Permissions::from_mode(0o444))
+        })
+        .map_err(|e| Error::io("cannot chmod", part, e))?;
+        crate::fault::io("fsync", part, || f.sync_all())
             .map_err(|e| Error::io("cannot sync", part, e))?;
         let dest = self.verified_path(&want.sha256);
-        fs::rename(part, &dest).map_err(|e| Error::io("cannot move into the cache", &dest, e))?;
+        crate::fault::io("rename", &dest, || fs::rename(part, &dest))
+            .map_err(|e| Error::io("cannot move into the cache", &dest, e))?;
         fsutil::sync_dir(&self.root.join("sha256"))?;
         if let Ok(m) = f.metadata() {
             self.write_seal(&want.sha256, &m);
         }
         drop(f);
         let side = self.part_paths(&want.sha256).1;
-        let _ = fs::remove_file(side.with_extension("stream.json"));
-        let _ = fs::remove_file(side);
+        crate::fsutil::remove(side.with_extension("stream.json"));
+        crate::fsutil::remove(side);
         Ok(dest)
     }
 
@@ -461,8 +466,8 @@ impl Cache {
                 Err(engine::Stop::Failed(e)) => return Err(e),
                 Err(engine::Stop::Restart(why)) => {
                     rep.warn(&why);
-                    let _ = fs::remove_file(&part);
-                    let _ = fs::remove_file(&side);
+                    crate::fsutil::remove(&part);
+                    crate::fsutil::remove(&side);
                 }
             }
         }
@@ -602,7 +607,7 @@ impl Cache {
                 0
             }
             416 => {
-                let _ = fs::remove_file(part);
+                crate::fsutil::remove(part);
                 return Err(Retry::Again(format!(
                     "the server refused the resume offset {have} of {url}; restarting"
                 )));
@@ -631,7 +636,7 @@ impl Cache {
             fsutil::write_atomic(meta_path, &b, 0o644).map_err(fatal)?;
         }
         let mut f = open_part(part, start == 0).map_err(fatal)?;
-        f.set_len(start)
+        crate::fault::io("truncate", part, || f.set_len(start))
             .map_err(|e| fatal(Error::io("cannot truncate", part, e)))?;
         use std::io::Seek;
         f.seek(std::io::SeekFrom::Start(start))
@@ -664,7 +669,7 @@ impl Cache {
                     ),
                 )));
             }
-            if let Err(e) = f.write_all(&buf[..n]) {
+            if let Err(e) = crate::fault::io("write", part, || f.write_all(&buf[..n])) {
                 break Err(fatal(Error::io(
                     &format!("{}: cannot write", want.label),
                     part,
@@ -720,14 +725,16 @@ pub fn sources(url: &str, mirrors: &[String]) -> Vec<(String, bool)> {
 /// made in its place.
 pub fn open_part(part: &Path, truncate: bool) -> Result<File> {
     let open = || {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(truncate)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(part)
+        crate::fault::io("create", part, || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(truncate)
+                .mode(0o644)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(part)
+        })
     };
     match open() {
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -779,29 +786,30 @@ pub fn place(cache: &Cache, cached: &Path, dest: &Path, sha256: &str) -> Result<
     let res = (|| {
         let mut src = open_nofollow(cached).map_err(|e| Error::io("cannot open", cached, e))?;
         let new = || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o444)
-                .open(&tmp)
-                .map_err(|e| Error::io("cannot create", &tmp, e))
+            crate::fault::io("create", &tmp, || {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o444)
+                    .open(&tmp)
+            })
+            .map_err(|e| Error::io("cannot create", &tmp, e))
         };
         let out = new()?;
         if reflink(&src, &out) {
-            return out
-                .sync_all()
+            return crate::fault::io("fsync", &tmp, || out.sync_all())
                 .map_err(|e| Error::io("cannot sync", &tmp, e));
         }
         drop(out);
-        let _ = fs::remove_file(&tmp);
-        if fs::hard_link(cached, &tmp).is_ok() {
+        crate::fsutil::remove(&tmp);
+        if crate::fault::io("link", &tmp, || fs::hard_link(cached, &tmp)).is_ok() {
             return Ok(());
         }
         let mut out = new()?;
         let mut h = Sha256::new();
         fsutil::read_chunks(&mut src, cached, |b| {
             h.update(b);
-            out.write_all(b)
+            crate::fault::io("write", &tmp, || out.write_all(b))
                 .map_err(|e| Error::io("cannot write", &tmp, e))
         })?;
         let got = fsutil::hex(&h.finalize());
@@ -815,15 +823,15 @@ pub fn place(cache: &Cache, cached: &Path, dest: &Path, sha256: &str) -> Result<
                 ),
             );
         }
-        out.sync_all()
+        crate::fault::io("fsync", &tmp, || out.sync_all())
             .map_err(|e| Error::io("cannot sync", &tmp, e))
     })();
     if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
+        crate::fsutil::remove(&tmp);
         return Err(e);
     }
-    if let Err(e) = fs::rename(&tmp, dest) {
-        let _ = fs::remove_file(&tmp);
+    if let Err(e) = crate::fault::io("rename", dest, || fs::rename(&tmp, dest)) {
+        crate::fsutil::remove(&tmp);
         return Err(Error::io("cannot move into place", dest, e));
     }
     fsutil::sync_dir(dir)

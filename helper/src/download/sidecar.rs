@@ -33,6 +33,14 @@ impl Ranges {
         v.splice(i..j, [(lo, hi)]);
     }
 
+    /// What `insert` keeps true: each range non-empty and within
+    /// [0, size), sorted, apart from the next. A sidecar that says otherwise
+    /// is not trusted.
+    pub fn valid(&self, size: u64) -> bool {
+        self.0.iter().all(|r| r.0 < r.1 && r.1 <= size)
+            && self.0.windows(2).all(|w| w[0].1 < w[1].0)
+    }
+
     pub fn total(&self) -> u64 {
         self.0.iter().map(|r| r.1 - r.0).sum()
     }
@@ -94,12 +102,20 @@ impl Sidecar {
 
     /// The sidecar at `path` if it is intact and describes this transfer.
     pub fn load(path: &Path, url: &str, size: u64, sha256: &str) -> Option<Sidecar> {
-        let s: Sidecar = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        Self::from_bytes(&std::fs::read(path).ok()?, url, size, sha256)
+    }
+
+    /// `load` from bytes already read: a sidecar a damaged or hostile disk
+    /// produced must parse to `None`, never panic.
+    pub fn from_bytes(bytes: &[u8], url: &str, size: u64, sha256: &str) -> Option<Sidecar> {
+        let s: Sidecar = serde_json::from_slice(bytes).ok()?;
         (s.version == VERSION
             && s.check == s.body_sum()
             && s.url == url
             && s.size == size
-            && s.sha256 == sha256)
+            && s.sha256 == sha256
+            && s.ranges.valid(size)
+            && s.hashed <= size)
             .then_some(s)
     }
 }
@@ -145,6 +161,19 @@ mod tests {
         s.save(&p).unwrap();
         assert!(Sidecar::load(&p, "u", 9, "h").is_some());
         assert!(Sidecar::load(&p, "other", 9, "h").is_none());
+        // Checksummed but impossible ranges are not trusted either.
+        for bad in [
+            vec![(4, 2)],
+            vec![(0, 4), (2, 6)],
+            vec![(5, 6), (0, 2)],
+            vec![(0, 10)],
+        ] {
+            s.ranges = Ranges(bad);
+            s.save(&p).unwrap();
+            assert!(Sidecar::load(&p, "u", 9, "h").is_none());
+        }
+        s.ranges = Ranges(vec![(0, 4)]);
+        s.save(&p).unwrap();
         let text = std::fs::read_to_string(&p)
             .unwrap()
             .replace("[0,4]", "[0,9]");

@@ -39,13 +39,23 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
             fsutil::remove_orphans(parent);
         }
         let new_sha = fsutil::sha256_bytes(&data);
-        let user_changed = match std::fs::read(&dest) {
-            Err(_) => false,
-            Ok(cur) => {
-                let cur_sha = fsutil::sha256_bytes(&cur);
-                cur_sha != new_sha && ctx.st.managed_files.get(&f.path) != Some(&cur_sha)
-            }
+        let cur_sha = std::fs::read(&dest).ok().map(|c| fsutil::sha256_bytes(&c));
+        let user_changed = cur_sha
+            .as_ref()
+            .is_some_and(|c| c != &new_sha && ctx.st.managed_files.get(&f.path) != Some(c));
+        // Already as it should be: left alone (same inode, same mtime).
+        let same_mode = {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::symlink_metadata(&dest)
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == mode)
         };
+        if cur_sha.as_ref() == Some(&new_sha) && same_mode {
+            if ctx.st.managed_files.get(&f.path) != Some(&new_sha) {
+                ctx.st.managed_files.insert(f.path.clone(), new_sha);
+                ctx.save()?;
+            }
+            continue;
+        }
         if user_changed {
             let side = dest.with_file_name(format!(
                 "{}.new",
@@ -67,7 +77,11 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         ctx.save()?;
         written += 1;
     }
-    let mut msg = format!("{} dir(s), {written} file(s) written", cfg.dirs.len());
+    let mut msg = format!(
+        "{} dir(s), {written} file(s) written, {} already as they should be",
+        cfg.dirs.len(),
+        cfg.files.len() - written - kept.len()
+    );
     if !kept.is_empty() {
         msg.push_str(&format!(
             ", {} kept as changed by you (see *.new)",

@@ -10,6 +10,7 @@ mod detect;
 mod extras;
 mod models;
 mod preflight;
+pub use preflight::host_port;
 mod server;
 mod validate;
 mod workers;
@@ -347,7 +348,7 @@ fn plan_phase(ctx: &mut Ctx) -> Result<String> {
             .step(&id)
             .is_some_and(|s| s.status == Status::Pending)
         {
-            let why = format!("no build for {}", ctx.target);
+            let why = format!("{} {}", crate::state::NO_BUILD, ctx.target);
             ctx.finish_step(&id, Status::Skipped, Some(why))?;
         }
     }
@@ -398,7 +399,7 @@ impl Ctx {
         let sha = p.want.as_ref().map(|w| w.sha256.as_str());
         let limits = crate::archive::Limits::for_file(archive, p.unpacked_size, sha);
         if let Err(e) = crate::archive::extract(archive, kind, &staging, &limits) {
-            let _ = std::fs::remove_dir_all(&staging);
+            crate::fsutil::remove_tree(&staging);
             return Err(e);
         }
         replace_dir(&staging, &dest)
@@ -410,14 +411,16 @@ pub fn replace_dir(new: &std::path::Path, dest: &std::path::Path) -> Result<()> 
     let old = fsutil::temp_beside(dest);
     let had_old = std::fs::symlink_metadata(dest).is_ok();
     if had_old {
-        std::fs::rename(dest, &old).map_err(|e| Error::io("cannot move aside", dest, e))?;
+        crate::fault::io("rename", dest, || std::fs::rename(dest, &old))
+            .map_err(|e| Error::io("cannot move aside", dest, e))?;
     }
-    std::fs::rename(new, dest).map_err(|e| Error::io("cannot move into place", dest, e))?;
+    crate::fault::io("rename", dest, || std::fs::rename(new, dest))
+        .map_err(|e| Error::io("cannot move into place", dest, e))?;
     if let Some(parent) = dest.parent() {
         fsutil::sync_dir(parent)?;
     }
     if had_old {
-        let _ = std::fs::remove_dir_all(&old);
+        crate::fsutil::remove_tree(&old);
     }
     Ok(())
 }

@@ -73,7 +73,7 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
     let sha = p.want.as_ref().map(|w| w.sha256.as_str());
     let limits = crate::archive::Limits::for_file(&cached, p.unpacked_size, sha);
     if let Err(e) = crate::archive::extract(&cached, kind, &staging, &limits) {
-        let _ = std::fs::remove_dir_all(&staging);
+        crate::fsutil::remove_tree(&staging);
         return Err(e);
     }
     let prev_name = previous
@@ -81,7 +81,7 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "none".into());
     if let Err(why) = check(ctx, &c, &staging) {
-        let _ = std::fs::remove_dir_all(&staging);
+        crate::fsutil::remove_tree(&staging);
         return err(
             Code::Internal,
             format!("{version} failed its version check ({why}); rolled back, kept {prev_name}"),
@@ -95,10 +95,10 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
         match &previous {
             Some(prev) => switch(&base, prev)?,
             None => {
-                let _ = std::fs::remove_file(&current);
+                crate::fsutil::remove(&current);
             }
         }
-        let _ = std::fs::remove_dir_all(base.join(&target_rel));
+        crate::fsutil::remove_tree(base.join(&target_rel));
         return err(
             Code::Internal,
             format!(
@@ -110,7 +110,7 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
     if let Ok(rd) = std::fs::read_dir(&versions) {
         for e in rd.flatten() {
             if e.file_name() != version.as_str() {
-                let _ = std::fs::remove_dir_all(e.path());
+                crate::fsutil::remove_tree(e.path());
             }
         }
     }
@@ -125,8 +125,10 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
 fn switch(base: &Path, rel: &Path) -> Result<()> {
     let current = base.join("current");
     let tmp = fsutil::temp_beside(&current);
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(rel, &tmp).map_err(|e| Error::io("cannot create link", &tmp, e))?;
-    std::fs::rename(&tmp, &current).map_err(|e| Error::io("cannot switch", &current, e))?;
+    crate::fsutil::remove(&tmp);
+    crate::fault::io("symlink", &tmp, || std::os::unix::fs::symlink(rel, &tmp))
+        .map_err(|e| Error::io("cannot create link", &tmp, e))?;
+    crate::fault::io("rename", &current, || std::fs::rename(&tmp, &current))
+        .map_err(|e| Error::io("cannot switch", &current, e))?;
     fsutil::sync_dir(base)
 }

@@ -224,7 +224,7 @@ pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, Strin
         }
         Ok((r, o.stdout))
     })();
-    let _ = fs::remove_dir_all(&work);
+    crate::fsutil::remove_tree(&work);
     res
 }
 

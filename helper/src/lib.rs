@@ -1,0 +1,26 @@
+//! The helper's work, as a library: the `onramp` binary (`main.rs`) parses
+//! nothing itself and calls `cli::main`; the fuzz targets (`fuzz/`) call the
+//! parsers directly. One module per concern, each saying what it owns.
+
+pub mod archive;
+pub mod build;
+pub mod capabilities;
+pub mod cli;
+pub mod dirfd;
+pub mod download;
+pub mod error;
+pub mod events;
+pub mod fault;
+pub mod fsutil;
+pub mod json;
+pub mod manifest;
+pub mod out;
+pub mod phase;
+pub mod pkgbuild;
+pub mod plan;
+pub mod platform;
+pub mod run;
+pub mod sandbox;
+pub mod signal;
+pub mod state;
+pub mod trust;
