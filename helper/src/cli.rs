@@ -595,12 +595,7 @@ fn cmd_resume_check(f: &Flags) -> Result<i32> {
         return Ok(0);
     }
     // Say what a rerun will retry, before the question is asked.
-    for line in st
-        .clone()
-        .prepare_rerun()
-        .iter()
-        .filter(|l| l.contains("retry"))
-    {
+    for line in st.clone().prepare_rerun() {
         out::line(&format!("onramp: {line}"));
     }
     let n = st.completed_through();

@@ -249,17 +249,20 @@ impl State {
         let mut said = Vec::new();
         let mut phases: Vec<&'static str> = Vec::new();
         for s in self.steps.iter_mut().filter(|s| !s.settled()) {
+            // Steps that never ran simply run; only a failure or a skip is news.
             let how = match s.status {
-                Status::Failed => "failed earlier".to_string(),
-                Status::Skipped => format!(
+                Status::Failed => Some("failed earlier".to_string()),
+                Status::Skipped => Some(format!(
                     "was skipped ({})",
                     s.reason
                         .as_deref()
                         .unwrap_or("a dependency was not installed")
-                ),
-                _ => "did not finish".to_string(),
+                )),
+                _ => None,
             };
-            said.push(format!("{} {how}: retry it", s.id));
+            if let Some(how) = how {
+                said.push(format!("{} {how}: retry it", s.id));
+            }
             phases.push(phase_of_kind(&s.kind));
             s.status = Status::Pending;
             s.reason = None;
