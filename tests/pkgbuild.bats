@@ -5,7 +5,11 @@
 
 load lib/common
 
-setup() { common_setup; }
+setup() {
+    common_setup
+    # makepkg answers once per recipe for both modes
+    export ONRAMP_MAKEPKG_CACHE=$BATS_FILE_TMPDIR/makepkg
+}
 
 @test "static .SRCINFO agrees with makepkg --printsrcinfo or refuses: zero silent disagreements" {
     command -v makepkg >/dev/null || skip "makepkg is not installed"

@@ -26,8 +26,26 @@ for d in "$HERE"/corpus/*/; do
     cp "$d"/* "$W/$name/"
     chmod -R a+rwX "$W/$name"
     theirs=0
-    (cd "$W/$name" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
-        env -i HOME="$W/$name/home" PATH=/usr/bin:/bin LANG=C.UTF-8 makepkg --printsrcinfo >"$W/$name/theirs" 2>"$W/$name/theirs.err") || theirs=$?
+    # makepkg's answer does not depend on our mode: with ONRAMP_MAKEPKG_CACHE
+    # set, the second run (static, then --eval) reuses the first one's.
+    key=""
+    if [ -n "${ONRAMP_MAKEPKG_CACHE:-}" ]; then
+        key=$ONRAMP_MAKEPKG_CACHE/$(cd "$d" && for f in *; do printf '%s\n' "$f"; cat "$f"; done | sha256sum | cut -c1-32)
+    fi
+    if [ -n "$key" ] && [ -f "$key.rc" ]; then
+        cp "$key.out" "$W/$name/theirs"
+        cp "$key.err" "$W/$name/theirs.err"
+        theirs=$(cat "$key.rc")
+    else
+        (cd "$W/$name" && setpriv --reuid=nobody --regid=nogroup --clear-groups \
+            env -i HOME="$W/$name/home" PATH=/usr/bin:/bin LANG=C.UTF-8 makepkg --printsrcinfo >"$W/$name/theirs" 2>"$W/$name/theirs.err") || theirs=$?
+        if [ -n "$key" ]; then
+            mkdir -p "$ONRAMP_MAKEPKG_CACHE"
+            cp "$W/$name/theirs" "$key.out"
+            cp "$W/$name/theirs.err" "$key.err"
+            echo "$theirs" >"$key.rc"
+        fi
+    fi
     ours=0
     "$H" pkgbuild srcinfo "$W/$name/PKGBUILD" --carch x86_64 "${EVAL[@]}" >"$W/$name/ours" 2>"$W/$name/ours.err" || ours=$?
     if [ "$ours" != 0 ] && [ "$theirs" != 0 ]; then
