@@ -1,7 +1,9 @@
 #!/bin/sh
 # onramp installer: installs a local AI stack described by a manifest,
-# resumably. Usage: sh install.sh --manifest FILE [--prefix DIR] [options];
-# `sh install.sh --help` lists the options. README.md documents everything.
+# resumably. Usage: sh install.sh --manifest FILE|URL [--prefix DIR]
+# [options]; a released install.sh (`onramp release`) installs its own stack
+# with no arguments. `sh install.sh --help` lists the options; README.md
+# documents everything.
 #
 # Every line below is inside a function; the last line calls main with an
 # end-of-script marker, so a truncated download defines functions and runs
@@ -12,7 +14,7 @@ onramp_kit_version() {
 }
 
 # The sha256 of the released helper for each target. A source checkout has
-# none (it builds the helper); tools/build-dist.sh writes them for a release.
+# none (it builds the helper); `onramp release` writes them.
 onramp_pin() {
     # >>> pins
     case $1 in
@@ -21,7 +23,19 @@ onramp_pin() {
     # <<< pins
 }
 
-# >>> lib: in a checkout, sourced from ./lib; tools/build-dist.sh inlines it
+# The release this install.sh belongs to: its base URL, stack, manifest
+# and the minisign keys it trusts. Empty in a checkout; `onramp release`
+# fills them in.
+onramp_release() {
+    # >>> release
+    onramp_rel_base=
+    onramp_rel_stack=
+    onramp_rel_manifest=
+    onramp_rel_keys=
+    # <<< release
+}
+
+# >>> lib: in a checkout, sourced from ./lib; `onramp release` inlines it
 onramp_load_lib() {
     case $0 in
     */install.sh) onramp_src_dir=$(cd "${0%/*}" && pwd) ;;
@@ -49,42 +63,47 @@ onramp_load_lib() {
 
 onramp_usage() {
     cat <<'USAGE'
-Usage: sh install.sh --manifest FILE [--prefix DIR] [options]
+Usage: sh install.sh [--manifest FILE|URL] [--prefix DIR] [options]
+       curl --proto '=https' --tlsv1.2 -fsSL URL/install.sh | sh -s -- [options]
 
-Installs the stack a manifest describes. Safe to interrupt: run it again
-and it offers to resume where it stopped.
+Installs the stack a manifest describes (a released install.sh: its own
+stack, with no arguments). Safe to interrupt: run it again and it resumes;
+run it again later and it upgrades to the newest release.
 
-Options:
-  --manifest FILE       the stack's manifest (JSON); or set ONRAMP_MANIFEST
-  --prefix DIR          install here (default: the manifest's default_prefix)
-  -y, --yes             resume a saved install without asking
-  --fresh               start over (verified downloads are still reused)
-  --dry-run             print the plan and change nothing
-  --offline             make no network connection (use the cache and --from)
-  --from DIR            a pre-seeded cache: helper and artifacts named by sha256
-  --allow-http          accept plain http:// artifact URLs
-  --allow-skip-checksums  build worker sources whose sums are SKIP, unverified
-  --allow-unpinned-catalog  build a catalog PKGBUILD the manifest does not pin
-  --build-user NAME     as root, build recipes as this account (default:
-                        onramp's own build uids; see README, Security)
-  --connections N       connections per download (default 8)
-  --mirror BASE         try BASE/<file name> before each artifact's URL
-  --ca-file FILE        trust this PEM CA too (also: SSL_CERT_FILE)
-  --events FILE         write progress events to FILE (NDJSON)
-  --events-format F     ndjson (default) or sse
-  --summary-json FILE   write the final summary as JSON
-  --state-ttl HOURS     do not resume a saved install older than this (default 24)
-  --print-target        print this machine's target (e.g. linux-x86_64) and exit
+Options (each also an environment variable, shown after it):
+  --manifest FILE|URL   the stack's manifest, a file or an https URL   ONRAMP_MANIFEST
+  --prefix DIR          install here (default: the manifest's)         ONRAMP_PREFIX
+  -y, --yes             resume a saved install without asking          ONRAMP_YES=1
+  --fresh               start over (verified downloads are reused)     ONRAMP_FRESH=1
+  --dry-run             print the plan and change nothing              ONRAMP_DRY_RUN=1
+  --offline             make no network connection                     ONRAMP_OFFLINE=1
+  --from DIR            a pre-seeded cache (files named by sha256)     ONRAMP_FROM
+  --trust-key KEY       trust manifests signed by this minisign key    ONRAMP_TRUST_KEY
+                        (RW... or a .pub file; repeatable; a released
+                        install.sh trusts its publisher's already)
+  --allow-downgrade     install a release older than one installed     ONRAMP_ALLOW_DOWNGRADE=1
+  --allow-expired       install a manifest past its "expires"          ONRAMP_ALLOW_EXPIRED=1
+  --allow-http          accept plain http:// artifact URLs             ONRAMP_ALLOW_HTTP=1
+  --allow-skip-checksums  build sources whose sums are SKIP            ONRAMP_ALLOW_SKIP_CHECKSUMS=1
+  --allow-unpinned-catalog  build an unpinned catalog PKGBUILD         ONRAMP_ALLOW_UNPINNED_CATALOG=1
+  --build-user NAME     as root, build recipes as this account         ONRAMP_BUILD_USER
+  --connections N       connections per download (default 8)           ONRAMP_CONNECTIONS
+  --mirror BASE         try BASE/<file name> before each artifact      ONRAMP_MIRROR
+  --ca-file FILE        trust this PEM CA too                          ONRAMP_CA_FILE
+  --events FILE         write progress events to FILE (NDJSON)         ONRAMP_EVENTS
+  --events-format F     ndjson (default) or sse                        ONRAMP_EVENTS_FORMAT
+  --summary-json FILE   write the final summary as JSON                ONRAMP_SUMMARY_JSON
+  --state-ttl HOURS     do not resume a saved install older than this  ONRAMP_STATE_TTL_HOURS
+  --print-target        print this machine's target and exit
   --version             print the installer's version and exit
   -h, --help            this help
 
-Environment: ONRAMP_HELPER, ONRAMP_DIST_URL, ONRAMP_MANIFEST,
-ONRAMP_STATE_DIR, ONRAMP_CACHE_DIR, ONRAMP_BUILD_USER, XDG_CACHE_HOME,
-XDG_STATE_HOME.
+Also: ONRAMP_HELPER, ONRAMP_DIST_URL, ONRAMP_STATE_DIR, ONRAMP_CACHE_DIR,
+SSL_CERT_FILE, XDG_CACHE_HOME, XDG_STATE_HOME.
 Exit codes: 0 done, 2 usage, 3 manifest, 4 disk, 5 platform, 6 network,
-7 integrity, 8 another install running, 9 partial, 10 needs --yes or
---fresh, 11 helper, 12 state, 13 unsafe directory (as root), 130
-interrupted (see README.md).
+7 integrity (also a refused signature, rollback or expiry), 8 another
+install running, 9 partial, 10 needs --yes or --fresh, 11 helper, 12 state,
+13 unsafe directory (as root), 130 interrupted (see README.md).
 USAGE
 }
 
@@ -118,6 +137,9 @@ onramp_parse_args() {
         --allow-skip-checksums) onramp_skip_flag=--allow-skip-checksums ;;
         --allow-unpinned-catalog) onramp_unpinned_flag=--allow-unpinned-catalog ;;
         --build-user) onramp_value "$1" "${2-}"; ONRAMP_BUILD_USER=$2; export ONRAMP_BUILD_USER; shift ;;
+        --trust-key) onramp_value "$1" "${2-}"; onramp_trust_keys="$onramp_trust_keys $2"; shift ;;
+        --allow-downgrade) onramp_downgrade_flag=--allow-downgrade ;;
+        --allow-expired) onramp_expired_flag=--allow-expired ;;
         --connections) onramp_value "$1" "${2-}"; onramp_connections=$2; shift ;;
         --mirror) onramp_value "$1" "${2-}"; onramp_mirror=$2; shift ;;
         --ca-file) onramp_value "$1" "${2-}"; onramp_ca_file=$2; shift ;;
@@ -134,24 +156,42 @@ onramp_parse_args() {
     done
 }
 
+# onramp_env_flag NAME VALUE [FLAG]: when environment variable NAME (whose
+# value is VALUE) says yes, 1 (or FLAG); when it is empty or says no, 0 (or
+# nothing); anything else is a usage error.
+onramp_env_flag() {
+    case $2 in
+    1 | true | yes | y | on) printf '%s' "${3:-1}" ;;
+    '' | 0 | false | no | n | off) [ -n "${3:-}" ] || printf 0 ;;
+    *) printf 'onramp: error: %s=%s: use 1 or 0\n' "$1" "$2" >&2; exit 2 ;;
+    esac
+}
+
+# Every option starts from its environment variable (as rustup's and
+# cargo-dist's installers do), so `curl ... | sh` can be configured
+# without `sh -s --`; a flag given on the command line wins.
 onramp_defaults() {
     onramp_manifest=${ONRAMP_MANIFEST:-}
-    onramp_prefix=
-    onramp_yes=0
-    onramp_fresh=0
-    onramp_dry_run=0
-    onramp_offline=0
-    onramp_offline_flag=
-    onramp_from=
-    onramp_http_flag=
-    onramp_skip_flag=
-    onramp_unpinned_flag=
-    onramp_connections=
-    onramp_mirror=
-    onramp_ca_file=
-    onramp_events=
-    onramp_events_format=
-    onramp_summary=
+    onramp_manifest_url=
+    onramp_prefix=${ONRAMP_PREFIX:-}
+    onramp_yes=$(onramp_env_flag ONRAMP_YES "${ONRAMP_YES:-}")
+    onramp_fresh=$(onramp_env_flag ONRAMP_FRESH "${ONRAMP_FRESH:-}")
+    onramp_dry_run=$(onramp_env_flag ONRAMP_DRY_RUN "${ONRAMP_DRY_RUN:-}")
+    onramp_offline=$(onramp_env_flag ONRAMP_OFFLINE "${ONRAMP_OFFLINE:-}")
+    onramp_offline_flag=$(onramp_env_flag ONRAMP_OFFLINE "${ONRAMP_OFFLINE:-}" --offline)
+    onramp_from=${ONRAMP_FROM:-}
+    onramp_http_flag=$(onramp_env_flag ONRAMP_ALLOW_HTTP "${ONRAMP_ALLOW_HTTP:-}" --allow-http)
+    onramp_skip_flag=$(onramp_env_flag ONRAMP_ALLOW_SKIP_CHECKSUMS "${ONRAMP_ALLOW_SKIP_CHECKSUMS:-}" --allow-skip-checksums)
+    onramp_unpinned_flag=$(onramp_env_flag ONRAMP_ALLOW_UNPINNED_CATALOG "${ONRAMP_ALLOW_UNPINNED_CATALOG:-}" --allow-unpinned-catalog)
+    onramp_downgrade_flag=$(onramp_env_flag ONRAMP_ALLOW_DOWNGRADE "${ONRAMP_ALLOW_DOWNGRADE:-}" --allow-downgrade)
+    onramp_expired_flag=$(onramp_env_flag ONRAMP_ALLOW_EXPIRED "${ONRAMP_ALLOW_EXPIRED:-}" --allow-expired)
+    onramp_trust_keys=${ONRAMP_TRUST_KEY:-}
+    onramp_connections=${ONRAMP_CONNECTIONS:-}
+    onramp_mirror=${ONRAMP_MIRROR:-}
+    onramp_ca_file=${ONRAMP_CA_FILE:-}
+    onramp_events=${ONRAMP_EVENTS:-}
+    onramp_events_format=${ONRAMP_EVENTS_FORMAT:-}
+    onramp_summary=${ONRAMP_SUMMARY_JSON:-}
     onramp_print_target=0
     onramp_interrupted=0
     onramp_tmp=
@@ -182,6 +222,7 @@ main() {
     umask 022
     onramp_load_lib
     onramp_exit_codes
+    onramp_release
     onramp_defaults
     onramp_parse_args ${1+"$@"}
     onramp_target=$(onramp_detect_target)
@@ -189,9 +230,21 @@ main() {
         printf '%s\n' "$onramp_target"
         return 0
     fi
-    [ -n "$onramp_manifest" ] || onramp_die "$EX_USAGE" "no manifest: pass --manifest FILE (or set ONRAMP_MANIFEST)"
-    [ -f "$onramp_manifest" ] || onramp_die "$EX_MANIFEST" "manifest $onramp_manifest does not exist"
-    onramp_manifest=$(onramp_abs "$onramp_manifest")
+    # A released install.sh installs its own stack and trusts its keys.
+    [ -n "$onramp_manifest" ] || onramp_manifest=$onramp_rel_manifest
+    [ -n "$onramp_manifest" ] || onramp_die "$EX_USAGE" "no manifest: pass --manifest FILE|URL (or set ONRAMP_MANIFEST)"
+    onramp_trust_keys="$onramp_rel_keys $onramp_trust_keys"
+    # Every helper call checks the manifest's signature against these.
+    ONRAMP_TRUST_KEY=$onramp_trust_keys
+    export ONRAMP_TRUST_KEY
+    case $onramp_manifest in
+    https://*) onramp_manifest_url=$onramp_manifest ;;
+    *://*) onramp_die "$EX_USAGE" "--manifest $onramp_manifest: only https:// URLs are accepted (a manifest decides what runs)" ;;
+    *)
+        [ -f "$onramp_manifest" ] || onramp_die "$EX_MANIFEST" "manifest $onramp_manifest does not exist"
+        onramp_manifest=$(onramp_abs "$onramp_manifest")
+        ;;
+    esac
     [ -z "$onramp_from" ] || onramp_from=$(onramp_abs "$onramp_from")
     [ -z "$onramp_ca_file" ] || onramp_ca_file=$(onramp_abs "$onramp_ca_file")
     case $onramp_events_format in
@@ -202,6 +255,14 @@ main() {
     trap onramp_cleanup EXIT
     trap onramp_on_signal INT TERM
     onramp_acquire_helper
+    if [ -n "$onramp_manifest_url" ]; then
+        onramp_say "fetching the manifest${onramp_rel_stack:+ of $onramp_rel_stack}: $onramp_manifest_url"
+        onramp_manifest=$("$onramp_helper" fetch-manifest "$onramp_manifest_url" \
+            ${onramp_ca_file:+--ca-file "$onramp_ca_file"} \
+            ${onramp_offline_flag:+"$onramp_offline_flag"} \
+            ${onramp_downgrade_flag:+"$onramp_downgrade_flag"} \
+            ${onramp_expired_flag:+"$onramp_expired_flag"} </dev/null) || exit $?
+    fi
     if [ -z "$onramp_prefix" ]; then
         onramp_prefix=$(sed -n 's/^ *"default_prefix" *: *"\(.*\)".*$/\1/p' "$onramp_manifest" | head -n 1)
         [ -n "$onramp_prefix" ] || onramp_die "$EX_USAGE" "no prefix: pass --prefix DIR (the manifest has no default_prefix)"

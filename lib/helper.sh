@@ -1,7 +1,8 @@
 # shellcheck shell=sh disable=SC2154,SC2034 # globals shared with install.sh main
 # helper.sh: getting the `onramp` helper binary, verified, somewhere it can
 # run. In order: $ONRAMP_HELPER; a cached helper whose sha256 matches the pin;
-# --from DIR; a download from $ONRAMP_DIST_URL (https only, pinned sha256);
+# --from DIR; a download from $ONRAMP_DIST_URL (default: a released
+# install.sh's own base URL; https only, pinned sha256);
 # a build from this source checkout with cargo. Never run from /tmp: the
 # helper is staged under the user's cache directory and probed.
 
@@ -62,12 +63,15 @@ onramp_verify() {
     [ -n "$2" ] && [ "$(onramp_sha256 "$1")" = "$2" ]
 }
 
-# onramp_fetch URL FILE: https only, TLS 1.2+, fail on HTTP errors.
+# onramp_fetch URL FILE: https only, TLS 1.2+, fail on HTTP errors; with
+# --ca-file, that CA is trusted as well.
 onramp_fetch() {
     if onramp_has curl; then
-        curl --proto '=https' --tlsv1.2 -fsSL --retry 3 -o "$2" "$1" </dev/null
+        curl --proto '=https' --tlsv1.2 -fsSL --retry 3 \
+            ${onramp_ca_file:+--cacert "$onramp_ca_file"} -o "$2" "$1" </dev/null
     elif onramp_has wget; then
-        wget --https-only --secure-protocol=TLSv1_2 -q -O "$2" "$1" </dev/null
+        wget --https-only --secure-protocol=TLSv1_2 -q \
+            ${onramp_ca_file:+--ca-certificate="$onramp_ca_file"} -O "$2" "$1" </dev/null
     else
         onramp_die "$EX_HELPER" "cannot download the helper: neither curl nor wget is installed"
     fi
@@ -140,6 +144,8 @@ onramp_acquire_helper() {
                 fi
             done
         fi
+        # A released install.sh fetches its helper from its own release.
+        [ -n "${ONRAMP_DIST_URL:-}" ] || ONRAMP_DIST_URL=$onramp_rel_base
         if [ -n "${ONRAMP_DIST_URL:-}" ] && [ "$onramp_offline" != 1 ]; then
             case $ONRAMP_DIST_URL in
             https://*) ;;

@@ -11,7 +11,11 @@ onramp_phases() {
 onramp_helper_call() {
     onramp_hc_cmd=$1
     shift
-    "$onramp_helper" "$onramp_hc_cmd" --manifest "$onramp_manifest" --prefix "$onramp_prefix" ${1+"$@"} </dev/null
+    "$onramp_helper" "$onramp_hc_cmd" --manifest "$onramp_manifest" --prefix "$onramp_prefix" \
+        ${onramp_manifest_url:+--manifest-url "$onramp_manifest_url"} \
+        ${onramp_downgrade_flag:+"$onramp_downgrade_flag"} \
+        ${onramp_expired_flag:+"$onramp_expired_flag"} \
+        ${1+"$@"} </dev/null
 }
 
 onramp_on_signal() {

@@ -15,7 +15,7 @@ onramp_ask() {
     esac
 }
 
-# Sets onramp_mode (--fresh or --resume) and onramp_done_through.
+# Sets onramp_mode (--fresh, --resume or --upgrade) and onramp_done_through.
 onramp_decide_resume() {
     onramp_mode=--fresh
     onramp_done_through=0
@@ -24,11 +24,19 @@ onramp_decide_resume() {
     set -- $onramp_rc_line
     case ${1:-} in
     fresh) return 0 ;;
+    upgrade)
+        if [ "$onramp_fresh" = 1 ]; then
+            onramp_say "--fresh: installing this release over the old one from scratch (verified downloads are reused)"
+        else
+            onramp_mode=--upgrade
+        fi
+        return 0
+        ;;
     complete)
         if [ "$onramp_fresh" = 1 ]; then
             onramp_say "--fresh: installing again over the complete install (verified downloads are reused)"
         else
-            onramp_say "this stack is already installed in $onramp_prefix; nothing to download or build, checking its configuration and health"
+            onramp_say "already installed in $onramp_prefix, nothing to do (checking its configuration and health)"
             onramp_mode=--resume
         fi
         return 0

@@ -94,14 +94,6 @@ sent_since() {
     [ "$(sent_since 0)" -le $((BIG_SIZE + 8 * 1024 * 1024)) ]
 }
 
-make_ca() {
-    local d=$1
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=onramp test CA" 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -keyout "$d/srv.key" -out "$d/srv.csr" -subj "/CN=127.0.0.1" 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext"
-    openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -out "$d/srv.pem" -days 2 -extfile "$d/ext" 2>/dev/null
-}
-
 @test "TLS: refused without the test CA (naming the fix), accepted with SSL_CERT_FILE or --ca-file; https->http redirect refused" {
     mkdir -p "$T/tls" "$T/www"
     make_ca "$T/tls"

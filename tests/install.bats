@@ -136,12 +136,14 @@ teardown() { common_teardown; }
     assert_output --partial "Resume from phase 7 (extras)"
 }
 
-@test "a changed manifest is not resumed: the plan id differs" {
+@test "a changed manifest of the same stack is an upgrade: what was done and is unchanged is kept" {
     interrupted_install
     jq '.description = "changed"' "$SLOW" >"$SLOW.new" && mv "$SLOW.new" "$SLOW"
     run onramp_install --manifest "$SLOW" --prefix "$PREFIX"
     assert_success
-    assert_output --partial "the manifest or the machine changed"
+    assert_output --partial "upgrading (what it repeats unchanged is kept)"
+    assert_output --regexp "unchanged: [1-9]"
+    refute_output --partial "upgrade server"
     diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$PREFIX")
 }
 

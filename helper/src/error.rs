@@ -20,7 +20,8 @@ pub enum Code {
     Platform = 5,
     /// A remote host is unreachable or a transfer failed.
     Network = 6,
-    /// An artifact's size or sha256 does not match the manifest.
+    /// An artifact's size or sha256 does not match the manifest, or the
+    /// manifest's signature, serial (a rollback) or expiry is refused.
     Integrity = 7,
     /// Another install of the same prefix is running.
     LockHeld = 8,

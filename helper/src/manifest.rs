@@ -18,6 +18,14 @@ pub struct Manifest {
     pub schema: u32,
     pub name: String,
     pub version: String,
+    /// Raised with every release; a lower one than a machine has accepted
+    /// is a rollback and refused (see `freshness`).
+    #[serde(default)]
+    pub serial: Option<u64>,
+    /// RFC 3339 time after which this manifest is refused (a frozen mirror
+    /// cannot keep serving it forever).
+    #[serde(default)]
+    pub expires: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
@@ -241,15 +249,88 @@ pub struct Loaded {
     pub path: PathBuf,
     pub dir: PathBuf,
     pub sha256: String,
+    /// The URL it was fetched from (`fetch-manifest`); relative paths then
+    /// resolve against it instead of `dir`.
+    pub url: Option<String>,
+}
+
+/// Where the files a manifest names by relative path are found.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Dir(PathBuf),
+    Url(String),
+}
+
+impl Origin {
+    pub fn join(&self, rel: &str) -> Origin {
+        match self {
+            Origin::Dir(d) => Origin::Dir(d.join(rel)),
+            Origin::Url(u) => Origin::Url(format!("{}/{}", u.trim_end_matches('/'), rel)),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Origin::Dir(d) => d.display().to_string(),
+            Origin::Url(u) => u.clone(),
+        }
+    }
+}
+
+/// `rel` against the directory of URL `base` (a file's URL): plain
+/// components only, each percent-encoded.
+pub fn url_beside(base: &str, rel: &str) -> String {
+    let dir = match base.rfind('/') {
+        Some(i) => &base[..i],
+        None => base,
+    };
+    let mut out = dir.to_string();
+    for part in rel.split('/').filter(|p| !p.is_empty() && *p != ".") {
+        out.push('/');
+        for b in part.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 impl Loaded {
+    /// Where relative paths of this manifest are found.
+    pub fn origin(&self) -> Origin {
+        match &self.url {
+            Some(u) => Origin::Url(match u.rfind('/') {
+                Some(i) => u[..i].to_string(),
+                None => u.clone(),
+            }),
+            None => Origin::Dir(self.dir.clone()),
+        }
+    }
+
+    /// A file this manifest names by relative path.
+    pub fn resolve(&self, rel: &str) -> Origin {
+        match &self.url {
+            Some(u) => Origin::Url(url_beside(u, rel)),
+            None => Origin::Dir(self.dir.join(rel)),
+        }
+    }
+
     pub fn component(&self, id: &str) -> Option<&Component> {
         self.m.components.iter().find(|c| c.id == id)
     }
 }
 
 pub fn load(path: &Path) -> Result<Loaded> {
+    load_signed(path, None, &crate::sign::Keys::default())
+}
+
+/// Load a manifest; with trusted `keys`, its bytes must carry a good
+/// signature by one of them in `FILE.minisig` (checked on the bytes that are
+/// then parsed). `url`: where it was fetched from.
+pub fn load_signed(path: &Path, url: Option<&str>, keys: &crate::sign::Keys) -> Result<Loaded> {
     let path = crate::fsutil::absolute(path)?;
     let bytes = std::fs::read(&path).map_err(|e| {
         Error::new(
@@ -257,19 +338,77 @@ pub fn load(path: &Path) -> Result<Loaded> {
             format!("cannot read manifest {}: {e}", path.display()),
         )
     })?;
-    let m = parse(&bytes).map_err(|e| {
+    if !keys.is_empty() {
+        keys.verify_file(&path, &bytes)?;
+    }
+    from_bytes(path, &bytes, url)
+}
+
+/// A manifest from `bytes` that were read from (or will be kept at) `path`.
+pub fn from_bytes(path: PathBuf, bytes: &[u8], url: Option<&str>) -> Result<Loaded> {
+    let m = parse(bytes).map_err(|e| {
         Error::new(
             Code::Manifest,
-            format!("manifest {}: {}", path.display(), e.msg),
+            format!(
+                "manifest {}: {}",
+                url.map(str::to_string)
+                    .unwrap_or_else(|| path.display().to_string()),
+                e.msg
+            ),
         )
     })?;
+    if let Some(u) = url {
+        remote_paths(&m, u)?;
+    }
     let dir = path.parent().unwrap_or(Path::new("/")).to_path_buf();
     Ok(Loaded {
         m,
-        sha256: crate::fsutil::sha256_bytes(&bytes),
+        sha256: crate::fsutil::sha256_bytes(bytes),
         path,
         dir,
+        url: url.map(str::to_string),
     })
+}
+
+/// A manifest fetched from `url` names other files by plain relative paths
+/// below its directory (a release directory copied to a mirror works as
+/// is), and cannot name local files for configure.
+fn remote_paths(m: &Manifest, url: &str) -> Result<()> {
+    let below = |at: &str, p: &str| -> Result<()> {
+        if p.starts_with('/') || p.split('/').any(|c| c == "..") {
+            return bad(
+                at,
+                format!(
+                    "{p:?} is outside the directory of {url}; a manifest fetched by URL names files below it (or gives a url)"
+                ),
+            );
+        }
+        Ok(())
+    };
+    for (i, c) in m.components.iter().enumerate() {
+        for (t, a) in &c.artifacts {
+            if let Some(p) = &a.path {
+                below(&format!("components[{i}].artifacts.{t}.path"), p)?;
+            }
+        }
+        if let Some(p) = c.recipe.as_ref().and_then(|r| r.path.as_ref()) {
+            below(&format!("components[{i}].recipe.path"), p)?;
+        }
+        if let Some(k) = &c.catalog
+            && !k.base.contains("://")
+        {
+            below(&format!("components[{i}].catalog.base"), &k.base)?;
+        }
+    }
+    for (i, f) in m.configure.files.iter().enumerate() {
+        if f.source.is_some() {
+            return bad(
+                &format!("configure.files[{i}].source"),
+                "a manifest fetched by URL cannot name a local file; `onramp release` puts its text in \"content\"",
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Parse and validate manifest bytes.
@@ -383,6 +522,15 @@ fn check_version(at: &str, v: &str) -> Result<()> {
 fn validate(m: &Manifest) -> Result<()> {
     if m.name.trim().is_empty() {
         return bad("name", "must not be empty");
+    }
+    check_path_text("name", &m.name)?;
+    if let Some(e) = &m.expires
+        && crate::fsutil::parse_rfc3339(e).is_none()
+    {
+        return bad(
+            "expires",
+            format!("{e:?} is not an RFC 3339 time (e.g. 2027-01-31T00:00:00Z)"),
+        );
     }
     if m.components.is_empty() {
         return bad("components", "a stack needs at least one component");

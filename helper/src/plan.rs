@@ -45,7 +45,10 @@ fn resolve_one(man: &Loaded, c: &Component, target: &str) -> Planned {
         label: c.id.clone(),
         source: match (&a.url, &a.path) {
             (Some(u), _) => Source::Url(u.clone()),
-            (None, Some(p)) => Source::Path(man.dir.join(p)),
+            (None, Some(p)) => match man.resolve(p) {
+                crate::manifest::Origin::Url(u) => Source::Url(u),
+                crate::manifest::Origin::Dir(d) => Source::Path(d),
+            },
             (None, None) => Source::Path(man.dir.clone()),
         },
         size: a.size.unwrap_or(0),

@@ -106,6 +106,13 @@ pub struct Step {
     /// uninstall can remove exactly them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// The component's definition for this target, hashed: an upgrade
+    /// keeps a done step whose fingerprint the new manifest repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// The sha256 of the artifact it installs here (to say why it changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<String>,
 }
 
 impl Step {

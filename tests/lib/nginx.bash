@@ -1,6 +1,17 @@
 # nginx from Debian on a loopback port, from a private config: serves
 # $1 (a directory) with an access log that records range requests.
-# Sets NGINX_PORT, NGINX_LOG, NGINX_DIR.
+# With NGINX_TLS=DIR (made by make_ca) it serves https with DIR's
+# certificate for 127.0.0.1. Sets NGINX_PORT, NGINX_URL, NGINX_LOG, NGINX_DIR.
+
+# make_ca DIR: a test CA (DIR/ca.pem) and a certificate it signed for
+# 127.0.0.1 and localhost (DIR/srv.pem, DIR/srv.key).
+make_ca() {
+    local d=$1
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=onramp test CA" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout "$d/srv.key" -out "$d/srv.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext"
+    openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -out "$d/srv.pem" -days 2 -extfile "$d/ext" 2>/dev/null
+}
 
 nginx_start() {
     local root=$1 rate=${2:-0}
@@ -26,7 +37,8 @@ http {
     scgi_temp_path $NGINX_DIR/scgi;
     log_format ranges '\$uri \$status \$body_bytes_sent "\$http_range" \$msec \$request_time';
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$NGINX_PORT${NGINX_TLS:+ ssl};
+$( [ -n "${NGINX_TLS:-}" ] && echo "        ssl_certificate $NGINX_TLS/srv.pem; ssl_certificate_key $NGINX_TLS/srv.key;" )
         root $root;
         access_log $NGINX_LOG ranges;
         limit_rate $rate;
@@ -38,7 +50,10 @@ CONF
         if nginx -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" 2>/dev/null; then
             local i
             for i in $(seq 50); do
-                [ -s "$NGINX_DIR/nginx.pid" ] && return 0
+                if [ -s "$NGINX_DIR/nginx.pid" ]; then
+                    NGINX_URL=http${NGINX_TLS:+s}://127.0.0.1:$NGINX_PORT
+                    return 0
+                fi
                 sleep 0.05
             done
         fi

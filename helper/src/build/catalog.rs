@@ -8,7 +8,7 @@ use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use crate::manifest::Component;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Catalog documents and recipes are small; anything bigger is a mistake.
 const MAX_DOC: u64 = 1 << 20;
@@ -39,28 +39,7 @@ fn default_pkgbuild() -> String {
     "PKGBUILD".into()
 }
 
-/// Where relative sources are found: a directory or a base URL.
-#[derive(Debug, Clone)]
-pub enum Origin {
-    Dir(PathBuf),
-    Url(String),
-}
-
-impl Origin {
-    pub fn join(&self, rel: &str) -> Origin {
-        match self {
-            Origin::Dir(d) => Origin::Dir(d.join(rel)),
-            Origin::Url(u) => Origin::Url(format!("{}/{}", u.trim_end_matches('/'), rel)),
-        }
-    }
-
-    pub fn describe(&self) -> String {
-        match self {
-            Origin::Dir(d) => d.display().to_string(),
-            Origin::Url(u) => u.clone(),
-        }
-    }
-}
+pub use crate::manifest::Origin;
 
 pub struct Fetched {
     pub text: String,
@@ -125,14 +104,14 @@ fn verify(what: &str, bytes: Vec<u8>, want: &str) -> Result<(String, String)> {
 /// development catalog), with the server's word as the only check.
 pub fn fetch(
     c: &Component,
-    man_dir: &Path,
+    man: &crate::manifest::Loaded,
     client: Option<&http::Client>,
     allow_unpinned: bool,
 ) -> Result<Fetched> {
     if let Some(r) = &c.recipe {
         let o = match (&r.url, &r.path) {
             (Some(u), _) => Origin::Url(u.clone()),
-            (None, Some(p)) => Origin::Dir(man_dir.join(p)),
+            (None, Some(p)) => man.resolve(p),
             (None, None) => return err(Code::Manifest, format!("{}: recipe has no source", c.id)),
         };
         let bytes = read_doc(&o, client)?;
@@ -150,15 +129,20 @@ pub fn fetch(
             format!("{}: a worker needs a recipe or a catalog", c.id),
         );
     };
-    let base = if k.base.starts_with("http://") || k.base.starts_with("https://") {
+    // A catalog service answers `{base}/workers/{id}`; a catalog beside
+    // the manifest is files (a release on a static host), read as
+    // `workers/{id}/index.json` wherever the manifest came from.
+    let remote = k.base.starts_with("http://") || k.base.starts_with("https://");
+    let base = if remote {
         Origin::Url(k.base.clone())
     } else {
-        Origin::Dir(man_dir.join(&k.base))
+        man.resolve(&k.base)
     };
     let dir = base.join(&format!("workers/{}", k.id));
-    let entry_at = match &dir {
-        Origin::Dir(d) => Origin::Dir(d.join("index.json")),
-        Origin::Url(u) => Origin::Url(u.clone()),
+    let entry_at = if remote {
+        dir.clone()
+    } else {
+        dir.join("index.json")
     };
     let bytes = read_doc(&entry_at, client)?;
     let entry = parse_entry(&bytes, &k.id, &entry_at.describe())?;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 pub struct Job<'a> {
     pub comp: &'a Component,
-    pub man_dir: &'a Path,
+    pub man: &'a crate::manifest::Loaded,
     pub prefix: &'a Path,
     pub target: &'a str,
     pub cache: &'a Cache,
@@ -71,7 +71,7 @@ pub fn run(job: &Job) -> Result<Built> {
     };
     let rec = catalog::fetch(
         job.comp,
-        job.man_dir,
+        job.man,
         client.as_ref(),
         job.allow_unpinned_catalog,
     )?;

@@ -210,7 +210,43 @@ impl Ctx {
 }
 
 /// Fresh phase and step lists for a new install.
-pub fn fresh_lists(man: &Loaded) -> (Vec<crate::state::PhaseState>, Vec<crate::state::Step>) {
+/// A component as it installs on `target`: its definition with only the
+/// artifact chosen for this target, hashed.
+pub fn fingerprint(c: &crate::manifest::Component, target: &str) -> (String, Option<String>) {
+    let mut c = c.clone();
+    let chosen = c
+        .artifacts
+        .get(target)
+        .or_else(|| c.artifacts.get("any"))
+        .cloned();
+    c.artifacts.clear();
+    if let Some(a) = &chosen {
+        c.artifacts.insert("chosen".into(), a.clone());
+    }
+    // Words that do not change what is installed stay out.
+    c.description = None;
+    c.unlocks = None;
+    let text = serde_json::to_string(&c).unwrap_or_default();
+    (
+        fsutil::sha256_bytes(text.as_bytes())[..16].to_string(),
+        chosen.and_then(|a| a.sha256),
+    )
+}
+
+/// The files a component owns in the prefix before anything records more
+/// (a model's file, a server's directory); a worker's build adds its own.
+fn owned_paths(c: &crate::manifest::Component) -> Vec<String> {
+    match c.kind {
+        crate::manifest::Kind::Model => c.install_path.iter().cloned().collect(),
+        crate::manifest::Kind::Server => c.install_dir.iter().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+pub fn fresh_lists(
+    man: &Loaded,
+    target: &str,
+) -> (Vec<crate::state::PhaseState>, Vec<crate::state::Step>) {
     let phases = crate::state::PHASES
         .iter()
         .map(|n| crate::state::PhaseState {
@@ -225,7 +261,8 @@ pub fn fresh_lists(man: &Loaded) -> (Vec<crate::state::PhaseState>, Vec<crate::s
         .m
         .components
         .iter()
-        .map(|c| crate::state::Step {
+        .map(|c| (c, fingerprint(c, target)))
+        .map(|(c, (fp, art))| crate::state::Step {
             id: c.id.clone(),
             kind: c.kind.name().to_string(),
             status: Status::Pending,
@@ -237,7 +274,9 @@ pub fn fresh_lists(man: &Loaded) -> (Vec<crate::state::PhaseState>, Vec<crate::s
             capability: c.unlocks.as_ref().map(|u| u.capability.clone()),
             finished_at: None,
             unlocked: Vec::new(),
-            files: Vec::new(),
+            files: owned_paths(c),
+            fingerprint: Some(fp),
+            artifact: art,
         })
         .collect();
     (phases, steps)

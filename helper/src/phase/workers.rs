@@ -29,7 +29,7 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
     };
     let job = crate::build::Job {
         comp: &c,
-        man_dir: &ctx.man.dir,
+        man: &ctx.man,
         prefix: &ctx.prefix,
         target: &ctx.target,
         cache: &ctx.cache,

@@ -1,0 +1,101 @@
+//! `onramp fetch-manifest URL`: get a stack's manifest (and its `.minisig`)
+//! over https, check the signature, serial and expiry before anything it
+//! names is requested, and keep the verified pair in the state root, where
+//! later commands read it with `--manifest FILE --manifest-url URL`.
+
+use super::{allow, options, trusted_keys};
+use crate::cli::Flags;
+use crate::download::http;
+use crate::error::{Code, Error, Result, err};
+use crate::fsutil;
+use crate::manifest;
+use crate::out;
+use crate::state;
+use std::path::PathBuf;
+
+/// Largest manifest accepted (the demo's is 6 KB).
+const MAX_MANIFEST: u64 = 4 << 20;
+
+/// Where the copy of the manifest from `url` lives.
+fn local_copy(root: &std::path::Path, url: &str) -> PathBuf {
+    let h = fsutil::sha256_bytes(url.as_bytes());
+    root.join("manifests").join(&h[..16]).join("manifest.json")
+}
+
+fn with_ext(p: &std::path::Path, ext: &str) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
+    let url = f.free[0].clone();
+    if !url.starts_with("https://") {
+        return err(
+            Code::Usage,
+            format!(
+                "manifest URL {url:?}: only https:// is accepted (a manifest decides what runs as you)"
+            ),
+        );
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return err(
+            Code::Usage,
+            format!("manifest URL {url:?} holds spaces or control characters"),
+        );
+    }
+    let keys = trusted_keys(f)?;
+    let root = state::root(f.state_dir.as_deref())?;
+    let dest = local_copy(&root, &url);
+    let sig_dest = with_ext(&dest, ".minisig");
+    if f.offline {
+        if !dest.is_file() {
+            return err(
+                Code::Network,
+                format!(
+                    "--offline: the manifest {url} was never fetched on this machine; run once online, or pass --manifest FILE"
+                ),
+            );
+        }
+        let man = manifest::load_signed(&dest, Some(&url), &keys)?;
+        crate::freshness::check(&man, &root, allow(f))?;
+        out::stdout_line(&dest.display().to_string());
+        return Ok(0);
+    }
+    let opts = options(f)?;
+    let client = http::Client::new(&opts.net)?;
+    let bytes = http::get_small(&client, &url, MAX_MANIFEST)
+        .map_err(|e| Error::new(e.code, format!("cannot fetch the manifest: {}", e.msg)))?;
+    let sig_url = format!("{url}.minisig");
+    let sig = match http::get_small(&client, &sig_url, 8192) {
+        Ok(s) => Some(s),
+        Err(e) if e.code == Code::Network && e.msg.contains(": HTTP 4") => None,
+        Err(e) => return Err(e),
+    };
+    if !keys.is_empty() {
+        let Some(sig) = &sig else {
+            return err(
+                Code::Integrity,
+                format!(
+                    "manifest {url} is not signed ({sig_url} is missing) and this install trusts only signed manifests; refusing it"
+                ),
+            );
+        };
+        let text = String::from_utf8_lossy(sig);
+        keys.verify(&url, &bytes, &text)?;
+    }
+    // Parse it and check its paths, serial and expiry before keeping it:
+    // a refused manifest never replaces the copy kept before.
+    let man = manifest::from_bytes(dest.clone(), &bytes, Some(&url))?;
+    crate::freshness::check(&man, &root, allow(f))?;
+    if let Some(dir) = dest.parent() {
+        fsutil::mkdirs(dir)?;
+    }
+    match &sig {
+        Some(s) => fsutil::write_atomic(&sig_dest, s, 0o644)?,
+        None => fsutil::remove(&sig_dest),
+    }
+    fsutil::write_atomic(&dest, &bytes, 0o644)?;
+    out::stdout_line(&dest.display().to_string());
+    Ok(0)
+}

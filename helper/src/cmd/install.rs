@@ -1,0 +1,458 @@
+//! The commands install.sh calls for an install: plan, resume-check,
+//! begin, phase, finish, state.
+
+use super::*;
+use crate::cli::Flags;
+use crate::download::{self, Cache};
+use crate::error::{Code, Error, Result, err};
+use crate::events::Reporter;
+use crate::fsutil;
+use crate::out;
+use crate::phase::{self, Ctx};
+use crate::plan;
+use crate::state::{self, InstallStatus, State, Status};
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn cmd_plan(f: &Flags) -> Result<i32> {
+    let man = need_fresh_manifest(f)?;
+    let prefix = resolve_prefix(f, Some(&man))?;
+    let target = crate::platform::target();
+    let planned = plan::resolve(&man, &target)?;
+    out::stdout_line(&format!(
+        "Dry run: nothing will be changed. Prefix: {}",
+        prefix.display()
+    ));
+    for l in plan::describe(&man, &planned, &target) {
+        out::stdout_line(&l);
+    }
+    for p in planned.iter().filter(|p| p.no_build && !p.optional) {
+        out::stdout_line(&format!(
+            "  error: required component {} has no build for {target}",
+            p.id
+        ));
+    }
+    out::stdout_line(&format!("Phases: {}", state::PHASES.join(", ")));
+    out::stdout_line(&format!(
+        "Configure: {} dir(s), {} file(s); {} health check(s)",
+        man.m.configure.dirs.len(),
+        man.m.configure.files.len(),
+        man.m.health_checks.len()
+    ));
+    Ok(0)
+}
+
+pub fn not_resumable(o: &Opened, st: &State, ttl: u64) -> Option<String> {
+    if st.prefix != o.prefix.display().to_string() {
+        return Some(format!("it was for prefix {}", st.prefix));
+    }
+    if st.plan_id != o.plan_id {
+        return Some("the manifest or the machine changed since it was saved".into());
+    }
+    let age = fsutil::now_unix().saturating_sub(st.updated_unix);
+    if age > ttl {
+        return Some(format!(
+            "it is older than {} h (last update {})",
+            ttl / 3600,
+            st.updated_at
+        ));
+    }
+    if st.completed_through() == 0 {
+        return Some("no phase had completed".into());
+    }
+    None
+}
+
+pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
+    let o = open(f)?;
+    let me = owner(f)?;
+    let root = state::root(f.state_dir.as_deref())?;
+    crate::freshness::check(&o.man, &root, allow(f))?;
+    let Some(st) = &o.st else {
+        out::stdout_line("fresh");
+        return Ok(0);
+    };
+    state::check_owner(st, me.as_ref())?;
+    if st.plan_id != o.plan_id
+        && st.stack == o.man.m.name
+        && st.prefix == o.prefix.display().to_string()
+    {
+        out::line(&format!(
+            "onramp: {} {} is installed in {}; this manifest is {} {}: upgrading (what it repeats unchanged is kept)",
+            st.stack, st.stack_version, st.prefix, o.man.m.name, o.man.m.version
+        ));
+        out::stdout_line("upgrade");
+        return Ok(0);
+    }
+    if st.status == InstallStatus::Complete
+        && st.plan_id == o.plan_id
+        && st.unsettled().next().is_none()
+    {
+        out::stdout_line("complete");
+        return Ok(0);
+    }
+    if let Some(why) = not_resumable(&o, st, ttl_secs(f)?) {
+        out::line(&format!(
+            "onramp: a saved install from {} is not resumed: {why}; starting fresh",
+            st.started_at
+        ));
+        out::stdout_line("fresh");
+        return Ok(0);
+    }
+    // Say what a rerun will retry, before the question is asked.
+    for line in st.clone().prepare_rerun() {
+        out::line(&format!("onramp: {line}"));
+    }
+    let n = st.completed_through();
+    let next = state::PHASES.get(n).copied().unwrap_or("summary");
+    // An install that ran to its end is retried without a question (only
+    // what did not install runs again); an interrupted one is offered.
+    let word = if st.status == InstallStatus::Complete {
+        "retry"
+    } else {
+        "resume"
+    };
+    out::stdout_line(&format!(
+        "{word} {n} {} {} {next}",
+        state::PHASES[n - 1],
+        n + 1
+    ));
+    Ok(0)
+}
+
+pub fn cmd_begin(f: &Flags) -> Result<i32> {
+    if [f.resume, f.fresh, f.upgrade]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        != 1
+    {
+        return err(
+            Code::Usage,
+            "begin needs exactly one of --resume, --fresh or --upgrade",
+        );
+    }
+    let Some(me) = owner(f)? else {
+        return err(Code::Usage, "begin needs --owner PID");
+    };
+    let o = open(f)?;
+    trust_install_dirs(&o.prefix, f)?;
+    if let Some(st) = &o.st {
+        state::check_owner(st, Some(&me))?;
+    }
+    let root = state::root(f.state_dir.as_deref())?;
+    crate::freshness::check(&o.man, &root, allow(f))?;
+    let ttl = ttl_secs(f)?;
+    let now = fsutil::now_unix();
+    let mut st = match (f.resume, o.st.clone()) {
+        (true, Some(mut st)) => {
+            let complete = st.status == InstallStatus::Complete
+                && st.plan_id == o.plan_id
+                && st.unsettled().next().is_none();
+            if !complete && let Some(why) = not_resumable(&o, &st, ttl) {
+                return err(
+                    Code::State,
+                    format!("cannot resume: {why}; run with --fresh"),
+                );
+            }
+            st.prepare_rerun();
+            st
+        }
+        (true, None) => {
+            return err(
+                Code::State,
+                "cannot resume: there is no saved install; run with --fresh",
+            );
+        }
+        (false, old) => {
+            let (phases, mut steps) = phase::fresh_lists(&o.man, &o.target);
+            if f.upgrade
+                && let Some(old) = &old
+                && old.stack == o.man.m.name
+                && old.prefix == o.prefix.display().to_string()
+            {
+                upgrade(old, &mut steps, &o.prefix)?;
+            }
+            State {
+                schema: state::SCHEMA,
+                kit_version: VERSION.to_string(),
+                plan_id: o.plan_id.clone(),
+                stack: o.man.m.name.clone(),
+                stack_version: o.man.m.version.clone(),
+                manifest: o.man.path.display().to_string(),
+                prefix: o.prefix.display().to_string(),
+                started_at: fsutil::rfc3339(now),
+                started_unix: now,
+                updated_at: fsutil::rfc3339(now),
+                updated_unix: now,
+                status: InstallStatus::Running,
+                exit_code: None,
+                owner: None,
+                decided: Default::default(),
+                phases,
+                steps,
+                // What onramp wrote before stays onramp's: a re-install may update it.
+                managed_files: old.map(|o| o.managed_files).unwrap_or_default(),
+            }
+        }
+    };
+    st.owner = Some(me);
+    st.status = InstallStatus::Running;
+    st.exit_code = None;
+    o.store.save(&mut st)?;
+    crate::freshness::accept(&o.man, &root)?;
+    if o.prefix.is_dir() {
+        fsutil::remove_orphans_deep(&o.prefix);
+    }
+    Ok(0)
+}
+
+/// An upgrade: keep every done step the new manifest repeats unchanged,
+/// say what changes, and remove what the new manifest dropped (the files
+/// its steps recorded). Removal comes before the new state is saved, so a
+/// kill here repeats it on the rerun.
+fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> {
+    let mut unchanged = 0;
+    for s in steps.iter_mut() {
+        let Some(prev) = old.step(&s.id) else {
+            out::line(&format!("onramp: install {} (new in this release)", s.id));
+            continue;
+        };
+        if prev.status == Status::Done
+            && prev.fingerprint.is_some()
+            && prev.fingerprint == s.fingerprint
+        {
+            *s = prev.clone();
+            unchanged += 1;
+            continue;
+        }
+        let why = if prev.status != Status::Done {
+            format!("it was {} before", prev.status.name())
+        } else if prev.artifact != s.artifact {
+            "sha256 changed".to_string()
+        } else if prev.version != s.version {
+            format!(
+                "version {} -> {}",
+                prev.version.as_deref().unwrap_or("none"),
+                s.version.as_deref().unwrap_or("none")
+            )
+        } else {
+            "its definition changed".to_string()
+        };
+        out::line(&format!("onramp: upgrade {} ({why})", s.id));
+    }
+    out::line(&format!("onramp: unchanged: {unchanged}"));
+    for prev in &old.steps {
+        if steps.iter().any(|s| s.id == prev.id) {
+            continue;
+        }
+        if prev.status != Status::Done || prev.files.is_empty() {
+            if prev.status == Status::Done {
+                out::line(&format!(
+                    "onramp: {} was dropped from the manifest; it recorded no files, so what it made is left in place",
+                    prev.id
+                ));
+            }
+            continue;
+        }
+        out::line(&format!(
+            "onramp: remove {} (dropped from the manifest)",
+            prev.id
+        ));
+        for rel in &prev.files {
+            crate::manifest::check_rel("a recorded file", rel)?;
+            let p = prefix.join(rel);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.is_dir() => {
+                    crate::fault::io("unlink", &p, || std::fs::remove_dir_all(&p))
+                        .map_err(|e| Error::io("cannot remove", &p, e))?
+                }
+                Ok(_) => crate::fault::io("unlink", &p, || std::fs::remove_file(&p))
+                    .map_err(|e| Error::io("cannot remove", &p, e))?,
+                Err(_) => {}
+            }
+            // Directories it leaves empty go too, up to the prefix.
+            let mut d = p.parent();
+            while let Some(dir) = d {
+                if dir == prefix || std::fs::remove_dir(dir).is_err() {
+                    break;
+                }
+                d = dir.parent();
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn cmd_phase(f: &Flags) -> Result<i32> {
+    let name = f.free[0].clone();
+    if state::phase_index(&name).is_none() {
+        return err(
+            Code::Usage,
+            format!(
+                "unknown phase {name:?} (phases: {})",
+                state::PHASES.join(", ")
+            ),
+        );
+    }
+    let me = owner(f)?;
+    let o = open(f)?;
+    let Some(st) = o.st else {
+        return err(
+            Code::State,
+            "no install in progress for this prefix; start one with `onramp begin`",
+        );
+    };
+    if st.plan_id != o.plan_id {
+        return err(
+            Code::State,
+            "the saved install belongs to another manifest, prefix or machine; start again with --fresh",
+        );
+    }
+    trust_install_dirs(&o.prefix, f)?;
+    let cache = Cache::new(download::cache_root(f.cache_dir.as_deref())?);
+    let planned = plan::resolve(&o.man, &o.target)?;
+    let rep = crate::events::Progress::new(Reporter::new(
+        f.events.as_deref(),
+        events_format(f)?,
+        &name,
+    )?);
+    let mut opts = options(f)?;
+    opts.mirrors.extend(o.man.m.mirrors.iter().cloned());
+    let mut ctx = Ctx {
+        man: o.man,
+        prefix: o.prefix,
+        target: o.target,
+        plan: planned,
+        store: o.store,
+        st,
+        rep,
+        opts,
+        cache,
+        allow_skip_checksums: f.allow_skip_checksums,
+        allow_unpinned_catalog: f.allow_unpinned_catalog,
+    };
+    phase::run(&name, &mut ctx, me.as_ref())?;
+    Ok(0)
+}
+
+pub fn cmd_finish(f: &Flags) -> Result<i32> {
+    let me = owner(f)?;
+    let o = open(f)?;
+    let Some(mut st) = o.st else {
+        return err(Code::State, "no install in progress for this prefix");
+    };
+    state::check_owner(&st, me.as_ref())?;
+    let mut rep = Reporter::new(f.events.as_deref(), events_format(f)?, "validate")?;
+    let req_failed: Vec<&state::Step> = st
+        .steps
+        .iter()
+        .filter(|s| {
+            !s.optional
+                && matches!(
+                    s.status,
+                    Status::Failed | Status::Skipped | Status::Pending | Status::Running
+                )
+        })
+        .filter(|s| {
+            !(s.status == Status::Skipped
+                && s.reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("no build for")))
+        })
+        .collect();
+    let code = match f.code {
+        Some(c) if c != 0 => c,
+        _ if !req_failed.is_empty() => Code::Partial.as_i32(),
+        _ => 0,
+    };
+    let status = match code {
+        0 => "success",
+        130 => "interrupted",
+        9 => "partial",
+        _ => "failed",
+    };
+    out::line("");
+    let head = match code {
+        0 => format!(
+            "{} {} is installed in {}",
+            st.stack, st.stack_version, st.prefix
+        ),
+        130 => format!(
+            "{} {}: interrupted; run the installer again to resume",
+            st.stack, st.stack_version
+        ),
+        _ => format!(
+            "{} {}: finished with problems (exit {code}) in {}",
+            st.stack, st.stack_version, st.prefix
+        ),
+    };
+    out::line(&head);
+    for s in &st.steps {
+        let opt = if s.optional { " (optional)" } else { "" };
+        let detail = s.reason.clone().unwrap_or_default();
+        out::line(&format!(
+            "  {:<8} {}{opt}{}{detail}",
+            s.status.name(),
+            s.id,
+            if detail.is_empty() { "" } else { ": " }
+        ));
+    }
+    let caps: Vec<String> = st
+        .steps
+        .iter()
+        .filter(|s| s.status == Status::Done)
+        .filter_map(|s| s.capability.clone())
+        .collect();
+    if !caps.is_empty() {
+        out::line(&format!("You can now use: {}", caps.join(", ")));
+    }
+    if let Some(p) = &f.summary_json {
+        let v = serde_json::json!({
+            "stack": st.stack,
+            "version": st.stack_version,
+            "prefix": st.prefix,
+            "status": status,
+            "exit_code": code,
+            "capabilities": caps,
+            "components": st.steps.iter().map(|s| serde_json::json!({
+                "id": s.id, "kind": s.kind, "status": s.status.name(), "optional": s.optional,
+                "reason": s.reason, "version": s.version, "capability": s.capability,
+            })).collect::<Vec<_>>(),
+            "state_file": o.store.file.display().to_string(),
+        });
+        let mut data =
+            serde_json::to_vec_pretty(&v).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
+        data.push(b'\n');
+        let p = fsutil::absolute(p)?;
+        fsutil::write_atomic(&p, &data, 0o644)?;
+    }
+    rep.bytes_total = st
+        .steps
+        .iter()
+        .fold(0u64, |a, s| a.saturating_add(s.bytes_total));
+    rep.bytes_done = st
+        .steps
+        .iter()
+        .fold(0u64, |a, s| a.saturating_add(s.bytes_done));
+    rep.finished(status, code, &head);
+    st.status = match code {
+        0 | 9 => InstallStatus::Complete,
+        130 => InstallStatus::Interrupted,
+        _ => InstallStatus::Failed,
+    };
+    st.exit_code = Some(code);
+    st.owner = None;
+    o.store.save(&mut st)?;
+    Ok(code)
+}
+
+pub fn cmd_state(f: &Flags) -> Result<i32> {
+    let prefix = resolve_prefix(f, None)?;
+    let root = state::root(f.state_dir.as_deref())?;
+    let file = state::dir_for(&root, &prefix).join("state.json");
+    out::stdout_line(&file.display().to_string());
+    if let Ok(s) = std::fs::read_to_string(&file) {
+        out::stdout_line(s.trim_end());
+    }
+    Ok(0)
+}
