@@ -1,8 +1,9 @@
 # shellcheck shell=sh disable=SC2154,SC2034 # globals shared with install.sh main
 # helper.sh: getting the `onramp` helper binary, verified, somewhere it can
 # run. In order: $ONRAMP_HELPER; a cached helper whose sha256 matches the pin;
-# --from DIR; a download from $ONRAMP_DIST_URL (default: a released
-# install.sh's own base URL; https only, pinned sha256);
+# --from DIR; a download from $ONRAMP_DIST_URL (default: beside a manifest
+# given by URL, else a released install.sh's own base URL; https only,
+# pinned sha256);
 # a build from this source checkout with cargo. Never run from /tmp: the
 # helper is staged under the user's cache directory and probed.
 
@@ -144,8 +145,12 @@ onramp_acquire_helper() {
                 fi
             done
         fi
-        # A released install.sh fetches its helper from its own release.
-        [ -n "${ONRAMP_DIST_URL:-}" ] || ONRAMP_DIST_URL=$onramp_rel_base
+        # The helper comes from beside the manifest named by URL (a mirror
+        # of a release), else from the release this install.sh belongs to.
+        if [ -z "${ONRAMP_DIST_URL:-}" ]; then
+            ONRAMP_DIST_URL=$onramp_rel_base
+            [ -z "$onramp_manifest_url" ] || ONRAMP_DIST_URL=${onramp_manifest_url%/*}
+        fi
         if [ -n "${ONRAMP_DIST_URL:-}" ] && [ "$onramp_offline" != 1 ]; then
             case $ONRAMP_DIST_URL in
             https://*) ;;

@@ -174,4 +174,12 @@ target_of() {
     assert_failure
     run "$H" plan --manifest "$T/bad3.json" --prefix "$PREFIX"
     assert_equal "$status" 3
+    jq '.expires = "2027-01-31T00:00:00Z"' "$DEMO" >"$T/ok2.json"
+    v "$T/ok2.json"
+    jq '.expires = "31 Jan 2027"' "$DEMO" >"$T/bad4.json"
+    run v "$T/bad4.json"
+    assert_failure
+    run "$H" plan --manifest "$T/bad4.json" --prefix "$PREFIX"
+    assert_equal "$status" 3
+    assert_output --partial "is not an RFC 3339 time"
 }

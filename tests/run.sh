@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test onramp has, and prints one closing line "N passed, N failed".
 #   tests/run.sh            everything (as root it installs missing packages)
-#   tests/run.sh --quick    dash only, checkout form, workers and security, no sweeps
+#   tests/run.sh --quick    dash only, checkout form, workers, security and release, no sweeps
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
 # install.bats under every shell and both forms of install.sh, then the
 # kill-and-resume, truncation, static-binary, download, PKGBUILD, worker,
-# security and fault-injection suites, and a short run of each fuzz
-# target (tests/fuzz.sh). The
+# security, fault-injection and release (one-liner over https, signatures,
+# upgrades) suites, and a short run of each fuzz target (tests/fuzz.sh). The
 # download fault matrix (tests/faultserver) runs inside `cargo test`.
 set -euo pipefail
 
@@ -19,7 +19,7 @@ QUICK=0
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
-      makepkg pacman-package-manager fakeroot gcc make strace time)
+      makepkg pacman-package-manager fakeroot gcc make strace time minisign wget)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -131,6 +131,7 @@ main() {
         run_bats "install.bats (dash, checkout)" ONRAMP_TEST_SHELL=dash ONRAMP_TEST_FORM=checkout -- tests/install.bats
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
         run_bats "security: hostile recipes, archives, caches, manifests" ONRAMP_TEST_SHELL=dash -- tests/security.bats
+        run_bats "release: the one-liner over https, signatures, rollback, upgrades (nginx)" -- tests/release.bats
     else
         for form in checkout dist; do
             for sh in "${SHELLS[@]}"; do
@@ -146,6 +147,7 @@ main() {
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
         run_bats "security: hostile recipes, archives, caches, manifests" ONRAMP_TEST_SHELL=dash -- tests/security.bats
         run_bats "faults: crash, EIO, ENOSPC at durable operations, then a rerun" ONRAMP_TEST_SHELL=dash -- tests/faults.bats
+        run_bats "release: the one-liner over https, signatures, rollback, upgrades (nginx)" -- tests/release.bats
         fuzz
     fi
     echo

@@ -393,6 +393,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn rfc3339_parses_what_it_prints_and_offsets() {
+        for t in [0u64, 951_782_400, 1_772_964_000, 4_102_444_800] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t as i64));
+        }
+        assert_eq!(
+            parse_rfc3339("2026-03-08T11:00:00+01:00"),
+            Some(1_772_964_000)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-03-08T10:00:00.250Z"),
+            Some(1_772_964_000)
+        );
+        for bad in [
+            "",
+            "2026-03-08",
+            "2026-13-08T10:00:00Z",
+            "2026-03-08T10:00:00",
+            "2026-03-08T10:00:00+0100",
+            "x026-03-08T10:00:00Z",
+            "2026-03-08T10:00:00Zjunk",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
     fn rfc3339_known_dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");

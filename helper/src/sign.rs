@@ -121,7 +121,7 @@ impl Keys {
 
 /// A key spec: base64 text, or a `.pub` file whose last line is the key.
 fn parse_key(spec: &str) -> Result<(String, PublicKey)> {
-    let text = if spec.starts_with("RW") && !spec.contains('/') {
+    let text = if PublicKey::from_base64(spec).is_ok() || !Path::new(spec).exists() {
         spec.to_string()
     } else {
         let p = Path::new(spec);

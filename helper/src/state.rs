@@ -470,12 +470,17 @@ impl Store {
     }
 }
 
-/// Start time of process `pid` in clock ticks, from /proc; `None` if it is gone.
+/// Start time of process `pid` in clock ticks, from /proc; `None` if it is
+/// gone, or dead and not yet reaped (a zombie: a killed installer whose
+/// parent died with it lingers so until init reaps it).
 pub fn process_start(pid: u32) -> Option<u64> {
     if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // Field 22; the command name (field 2) may hold spaces, so split after ')'.
-        let after = s.rsplit_once(')')?.1;
-        return after.split_whitespace().nth(19)?.parse().ok();
+        let mut fields = s.rsplit_once(')')?.1.split_whitespace();
+        if matches!(fields.next(), Some("Z" | "X" | "x")) {
+            return None;
+        }
+        return fields.nth(18)?.parse().ok();
     }
     // No /proc: fall back to "alive or not".
     // SAFETY: signal 0 only checks for existence.
@@ -517,6 +522,23 @@ mod tests {
         let d = std::env::temp_dir().join(format!("onramp-state-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
+    }
+
+    #[test]
+    fn a_zombie_owner_is_not_alive() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited but not reaped: a zombie until wait().
+        for _ in 0..200 {
+            let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            if st.contains(") Z ") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(process_start(pid), None);
+        child.wait().unwrap();
+        assert!(process_start(std::process::id()).is_some());
     }
 
     #[test]

@@ -1,0 +1,303 @@
+#!/usr/bin/env bats
+# Shipping a stack: `onramp release` of the demo, signed with Debian's real
+# minisign, served by nginx over https (a test CA) on loopback, installed
+# with the one-liner `curl ... | sh` and nothing else. Refusals (tampered,
+# other key, unsigned, rollback, expired) must come before any artifact is
+# requested (nginx's access log), reruns fetch nothing, upgrades fetch only
+# what changed, and a copy of the release on a second server works as is.
+
+load lib/common
+load lib/nginx
+
+# The release served at $URL/stack is www/$1 (v1, v2, ...).
+serve() { ln -sfn "$1" "$WWW/stack"; }
+
+# release NAME MANIFEST [ARGS]: `onramp release` into www/NAME, for /stack.
+release() {
+    local name=$1 man=$2
+    shift 2
+    "$ONRAMP_TEST_HELPER" release --manifest "$man" --base-url "$URL/stack" -o "$WWW/$name" "$@" >/dev/null
+    chmod -R a+rX "$WWW/$name"
+}
+
+setup_file() {
+    command -v minisign >/dev/null || skip "minisign is not installed"
+    F=$BATS_FILE_TMPDIR
+    chmod 755 "$F"
+    mkdir -p "$F/tls" "$F/keys" "$F/www" "$F/m1" "$F/m2" "$F/bad"
+    make_ca "$F/tls"
+    minisign -G -W -p "$F/keys/a.pub" -s "$F/keys/a.sec" >/dev/null
+    minisign -G -W -p "$F/keys/b.pub" -s "$F/keys/b.sec" >/dev/null
+    WWW=$F/www
+    NGINX_TLS=$F/tls nginx_start "$WWW"
+    URL=$NGINX_URL
+    export F WWW URL NGINX_DIR NGINX_LOG NGINX_PORT
+    # v1: the demo as it is (serial 1).
+    release v1 "$DEMO" --minisign-key "$F/keys/a.sec"
+    # v2: the chat model changed, the vision model dropped (serial 2).
+    { printf 'ONRAMP-DEMO-MODEL chat\n'; head -c 30000 /dev/urandom; } | head -c 30000 >"$F/m2/chat-v2.bin"
+    local sha
+    sha=$(sha256sum <"$F/m2/chat-v2.bin" | cut -c1-64)
+    jq --arg sha "$sha" '.version = "1.1.0" | .serial = 2
+        | .components |= map(select(.id != "model-vision"))
+        | .health_checks |= map(select(.component != "model-vision"))
+        | .components |= map(if .id == "model-chat" then .artifacts.any = {"path": "m2/chat-v2.bin", "size": 30000, "sha256": $sha} else . end)' \
+        "$DEMO" >"$F/m2/manifest.json"
+    mkdir -p "$F/m2/m2" && mv "$F/m2/chat-v2.bin" "$F/m2/m2/"
+    link_demo_dirs "$F/m2"
+    release v2 "$F/m2/manifest.json" --minisign-key "$F/keys/a.sec"
+    # Bad releases, each a whole directory as a hostile mirror would serve.
+    release other-key "$DEMO" --minisign-key "$F/keys/b.sec"
+    cp -a "$WWW/v1" "$WWW/unsigned" && rm "$WWW/unsigned/manifest.json.minisig"
+    cp -a "$WWW/v1" "$WWW/tampered"
+    sed -i 's/"size": 12000/"size": 12001/' "$WWW/tampered/manifest.json"
+    jq '.expires = "2001-01-01T00:00:00Z"' "$DEMO" >"$F/bad/manifest.json"
+    link_demo_dirs "$F/bad"
+    release expired "$F/bad/manifest.json" --minisign-key "$F/keys/a.sec"
+    serve v1
+}
+
+teardown_file() { nginx_stop; }
+
+setup() {
+    common_setup
+    INSTALLED=$HOME/.local/share/onramp-demo
+    CA=$F/tls/ca.pem
+}
+
+# one_liner SHELL [ARGS]: curl URL/stack/install.sh | SHELL [-s -- ARGS].
+one_liner() {
+    local sh=$1
+    shift
+    # shellcheck disable=SC2086
+    curl --proto '=https' --tlsv1.2 --cacert "$CA" -fsSL "$URL/stack/install.sh" |
+        ONRAMP_CA_FILE=$CA setsid -w $sh ${1:+-s -- "$@"}
+}
+
+log_mark() { wc -l <"$NGINX_LOG"; }
+# Artifacts (models, server, worker sources) requested since mark $1.
+artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|catalog|m2)/' || true; }
+
+@test "the release directory: install.sh, helper, signed manifest, every file named, SHA256SUMS that verify" {
+    cd "$WWW/v1"
+    [ -x install.sh ]
+    [ -f "onramp-0.1.0-$("$H" target)" ]
+    minisign -V -p "$F/keys/a.pub" -m manifest.json >/dev/null
+    sha256sum -c --quiet SHA256SUMS
+    for p in $(jq -r '.components[].artifacts[]?.path // empty' manifest.json); do [ -f "$p" ]; done
+    [ -f catalog/workers/hello/index.json ] && [ -f catalog/workers/hello/PKGBUILD ]
+    # baked in: base URL, stack, manifest, the signing key, the helper pin
+    grep -q "onramp_rel_base='$URL/stack'" install.sh
+    grep -q "onramp_rel_manifest='$URL/stack/manifest.json'" install.sh
+    grep -q "onramp_rel_keys='$(tail -n 1 "$F/keys/a.pub")'" install.sh
+    grep -q "linux-x86_64) printf '$(sha256sum <"onramp-0.1.0-linux-x86_64" | cut -c1-64)'" install.sh
+    # configure's local file is inlined: a manifest fetched by URL names none
+    [ "$(jq -r '.configure.files[] | select(.path == "config/models.json") | has("source")' manifest.json)" = false ]
+    shellcheck -s sh install.sh
+}
+
+@test "two releases of the same inputs are byte-identical" {
+    "$H" release --manifest "$DEMO" --base-url "$URL/stack" -o "$T/r1" --minisign-key "$F/keys/a.sec" >/dev/null
+    "$H" release --manifest "$DEMO" --base-url "$URL/stack" -o "$T/r2" --minisign-key "$F/keys/a.sec" >/dev/null
+    diff -r "$T/r1" "$T/r2"
+    diff -r "$T/r1" "$WWW/v1"
+}
+
+@test "release refuses what it cannot ship: no serial, a wrong sha256, a dynamic helper, a non-empty directory" {
+    demo_variant "$T/m/manifest.json" 'del(.serial)'
+    run "$H" release --manifest "$T/m/manifest.json" --base-url https://x.example/s -o "$T/o1"
+    assert_equal "$status" 3
+    assert_output --partial 'has no "serial"'
+    demo_variant "$T/m/manifest.json" '.components[1].artifacts.any.sha256 = ("0" * 64)'
+    run "$H" release --manifest "$T/m/manifest.json" --base-url https://x.example/s -o "$T/o2"
+    assert_equal "$status" 7
+    assert_output --partial "is not what the manifest says"
+    [ ! -e "$T/o2/artifacts/vision-base.bin" ]
+    if [ -x "${ONRAMP_TEST_HELPER_DYN:-}" ]; then
+        run "$ONRAMP_TEST_HELPER_DYN" release --manifest "$DEMO" --base-url https://x.example/s -o "$T/o3"
+        assert_equal "$status" 2
+        assert_output --partial "is not statically linked"
+    fi
+    run "$H" release --manifest "$DEMO" --base-url http://x.example/s -o "$T/o4"
+    assert_equal "$status" 2
+    run "$H" release --manifest "$DEMO" --base-url "https://x.example/s'\$(id)" -o "$T/o5"
+    assert_equal "$status" 2
+    run "$H" release --manifest "$DEMO" --base-url https://x.example/s -o "$WWW/v1"
+    assert_equal "$status" 2
+    assert_output --partial "is not empty"
+}
+
+@test "the one-liner with no arguments installs the golden tree under all seven shells; wget too; sh -s -- --prefix X -y" {
+    local sh n=0
+    for sh in dash "bash --posix" "busybox ash" mksh posh yash "zsh --emulate sh"; do
+        command -v "${sh%% *}" >/dev/null || continue
+        export HOME=$T/h$n XDG_CACHE_HOME=$T/h$n/.cache XDG_STATE_HOME=$T/h$n/.state
+        mkdir -p "$HOME"
+        run one_liner "$sh"
+        [ "$status" = 0 ] || { echo "$sh: exit $status: $output" >&2; return 1; }
+        diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$HOME/.local/share/onramp-demo") ||
+            { echo "$sh: tree differs" >&2; return 1; }
+        echo "# $sh: golden tree" >&3
+        n=$((n + 1))
+    done
+    [ "$n" -ge 2 ]
+    export HOME=$T/w XDG_CACHE_HOME=$T/w/.cache XDG_STATE_HOME=$T/w/.state
+    mkdir -p "$HOME"
+    printf 'ca_certificate = %s\n' "$CA" >"$T/wgetrc"
+    run bash -c 'WGETRC=$0 wget --https-only --secure-protocol=TLSv1_2 -qO- "$1/stack/install.sh" | ONRAMP_CA_FILE=$2 setsid -w sh' "$T/wgetrc" "$URL" "$CA"
+    assert_success
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$HOME/.local/share/onramp-demo")
+    run one_liner dash --prefix "$T/custom" -y
+    assert_success
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$T/custom")
+}
+
+@test "environment variables configure the one-liner: ONRAMP_PREFIX, ONRAMP_DRY_RUN; a bad value is a usage error" {
+    run bash -c 'curl --cacert "$1" -fsSL "$2/stack/install.sh" | ONRAMP_CA_FILE=$1 ONRAMP_PREFIX=$3 ONRAMP_DRY_RUN=1 setsid -w sh' _ "$CA" "$URL" "$T/p"
+    assert_success
+    assert_output --partial "model-chat"
+    [ ! -e "$T/p" ]
+    run bash -c 'curl --cacert "$1" -fsSL "$2/stack/install.sh" | ONRAMP_CA_FILE=$1 ONRAMP_YES=maybe setsid -w sh' _ "$CA" "$URL"
+    assert_equal "$status" 2
+    assert_output --partial "ONRAMP_YES=maybe: use 1 or 0"
+}
+
+@test "refused before any artifact is requested: tampered, another key, unsigned, expired (exit 7); plain http manifest (exit 2); two keys trusted (rotation)" {
+    local mark what
+    for what in tampered other-key unsigned expired; do
+        mark=$(log_mark)
+        run one_liner dash --manifest "$URL/$what/manifest.json" -y
+        [ "$status" = 7 ] || { echo "$what: exit $status: $output" >&2; return 1; }
+        case $what in
+        tampered) assert_output --partial "does not match its signature" ;;
+        other-key) assert_output --partial "signed by a key this install does not trust" ;;
+        unsigned) assert_output --partial "is not signed" ;;
+        expired) assert_output --partial "expired at 2001-01-01T00:00:00Z"; assert_output --partial "--allow-expired" ;;
+        esac
+        [ -z "$(artifacts_since "$mark")" ] || { echo "$what: artifacts requested: $(artifacts_since "$mark")" >&2; return 1; }
+        [ ! -e "$INSTALLED" ]
+    done
+    # a key given to a checkout's install.sh is enforced the same way
+    run env ONRAMP_HELPER="$H" ONRAMP_TRUST_KEY="$F/keys/b.pub" sh "$REPO/install.sh" --manifest "$DEMO" --prefix "$T/x" </dev/null
+    assert_equal "$status" 7
+    assert_output --partial "is not signed"
+    run one_liner dash --manifest "http://127.0.0.1:$NGINX_PORT/v1/manifest.json"
+    assert_equal "$status" 2
+    assert_output --partial "only https://"
+    # rotation: with the new key trusted too, the manifest it signed installs
+    run env ONRAMP_TRUST_KEY="$F/keys/b.pub" bash -c 'curl --cacert "$1" -fsSL "$2/stack/install.sh" | ONRAMP_CA_FILE=$1 setsid -w sh -s -- --manifest "$2/other-key/manifest.json" --prefix "$3"' _ "$CA" "$URL" "$T/rotated"
+    assert_success
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$T/rotated")
+    # --allow-expired is the air-gapped site's way through
+    run one_liner dash --manifest "$URL/expired/manifest.json" --allow-expired
+    assert_success
+    assert_output --partial "installing it anyway"
+}
+
+@test "a rerun of the same release fetches no artifact, changes nothing, says so, exit 0" {
+    run one_liner dash
+    assert_success
+    local before mark
+    before=$(snapshot "$INSTALLED")
+    mark=$(log_mark)
+    run one_liner dash
+    assert_success
+    assert_output --partial "already installed"
+    assert_output --partial "nothing to do"
+    [ -z "$(artifacts_since "$mark")" ]
+    [ "$(snapshot "$INSTALLED")" = "$before" ]
+}
+
+@test "upgrade v1 -> v2: only the changed model is fetched, the dropped one is removed, the rest untouched; then a rollback to v1 is refused" {
+    run one_liner dash
+    assert_success
+    local mark embed_before worker_before
+    embed_before=$(stat -c '%i %Y' "$INSTALLED/models/embed-small.bin")
+    worker_before=$(stat -c '%i %Y' "$INSTALLED/workers/worker-hello/bin/hello-worker")
+    serve v2
+    mark=$(log_mark)
+    run one_liner dash
+    serve v1
+    assert_success
+    assert_output --partial "upgrade model-chat (sha256 changed)"
+    assert_output --partial "remove model-vision (dropped from the manifest)"
+    assert_output --partial "unchanged: 4"
+    [ "$(artifacts_since "$mark" | awk '{print $1}' | sort -u)" = "/stack/m2/chat-v2.bin" ]
+    [ ! -e "$INSTALLED/models/vision-base.bin" ]
+    cmp "$INSTALLED/models/chat-tiny.bin" "$F/m2/m2/chat-v2.bin"
+    [ "$(stat -c '%i %Y' "$INSTALLED/models/embed-small.bin")" = "$embed_before" ]
+    [ "$(stat -c '%i %Y' "$INSTALLED/workers/worker-hello/bin/hello-worker")" = "$worker_before" ]
+    # the same tree as a clean install of v2
+    serve v2
+    HOME=$T/clean XDG_CACHE_HOME=$T/clean/.cache XDG_STATE_HOME=$T/clean/.state run one_liner dash
+    assert_success
+    diff -u <(tree_listing "$T/clean/.local/share/onramp-demo") <(tree_listing "$INSTALLED")
+    # v1 again is a rollback: refused before anything is fetched
+    serve v1
+    mark=$(log_mark)
+    run one_liner dash
+    assert_equal "$status" 7
+    assert_output --partial "that is a rollback"
+    assert_output --partial "--allow-downgrade"
+    [ -z "$(artifacts_since "$mark")" ]
+    cmp "$INSTALLED/models/chat-tiny.bin" "$F/m2/m2/chat-v2.bin"
+}
+
+@test "kill -9 during an upgrade, then the one-liner again: the same tree as a clean v2 install" {
+    serve v2
+    HOME=$T/clean XDG_CACHE_HOME=$T/clean/.cache XDG_STATE_HOME=$T/clean/.state run one_liner dash
+    assert_success
+    # how long an upgrade takes here, to spread the kill points over it
+    local i t0 dur at
+    serve v1 && one_liner dash >/dev/null 2>&1 && serve v2
+    t0=$(date +%s%N)
+    one_liner dash >/dev/null 2>&1
+    dur=$((($(date +%s%N) - t0) / 1000000))
+    for i in 1 2 3 4; do
+        rm -rf "$HOME" "$XDG_CACHE_HOME" "$XDG_STATE_HOME" && mkdir -p "$HOME"
+        serve v1 && one_liner dash >/dev/null 2>&1 && serve v2
+        at=$((RANDOM % (dur + 1)))
+        setsid bash -c 'curl --cacert "$1" -fsSL "$2/stack/install.sh" | ONRAMP_CA_FILE=$1 dash' _ "$CA" "$URL" >"$T/bg.out" 2>&1 &
+        local bg=$!
+        sleep "$(printf '%d.%03d' $((at / 1000)) $((at % 1000)))"
+        kill -9 -- "-$bg" 2>/dev/null || true
+        wait "$bg" 2>/dev/null || true
+        run one_liner dash -y
+        [ "$status" = 0 ] || { echo "kill at $at ms: rerun exit $status: $output" >&2; return 1; }
+        diff -u <(tree_listing "$T/clean/.local/share/onramp-demo") <(tree_listing "$INSTALLED") ||
+            { echo "kill at $at ms of $dur: tree differs" >&2; return 1; }
+        [ ! -e "$INSTALLED/models/vision-base.bin" ]
+        echo "# kill at $at ms of $dur: converged" >&3
+    done
+    serve v1
+}
+
+@test "a copy of the release on a second server (an internal mirror) installs with --manifest URL and nothing from the first" {
+    mkdir -p "$T/mirror"
+    cp -a "$WWW/v1" "$T/mirror/stack"
+    chmod -R a+rX "$T/mirror"
+    local first_log=$NGINX_LOG first_dir=$NGINX_DIR mark
+    mark=$(log_mark)
+    NGINX_TLS=$F/tls nginx_start "$T/mirror"
+    local mirror=$NGINX_URL
+    run bash -c 'curl --cacert "$1" -fsSL "$2/stack/install.sh" | ONRAMP_CA_FILE=$1 setsid -w sh -s -- --manifest "$2/stack/manifest.json"' _ "$CA" "$mirror"
+    nginx_stop
+    NGINX_LOG=$first_log NGINX_DIR=$first_dir
+    assert_success
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$INSTALLED")
+    # the first server saw nothing at all
+    [ "$(log_mark)" = "$mark" ]
+}
+
+@test "air-gapped: the release directory copied onto the machine installs offline from disk, its signature still enforced" {
+    cp -a "$WWW/v1" "$T/out"
+    run setsid -w sh "$T/out/install.sh" --manifest "$T/out/manifest.json" --from "$T/out" --offline </dev/null
+    assert_success
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$INSTALLED")
+    cp -a "$WWW/v1" "$T/out2"
+    sed -i 's/"version": "1.0.0"/"version": "1.0.1"/' "$T/out2/manifest.json"
+    run setsid -w sh "$T/out2/install.sh" --manifest "$T/out2/manifest.json" --from "$T/out2" --offline --prefix "$T/p2" </dev/null
+    assert_equal "$status" 7
+    assert_output --partial "does not match its signature"
+    [ ! -e "$T/p2" ]
+}
