@@ -96,6 +96,20 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     shellcheck -s sh install.sh
 }
 
+@test "helpers for other targets are copied and pinned, never run" {
+    printf '#!/bin/sh\ntouch "%s/ran"\n' "$T" >"$T/onramp-arm"
+    chmod 755 "$T/onramp-arm"
+    "$H" release --manifest "$DEMO" --base-url https://x.example/s -o "$T/r" \
+        --helper "linux-aarch64=$T/onramp-arm" --helper "linux-x86_64=$H" >/dev/null 2>&1
+    cmp "$T/r/onramp-0.1.0-linux-aarch64" "$T/onramp-arm"
+    grep -q "linux-aarch64) printf '$(sha256sum <"$T/onramp-arm" | cut -c1-64)'" "$T/r/install.sh"
+    grep -q "linux-x86_64) printf '$(sha256sum <"$H" | cut -c1-64)'" "$T/r/install.sh"
+    [ ! -e "$T/ran" ]
+    run "$H" release --manifest "$DEMO" --base-url https://x.example/s -o "$T/r2" --helper "sparc-9=$T/onramp-arm"
+    assert_equal "$status" 2
+    assert_output --partial 'unknown target "sparc-9"'
+}
+
 @test "two releases of the same inputs are byte-identical" {
     "$H" release --manifest "$DEMO" --base-url "$URL/stack" -o "$T/r1" --minisign-key "$F/keys/a.sec" >/dev/null
     "$H" release --manifest "$DEMO" --base-url "$URL/stack" -o "$T/r2" --minisign-key "$F/keys/a.sec" >/dev/null
@@ -300,4 +314,21 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     assert_equal "$status" 7
     assert_output --partial "does not match its signature"
     [ ! -e "$T/p2" ]
+}
+
+@test "an upgrade that moves a model removes the old file; a worker dropped takes its files and empty directories with it" {
+    run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    assert_success
+    demo_variant "$T/m2/manifest.json" '.serial = 2
+        | .components |= map(if .id == "model-embed" then .install_path = "models/embed/embed-small.bin" else . end)
+        | .components |= map(select(.id != "worker-hello"))
+        | .health_checks |= map(select(.component != "worker-hello" and .component != "model-embed"))'
+    run onramp_install --manifest "$T/m2/manifest.json" --prefix "$PREFIX"
+    assert_success
+    assert_output --partial "upgrade model-embed (its definition changed)"
+    assert_output --partial "remove worker-hello (dropped from the manifest)"
+    [ ! -e "$PREFIX/models/embed-small.bin" ]
+    cmp "$PREFIX/models/embed/embed-small.bin" "$REPO/examples/demo/artifacts/embed-small.bin"
+    [ ! -e "$PREFIX/workers" ]
+    [ "$(jq -r '.capabilities | join(",")' "$PREFIX/capabilities.json")" = "chat,embeddings,rag,server,vision" ]
 }

@@ -45,6 +45,11 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
         );
     }
     let keys = trusted_keys(f)?;
+    if keys.is_empty() {
+        out::line(&format!(
+            "onramp: warning: no signing key is trusted, so only TLS vouches for {url}; pass --trust-key (a released install.sh trusts its publisher's key)"
+        ));
+    }
     let root = state::root(f.state_dir.as_deref())?;
     let dest = local_copy(&root, &url);
     let sig_dest = with_ext(&dest, ".minisig");

@@ -239,6 +239,20 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
             "its definition changed".to_string()
         };
         out::line(&format!("onramp: upgrade {} ({why})", s.id));
+        if s.kind == "worker" {
+            // What it installed before, so the new build can clear what it
+            // no longer installs.
+            s.files = prev.files.clone();
+        } else {
+            // A model or server moved elsewhere: the old place goes.
+            let gone: Vec<String> = prev
+                .files
+                .iter()
+                .filter(|f| !s.files.contains(f))
+                .cloned()
+                .collect();
+            phase::remove_files(prefix, &gone)?;
+        }
     }
     out::line(&format!("onramp: unchanged: {unchanged}"));
     for prev in &old.steps {
@@ -258,27 +272,7 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
             "onramp: remove {} (dropped from the manifest)",
             prev.id
         ));
-        for rel in &prev.files {
-            crate::manifest::check_rel("a recorded file", rel)?;
-            let p = prefix.join(rel);
-            match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.is_dir() => {
-                    crate::fault::io("unlink", &p, || std::fs::remove_dir_all(&p))
-                        .map_err(|e| Error::io("cannot remove", &p, e))?
-                }
-                Ok(_) => crate::fault::io("unlink", &p, || std::fs::remove_file(&p))
-                    .map_err(|e| Error::io("cannot remove", &p, e))?,
-                Err(_) => {}
-            }
-            // Directories it leaves empty go too, up to the prefix.
-            let mut d = p.parent();
-            while let Some(dir) = d {
-                if dir == prefix || std::fs::remove_dir(dir).is_err() {
-                    break;
-                }
-                d = dir.parent();
-            }
-        }
+        phase::remove_files(prefix, &prev.files)?;
     }
     Ok(())
 }

@@ -445,6 +445,30 @@ impl Ctx {
     }
 }
 
+/// Remove files (or trees) a step recorded, relative to the prefix, and the
+/// directories that leaves empty, up to the prefix.
+pub fn remove_files(prefix: &std::path::Path, files: &[String]) -> Result<()> {
+    for rel in files {
+        crate::manifest::check_rel("a recorded file", rel)?;
+        let p = prefix.join(rel);
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => crate::fault::io("unlink", &p, || std::fs::remove_dir_all(&p))
+                .map_err(|e| Error::io("cannot remove", &p, e))?,
+            Ok(_) => crate::fault::io("unlink", &p, || std::fs::remove_file(&p))
+                .map_err(|e| Error::io("cannot remove", &p, e))?,
+            Err(_) => {}
+        }
+        let mut d = p.parent();
+        while let Some(dir) = d {
+            if dir == prefix || std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+            d = dir.parent();
+        }
+    }
+    Ok(())
+}
+
 /// Swap a complete `new` tree in at `dest`; the old one (if any) goes last.
 pub fn replace_dir(new: &std::path::Path, dest: &std::path::Path) -> Result<()> {
     let old = fsutil::temp_beside(dest);

@@ -41,8 +41,16 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
     let b = crate::build::run(&job)?;
     let step = ctx.st.step_mut(id)?;
     step.version = Some(b.version.clone());
+    // An upgrade: what the old build installed and this one does not goes.
+    let stale: Vec<String> = step
+        .files
+        .iter()
+        .filter(|f| !b.files.contains(f))
+        .cloned()
+        .collect();
     step.files = b.files.clone();
     step.unlocked = b.capabilities.clone();
+    super::remove_files(&ctx.prefix, &stale)?;
     Ok(Some(format!(
         "{} built and installed into {} ({} files)",
         b.version,
