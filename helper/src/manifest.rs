@@ -299,17 +299,6 @@ pub fn url_beside(base: &str, rel: &str) -> String {
 }
 
 impl Loaded {
-    /// Where relative paths of this manifest are found.
-    pub fn origin(&self) -> Origin {
-        match &self.url {
-            Some(u) => Origin::Url(match u.rfind('/') {
-                Some(i) => u[..i].to_string(),
-                None => u.clone(),
-            }),
-            None => Origin::Dir(self.dir.clone()),
-        }
-    }
-
     /// A file this manifest names by relative path.
     pub fn resolve(&self, rel: &str) -> Origin {
         match &self.url {

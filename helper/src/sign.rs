@@ -9,7 +9,14 @@ use minisign_verify::{PublicKey, Signature};
 use std::path::Path;
 
 /// Largest `.minisig` read (a real one is about 300 bytes).
-const MAX_SIG: u64 = 8192;
+pub const MAX_SIG: u64 = 8192;
+
+/// Where the detached signature of `path` lives: `path.minisig`.
+pub fn sig_path(path: &Path) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".minisig");
+    std::path::PathBuf::from(s)
+}
 
 #[derive(Default)]
 pub struct Keys {
@@ -49,9 +56,7 @@ impl Keys {
 
     /// `bytes` (read from `path`) against `path.minisig`.
     pub fn verify_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        let mut sig_path = path.as_os_str().to_owned();
-        sig_path.push(".minisig");
-        let sig_path = std::path::PathBuf::from(sig_path);
+        let sig_path = sig_path(path);
         let sig = match std::fs::metadata(&sig_path) {
             Ok(m) if m.len() > MAX_SIG => {
                 return err(

@@ -3,7 +3,7 @@
 //! names is requested, and keep the verified pair in the state root, where
 //! later commands read it with `--manifest FILE --manifest-url URL`.
 
-use super::{allow, options, trusted_keys};
+use super::{check_fresh, options, trusted_keys};
 use crate::cli::Flags;
 use crate::download::http;
 use crate::error::{Code, Error, Result, err};
@@ -20,12 +20,6 @@ const MAX_MANIFEST: u64 = 4 << 20;
 fn local_copy(root: &std::path::Path, url: &str) -> PathBuf {
     let h = fsutil::sha256_bytes(url.as_bytes());
     root.join("manifests").join(&h[..16]).join("manifest.json")
-}
-
-fn with_ext(p: &std::path::Path, ext: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(ext);
-    PathBuf::from(s)
 }
 
 pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
@@ -52,7 +46,7 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
     }
     let root = state::root(f.state_dir.as_deref())?;
     let dest = local_copy(&root, &url);
-    let sig_dest = with_ext(&dest, ".minisig");
+    let sig_dest = crate::sign::sig_path(&dest);
     if f.offline {
         if !dest.is_file() {
             return err(
@@ -63,7 +57,7 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
             );
         }
         let man = manifest::load_signed(&dest, Some(&url), &keys)?;
-        crate::freshness::check(&man, &root, allow(f))?;
+        check_fresh(f, &man)?;
         out::stdout_line(&dest.display().to_string());
         return Ok(0);
     }
@@ -72,7 +66,7 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
     let bytes = http::get_small(&client, &url, MAX_MANIFEST)
         .map_err(|e| Error::new(e.code, format!("cannot fetch the manifest: {}", e.msg)))?;
     let sig_url = format!("{url}.minisig");
-    let sig = match http::get_small(&client, &sig_url, 8192) {
+    let sig = match http::get_small(&client, &sig_url, crate::sign::MAX_SIG) {
         Ok(s) => Some(s),
         Err(e) if e.code == Code::Network && e.msg.contains(": HTTP 4") => None,
         Err(e) => return Err(e),
@@ -92,7 +86,7 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
     // Parse it and check its paths, serial and expiry before keeping it:
     // a refused manifest never replaces the copy kept before.
     let man = manifest::from_bytes(dest.clone(), &bytes, Some(&url))?;
-    crate::freshness::check(&man, &root, allow(f))?;
+    check_fresh(f, &man)?;
     if let Some(dir) = dest.parent() {
         fsutil::mkdirs(dir)?;
     }

@@ -65,8 +65,7 @@ pub fn not_resumable(o: &Opened, st: &State, ttl: u64) -> Option<String> {
 pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
     let o = open(f)?;
     let me = owner(f)?;
-    let root = state::root(f.state_dir.as_deref())?;
-    crate::freshness::check(&o.man, &root, allow(f))?;
+    check_fresh(f, &o.man)?;
     let Some(st) = &o.st else {
         out::stdout_line("fresh");
         return Ok(0);
@@ -139,8 +138,7 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
     if let Some(st) = &o.st {
         state::check_owner(st, Some(&me))?;
     }
-    let root = state::root(f.state_dir.as_deref())?;
-    crate::freshness::check(&o.man, &root, allow(f))?;
+    check_fresh(f, &o.man)?;
     let ttl = ttl_secs(f)?;
     let now = fsutil::now_unix();
     let mut st = match (f.resume, o.st.clone()) {
@@ -199,7 +197,7 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
     st.status = InstallStatus::Running;
     st.exit_code = None;
     o.store.save(&mut st)?;
-    crate::freshness::accept(&o.man, &root)?;
+    crate::freshness::accept(&o.man, &state::root(f.state_dir.as_deref())?)?;
     if o.prefix.is_dir() {
         fsutil::remove_orphans_deep(&o.prefix);
     }
@@ -245,13 +243,7 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
             s.files = prev.files.clone();
         } else {
             // A model or server moved elsewhere: the old place goes.
-            let gone: Vec<String> = prev
-                .files
-                .iter()
-                .filter(|f| !s.files.contains(f))
-                .cloned()
-                .collect();
-            phase::remove_files(prefix, &gone)?;
+            phase::remove_files(prefix, &prev.files, &s.files)?;
         }
     }
     out::line(&format!("onramp: unchanged: {unchanged}"));
@@ -272,7 +264,7 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
             "onramp: remove {} (dropped from the manifest)",
             prev.id
         ));
-        phase::remove_files(prefix, &prev.files)?;
+        phase::remove_files(prefix, &prev.files, &[])?;
     }
     Ok(())
 }

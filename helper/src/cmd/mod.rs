@@ -23,11 +23,13 @@ pub fn trusted_keys(f: &Flags) -> Result<crate::sign::Keys> {
     crate::sign::Keys::from_specs(&f.trust_keys)
 }
 
-pub fn allow(f: &Flags) -> crate::freshness::Allow {
-    crate::freshness::Allow {
+/// Refuse `man` when it is expired or a rollback (unless the flags allow it).
+pub fn check_fresh(f: &Flags, man: &Loaded) -> Result<()> {
+    let allow = crate::freshness::Allow {
         downgrade: f.allow_downgrade,
         expired: f.allow_expired,
-    }
+    };
+    crate::freshness::check(man, &state::root(f.state_dir.as_deref())?, allow)
 }
 
 /// The manifest, its signature checked when any key is trusted (on every
@@ -44,8 +46,7 @@ pub fn need_manifest(f: &Flags) -> Result<Loaded> {
 /// starts (plan, resume-check, begin).
 pub fn need_fresh_manifest(f: &Flags) -> Result<Loaded> {
     let man = need_manifest(f)?;
-    let root = state::root(f.state_dir.as_deref())?;
-    crate::freshness::check(&man, &root, allow(f))?;
+    check_fresh(f, &man)?;
     Ok(man)
 }
 

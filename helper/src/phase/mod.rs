@@ -445,10 +445,11 @@ impl Ctx {
     }
 }
 
-/// Remove files (or trees) a step recorded, relative to the prefix, and the
-/// directories that leaves empty, up to the prefix.
-pub fn remove_files(prefix: &std::path::Path, files: &[String]) -> Result<()> {
-    for rel in files {
+/// Remove the files (or trees) a step recorded that `keep` does not list,
+/// relative to the prefix, and the directories that leaves empty, up to the
+/// prefix.
+pub fn remove_files(prefix: &std::path::Path, files: &[String], keep: &[String]) -> Result<()> {
+    for rel in files.iter().filter(|f| !keep.contains(f)) {
         crate::manifest::check_rel("a recorded file", rel)?;
         let p = prefix.join(rel);
         match std::fs::symlink_metadata(&p) {

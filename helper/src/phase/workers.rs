@@ -42,15 +42,9 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
     let step = ctx.st.step_mut(id)?;
     step.version = Some(b.version.clone());
     // An upgrade: what the old build installed and this one does not goes.
-    let stale: Vec<String> = step
-        .files
-        .iter()
-        .filter(|f| !b.files.contains(f))
-        .cloned()
-        .collect();
-    step.files = b.files.clone();
+    let old = std::mem::replace(&mut step.files, b.files.clone());
     step.unlocked = b.capabilities.clone();
-    super::remove_files(&ctx.prefix, &stale)?;
+    super::remove_files(&ctx.prefix, &old, &b.files)?;
     Ok(Some(format!(
         "{} built and installed into {} ({} files)",
         b.version,
