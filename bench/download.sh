@@ -25,7 +25,7 @@ need() { command -v "$1" >/dev/null || { echo "bench: needs $1 ($2)" >&2; exit 2
 need nginx nginx-light; need aria2c aria2; need curl curl; need openssl openssl
 [ -x /usr/bin/time ] || { echo "bench: needs GNU time (apt-get install time)" >&2; exit 2; }
 
-PORT=$((30000 + RANDOM % 20000))
+PORT=$((20000 + RANDOM % 12000)) # below the ephemeral range
 nginx_start() {
     cat >"$W/nginx.conf" <<CONF
 worker_processes 2; daemon on; pid $W/nginx.pid; error_log $W/error.log;

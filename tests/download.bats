@@ -99,12 +99,12 @@ sent_since() {
     make_ca "$T/tls"
     head -c 100000 /dev/urandom >"$T/www/small.bin"
     chmod -R a+rX "$T"
-    local sha port2=$((20000 + RANDOM % 20000))
+    local sha
     sha=$(sha256sum <"$T/www/small.bin" | cut -c1-64)
-    NGINX_EXTRA="server { listen 127.0.0.1:$port2 ssl; ssl_certificate $T/tls/srv.pem; ssl_certificate_key $T/tls/srv.key; root $T/www;
+    NGINX_EXTRA="server { listen 127.0.0.1:@PORT2@ ssl; ssl_certificate $T/tls/srv.pem; ssl_certificate_key $T/tls/srv.key; root $T/www;
         location /down/ { return 302 http://127.0.0.1:\$server_port/small.bin; } }"
     nginx_start "$T/www"
-    local url=https://127.0.0.1:$port2/small.bin
+    local port2=$NGINX_PORT2 url=https://127.0.0.1:$NGINX_PORT2/small.bin
     run "$H" download "$url" -o "$T/a.bin" --sha256 "$sha" --size 100000 --cache-dir "$T/c1"
     assert_equal "$status" 6
     assert_output --partial "TLS failure"

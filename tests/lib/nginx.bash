@@ -2,6 +2,11 @@
 # $1 (a directory) with an access log that records range requests.
 # With NGINX_TLS=DIR (made by make_ca) it serves https with DIR's
 # certificate for 127.0.0.1. Sets NGINX_PORT, NGINX_URL, NGINX_LOG, NGINX_DIR.
+# NGINX_EXTRA is pasted into the http block with @PORT2@ replaced by
+# NGINX_PORT2, a second free port picked with the first (a test must not
+# pick its own: a port taken by then fails every retry).
+# Ports are drawn below the kernel's ephemeral range (32768 and up), where
+# the outgoing connections of earlier tests cannot be holding them.
 
 # make_ca DIR: a test CA (DIR/ca.pem) and a certificate it signed for
 # 127.0.0.1 and localhost (DIR/srv.pem, DIR/srv.key).
@@ -20,7 +25,9 @@ nginx_start() {
     NGINX_LOG=$NGINX_DIR/access.log
     local try
     for try in 1 2 3 4 5 6 7 8 9 10; do
-        NGINX_PORT=$((20000 + RANDOM % 20000))
+        NGINX_PORT=$((20000 + RANDOM % 12000))
+        NGINX_PORT2=$((20000 + RANDOM % 12000))
+        [ "$NGINX_PORT2" != "$NGINX_PORT" ] || continue
         cat >"$NGINX_DIR/nginx.conf" <<CONF
 worker_processes 1;
 daemon on;
@@ -44,7 +51,7 @@ $( [ -n "${NGINX_TLS:-}" ] && echo "        ssl_certificate $NGINX_TLS/srv.pem; 
         limit_rate $rate;
         sendfile off;
     }
-${NGINX_EXTRA:-}
+${NGINX_EXTRA:+${NGINX_EXTRA//@PORT2@/$NGINX_PORT2}}
 }
 CONF
         if nginx -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" 2>/dev/null; then
