@@ -233,3 +233,23 @@ fn parallel_ranges_are_used_and_nothing_is_fetched_twice() {
     assert_exact(&fx, code, &err);
     assert_eq!(fx.srv.log().len(), n);
 }
+
+/// A connection that sends part of its piece and then nothing must not hold
+/// the download for the read timeout: the end-game fetches its tail on
+/// another connection and the transfer ends as soon as every byte is here.
+#[test]
+fn a_stalled_piece_does_not_wait_for_the_read_timeout() {
+    let fx = fixture("stall-endgame");
+    let url = fx.srv.url("stall", "f.bin");
+    let (code, err, secs) = run_onramp(
+        &fx,
+        &url,
+        &["--allow-http", "--read-timeout", "30", "--connections", "4"],
+        60,
+    );
+    assert_exact(&fx, code, &err);
+    assert!(
+        secs < 8.0,
+        "took {secs:.1} s with one stalled connection (read timeout 30 s): {err}"
+    );
+}

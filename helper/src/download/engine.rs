@@ -9,6 +9,11 @@
 //! sidecar records the completed ranges, so a SIGKILL loses at most about a
 //! second of transfer per connection. sha256 follows the contiguous
 //! completed prefix, so the digest is ready when the last byte lands.
+//!
+//! Workers are detached threads: once every byte is here the transfer ends
+//! at once, even while a stalled connection still sits in a read (up to
+//! the read timeout). Writes pass a gate that closes at the end, so nothing
+//! is written into the file after it is complete.
 
 use super::Want;
 use super::http::{Client, Fail, content_range, header, retry_after};
@@ -22,8 +27,8 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Pieces smaller than this are not split further (end-game duplicates instead).
@@ -67,15 +72,18 @@ struct Sched {
     last_byte: Option<Instant>,
 }
 
-struct Shared<'a> {
+struct Shared {
     sched: Mutex<Sched>,
     file: File,
     size: u64,
-    url: &'a str,
-    client: &'a Client,
+    url: String,
+    client: Client,
     kill: Vec<AtomicBool>,
     live: AtomicUsize,
     halt: AtomicBool,
+    /// Held (shared) around each write into `file`; taken exclusively with
+    /// `halt` set when the transfer ends, after which no worker writes.
+    gate: RwLock<()>,
 }
 
 fn lock<'b>(m: &'b Mutex<Sched>) -> std::sync::MutexGuard<'b, Sched> {
@@ -170,28 +178,41 @@ pub fn run(
         }),
         file,
         size,
-        url,
-        client,
+        url: url.to_string(),
+        client: client.clone(),
         kill: (0..n).map(|_| AtomicBool::new(false)).collect(),
         live: AtomicUsize::new(n),
         halt: AtomicBool::new(false),
+        gate: RwLock::new(()),
     };
+    let shared = Arc::new(shared);
     let mut reported = prev.as_ref().map(|s| s.ranges.total()).unwrap_or(0);
     rep.add_bytes(reported as i64);
     rep.start_rate();
-    let result = std::thread::scope(|scope| {
+    let result = {
         for id in 0..n {
-            let sh = &shared;
-            let budget = opts.budget.as_deref();
-            scope.spawn(move || {
-                worker(sh, id, budget);
+            let sh = Arc::clone(&shared);
+            let budget = opts.budget.clone();
+            std::thread::spawn(move || {
+                worker(&sh, id, budget.as_deref());
                 sh.live.fetch_sub(1, Ordering::SeqCst);
             });
         }
         let mut last_ckpt = Instant::now();
         let mut last_slow = Instant::now();
         loop {
-            let finished = shared.live.load(Ordering::SeqCst) == 0;
+            let mut finished = shared.live.load(Ordering::SeqCst) == 0;
+            let complete = {
+                let s = lock(&shared.sched);
+                s.stop.is_none() && s.done.total() == size
+            };
+            if complete && !finished {
+                // Every byte is here: connections still reading (a stalled
+                // one, a duplicate tail) are left to end on their own.
+                shared.halt.store(true, Ordering::SeqCst);
+                drop(shared.gate.write().unwrap_or_else(|p| p.into_inner()));
+                finished = true;
+            }
             if crate::signal::interrupted() {
                 halt(&shared, Stop::Failed(Error::interrupted()));
             }
@@ -225,6 +246,9 @@ pub fn run(
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+        // Stopped for a failure: no worker writes after this either.
+        shared.halt.store(true, Ordering::SeqCst);
+        drop(shared.gate.write().unwrap_or_else(|p| p.into_inner()));
         let mut s = lock(&shared.sched);
         match s.stop.take() {
             Some(stop) => Err(stop),
@@ -238,7 +262,7 @@ pub fn run(
                 ),
             ))),
         }
-    });
+    };
     let last_byte = result?;
     hash_up_to(&shared.file, &mut hasher, &mut hashed, size, part).map_err(Stop::Failed)?;
     crate::fault::io("fsync", part, || shared.file.sync_all())
@@ -550,7 +574,7 @@ fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Resul
     }
     let (resp, final_url) = sh.client.get(&target, &headers)?;
     let status = resp.status().as_u16();
-    let label = sh.url;
+    let label = sh.url.as_str();
     if let Some(enc) =
         header(&resp, "content-encoding").filter(|e| !e.eq_ignore_ascii_case("identity"))
     {
@@ -682,6 +706,10 @@ fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Resul
             }
         }
         let take = (n as u64).min(lim.saturating_sub(pos)) as usize;
+        let gate = sh.gate.read().unwrap_or_else(|p| p.into_inner());
+        if sh.halt.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         if take > 0
             && let Err(e) = crate::fault::io("write", Path::new(label), || {
                 sh.file.write_all_at(&buf[..take], pos)
@@ -693,6 +721,7 @@ fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Resul
                 format!("{}; what was saved is kept for the next run", e.msg),
             )));
         }
+        drop(gate);
         let mut s = lock(&sh.sched);
         s.done.insert(pos, pos + take as u64);
         if s.last_byte.is_none() && s.done.total() == sh.size {

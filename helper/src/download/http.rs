@@ -26,6 +26,7 @@ impl Default for Net {
     }
 }
 
+#[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
     allow_http: bool,
