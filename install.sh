@@ -75,6 +75,10 @@ Options (each also an environment variable, shown after it):
   --prefix DIR          install here (default: the manifest's)         ONRAMP_PREFIX
   -y, --yes             resume a saved install without asking          ONRAMP_YES=1
   --fresh               start over (verified downloads are reused)     ONRAMP_FRESH=1
+  --profile NAME        install this profile of the stack              ONRAMP_PROFILE
+  --gpu BACKEND         pick variants for cuda, rocm, metal, intel     ONRAMP_GPU
+                        or cpu instead of the GPU detected
+  --no-start            do not start the stack's services              ONRAMP_NO_START=1
   --dry-run             print the plan and change nothing              ONRAMP_DRY_RUN=1
   --offline             make no network connection                     ONRAMP_OFFLINE=1
   --from DIR            a pre-seeded cache (files named by sha256)     ONRAMP_FROM
@@ -103,7 +107,8 @@ SSL_CERT_FILE, XDG_CACHE_HOME, XDG_STATE_HOME.
 Exit codes: 0 done, 2 usage, 3 manifest, 4 disk, 5 platform, 6 network,
 7 integrity (also a refused signature, rollback or expiry), 8 another
 install running, 9 partial, 10 needs --yes or --fresh, 11 helper, 12 state,
-13 unsafe directory (as root), 130 interrupted (see README.md).
+13 unsafe directory (as root), 14 helper killed (kill -9, out of memory),
+130 interrupted (see README.md).
 USAGE
 }
 
@@ -130,6 +135,9 @@ onramp_parse_args() {
         --prefix) onramp_value "$1" "${2-}"; onramp_prefix=$2; shift ;;
         -y | --yes) onramp_yes=1 ;;
         --fresh) onramp_fresh=1 ;;
+        --profile) onramp_value "$1" "${2-}"; onramp_profile=$2; shift ;;
+        --gpu) onramp_value "$1" "${2-}"; onramp_gpu=$2; shift ;;
+        --no-start) onramp_no_start_flag=--no-start ;;
         --dry-run) onramp_dry_run=1 ;;
         --offline) onramp_offline=1; onramp_offline_flag=--offline ;;
         --from) onramp_value "$1" "${2-}"; onramp_from=$2; shift ;;
@@ -176,6 +184,9 @@ onramp_defaults() {
     onramp_prefix=${ONRAMP_PREFIX:-}
     onramp_yes=$(onramp_env_flag ONRAMP_YES "${ONRAMP_YES:-}")
     onramp_fresh=$(onramp_env_flag ONRAMP_FRESH "${ONRAMP_FRESH:-}")
+    onramp_profile=${ONRAMP_PROFILE:-}
+    onramp_gpu=${ONRAMP_GPU:-}
+    onramp_no_start_flag=$(onramp_env_flag ONRAMP_NO_START "${ONRAMP_NO_START:-}" --no-start)
     onramp_dry_run=$(onramp_env_flag ONRAMP_DRY_RUN "${ONRAMP_DRY_RUN:-}")
     onramp_offline=$(onramp_env_flag ONRAMP_OFFLINE "${ONRAMP_OFFLINE:-}")
     onramp_offline_flag=$(onramp_env_flag ONRAMP_OFFLINE "${ONRAMP_OFFLINE:-}" --offline)
@@ -264,11 +275,9 @@ main() {
             ${onramp_expired_flag:+"$onramp_expired_flag"} </dev/null) || exit $?
     fi
     if [ -z "$onramp_prefix" ]; then
-        onramp_prefix=$(sed -n 's/^ *"default_prefix" *: *"\(.*\)".*$/\1/p' "$onramp_manifest" | head -n 1)
-        [ -n "$onramp_prefix" ] || onramp_die "$EX_USAGE" "no prefix: pass --prefix DIR (the manifest has no default_prefix)"
-        case $onramp_prefix in
-        \~/*) onramp_prefix=$HOME/${onramp_prefix#??} ;;
-        esac
+        # The helper reads the manifest (JSON is not the shell's to parse).
+        onramp_prefix=$("$onramp_helper" prefix --manifest "$onramp_manifest" \
+            ${onramp_manifest_url:+--manifest-url "$onramp_manifest_url"} </dev/null) || exit $?
     fi
     onramp_prefix=$(onramp_abs "$onramp_prefix")
     if [ "$onramp_dry_run" = 1 ]; then
@@ -277,7 +286,7 @@ main() {
     fi
     onramp_say "installing into $onramp_prefix ($onramp_target)"
     onramp_decide_resume
-    onramp_helper_call begin --owner "$$" "$onramp_mode" || exit $?
+    onramp_helper_call begin --owner "$$" "$onramp_mode" || { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
     onramp_run_phases
 }
 

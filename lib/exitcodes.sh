@@ -16,6 +16,7 @@ onramp_exit_codes() {
     EX_HELPER=11
     EX_STATE=12
     EX_UNSAFE=13
+    EX_KILLED=14
     EX_INTERRUPTED=130
 }
 
@@ -26,5 +27,5 @@ onramp_exit_code_table() {
         "disk $EX_DISK" "platform $EX_PLATFORM" "network $EX_NETWORK" \
         "integrity $EX_INTEGRITY" "lock_held $EX_LOCK_HELD" "partial $EX_PARTIAL" \
         "needs_confirmation $EX_NEEDS_CONFIRMATION" "helper $EX_HELPER" "state $EX_STATE" \
-        "unsafe $EX_UNSAFE" "interrupted $EX_INTERRUPTED"
+        "unsafe $EX_UNSAFE" "killed $EX_KILLED" "interrupted $EX_INTERRUPTED"
 }

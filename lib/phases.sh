@@ -15,7 +15,22 @@ onramp_helper_call() {
         ${onramp_manifest_url:+--manifest-url "$onramp_manifest_url"} \
         ${onramp_downgrade_flag:+"$onramp_downgrade_flag"} \
         ${onramp_expired_flag:+"$onramp_expired_flag"} \
+        ${onramp_gpu:+--gpu "$onramp_gpu"} \
+        ${onramp_profile:+--profile "$onramp_profile"} \
         ${1+"$@"} </dev/null
+}
+
+# onramp_killed_code RC: a helper that died of a signal it cannot catch
+# (kill -9, the OOM killer: 128+N, other than our own Ctrl-C/TERM) is
+# exit 14, said with the signal and what to do; any other RC passes.
+onramp_killed_code() {
+    if [ "$1" -gt 128 ] && [ "$1" != "$EX_INTERRUPTED" ] && [ "$onramp_interrupted" != 1 ]; then
+        onramp_say "the helper was killed by signal $(($1 - 128))$( [ "$1" = 137 ] && printf ' (SIGKILL: kill -9, or the kernel ran out of memory; see dmesg)')"
+        onramp_say "what finished is kept: run the installer again to resume"
+        printf '%s' "$EX_KILLED"
+    else
+        printf '%s' "$1"
+    fi
 }
 
 onramp_on_signal() {
@@ -24,28 +39,24 @@ onramp_on_signal() {
 
 onramp_run_phases() {
     onramp_fatal=0
-    onramp_i=0
     for onramp_phase in $(onramp_phases); do
-        onramp_i=$((onramp_i + 1))
         if [ "$onramp_interrupted" = 1 ]; then
             onramp_fatal=$EX_INTERRUPTED
             break
-        fi
-        if [ "$onramp_i" -le "$onramp_done_through" ]; then
-            printf '[%s/9] %s: done earlier\n' "$onramp_i" "$onramp_phase" >&2
-            continue
         fi
         onramp_helper_call phase "$onramp_phase" --owner "$$" \
             ${onramp_events:+--events "$onramp_events"} \
             ${onramp_events_format:+--events-format "$onramp_events_format"} \
             ${onramp_from:+--from "$onramp_from"} \
             ${onramp_offline_flag:+"$onramp_offline_flag"} \
+            ${onramp_no_start_flag:+"$onramp_no_start_flag"} \
             ${onramp_http_flag:+"$onramp_http_flag"} \
             ${onramp_skip_flag:+"$onramp_skip_flag"} \
             ${onramp_unpinned_flag:+"$onramp_unpinned_flag"} \
             ${onramp_connections:+--connections "$onramp_connections"} \
             ${onramp_mirror:+--mirror "$onramp_mirror"} \
             ${onramp_ca_file:+--ca-file "$onramp_ca_file"} || onramp_fatal=$?
+        onramp_fatal=$(onramp_killed_code "$onramp_fatal")
         if [ "$onramp_fatal" != 0 ]; then
             break
         fi
@@ -56,5 +67,6 @@ onramp_run_phases() {
         ${onramp_events:+--events "$onramp_events"} \
         ${onramp_events_format:+--events-format "$onramp_events_format"} \
         ${onramp_summary:+--summary-json "$onramp_summary"} || onramp_final=$?
+    onramp_final=$(onramp_killed_code "$onramp_final")
     return "$onramp_final"
 }

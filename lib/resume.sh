@@ -15,11 +15,12 @@ onramp_ask() {
     esac
 }
 
-# Sets onramp_mode (--fresh, --resume or --upgrade) and onramp_done_through.
+# Sets onramp_mode (--fresh, --resume or --upgrade). Every phase is then
+# called again: the helper says "done earlier" for a done one, and runs one
+# a rerun sent back (a model whose file changed since it was installed).
 onramp_decide_resume() {
     onramp_mode=--fresh
-    onramp_done_through=0
-    onramp_rc_line=$(onramp_helper_call resume-check --owner "$$") || exit $?
+    onramp_rc_line=$(onramp_helper_call resume-check --owner "$$") || { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
     # shellcheck disable=SC2086 # the helper prints space-separated words
     set -- $onramp_rc_line
     case ${1:-} in
@@ -47,7 +48,6 @@ onramp_decide_resume() {
         else
             onramp_say "the last install finished with problems; running again what did not install (completed through phase $2, $3)"
             onramp_mode=--resume
-            onramp_done_through=$2
         fi
         return 0
         ;;
@@ -70,9 +70,6 @@ onramp_decide_resume() {
         1) onramp_say "starting over (verified downloads are reused)" ;;
         *) onramp_die "$EX_NEEDS_CONFIRMATION" "a saved install (completed through phase $2, $3) can be resumed, but there is no terminal to ask; pass --yes to resume or --fresh to start over" ;;
         esac
-    fi
-    if [ "$onramp_mode" = --resume ]; then
-        onramp_done_through=$2
     fi
     return 0
 }

@@ -191,10 +191,23 @@ teardown() { common_teardown; }
     assert_equal "$status" 130
     jq -e '.status == "interrupted" and .exit_code == 130' "$(state_file)"
     tail -n 1 "$T/ev.ndjson" | jq -e '.type == "finished" and .status == "interrupted" and .exit_code == 130'
+    # One terminal event for the run, at the phase it stopped in, with the
+    # whole plan's bytes (not a 9/9 with fewer bytes than the run showed).
+    jq -s -e '(map(select(.type == "finished")) | length == 1)
+        and (map(select(.type == "finished"))[0] | .current_step == 7 and .step_name == "extras")
+        and (map(select(.type == "finished"))[0].bytes_total == (map(select(.type == "phase_started" and .step_name == "models"))[0].bytes_total))
+        and (map(select(.type == "finished"))[0].overall_progress < 1)' "$T/ev.ndjson"
+    n1=$(wc -l <"$T/ev.ndjson")
     touch "$T/release"
-    run onramp_install --manifest "$SLOW" --prefix "$PREFIX" --yes
+    run onramp_install --manifest "$SLOW" --prefix "$PREFIX" --yes --events "$T/ev.ndjson"
     assert_success
     assert_output --partial "Resume from phase 7 (extras)"
+    # The resumed run continues the same stream: one more terminal event,
+    # progress still monotonic and reaching 1.
+    jq -s -e '(map(select(.type == "finished")) | length == 2)
+        and ([.[].overall_progress] | . == sort) and (last.overall_progress == 1)
+        and (map(.seq) | . == [range(1; length + 1)])' "$T/ev.ndjson"
+    [ "$(wc -l <"$T/ev.ndjson")" -gt "$n1" ]
 }
 
 @test "a failed component skips its dependents, independent ones finish, exit 9 with reasons" {

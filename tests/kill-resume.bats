@@ -128,3 +128,29 @@ uri_of() {
     [ "$(grep -c '^/vision-base.bin ' "$NGINX_LOG")" = "$vision" ]
     [ "$(files)" = "$before" ]
 }
+
+@test "kill -9 mid-download, then resume on the same event stream: the question says how far the phase got, one terminal event per run, progress keeps rising" {
+    nginx_stop
+    nginx_start "$REPO/examples/demo/artifacts" 200k
+    nginx_manifest "$T/m/manifest.json"
+    start_install_bg --manifest "$M" --prefix "$PREFIX" --allow-http --connections 1 --events "$T/ev.ndjson"
+    local i=0
+    until [ -s "$T/ev.ndjson" ] && jq -s -e 'map(select(.type == "progress" and .bytes_downloaded > 400000)) | length > 0' "$T/ev.ndjson" >/dev/null 2>&1; do
+        i=$((i + 1))
+        [ "$i" -lt 400 ] || { echo "the download never got going" >&2; return 1; }
+        sleep 0.05
+    done
+    kill_bg
+    n1=$(wc -l <"$T/ev.ndjson")
+    high=$(jq -s 'map(.overall_progress) | max' "$T/ev.ndjson")
+    run onramp_install --manifest "$M" --prefix "$PREFIX" --allow-http --connections 1 --yes --events "$T/ev.ndjson"
+    assert_success
+    # The question says what is done inside the phase, to the percent.
+    assert_output --regexp "models: 2 of 3 done; model-vision [0-9]+ % downloaded \(kept\)"
+    # The resumed run's download moves the bar: several distinct values
+    # above where the killed run left it, and it ends at 1.
+    tail -n "+$((n1 + 1))" "$T/ev.ndjson" | jq -s -e --argjson high "$high" '
+        (map(select(.type == "progress") | .overall_progress) | unique | map(select(. > $high)) | length >= 2)
+        and (map(select(.type == "finished")) | length == 1) and (last.overall_progress == 1)'
+    jq -s -e '[.[].overall_progress] | . == sort' "$T/ev.ndjson"
+}

@@ -161,7 +161,7 @@ target_of() {
 }
 
 @test "schema/manifest.schema.json accepts the demo and rejects what the helper rejects" {
-    v() { /usr/bin/python3 -c 'import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))' "$REPO/schema/manifest.schema.json" "$1"; }
+    v() { schema_valid "$1"; }
     v "$DEMO"
     jq '.components[1].artifacts.any.colour = 1' "$DEMO" >"$T/bad1.json"
     run v "$T/bad1.json"

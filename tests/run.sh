@@ -19,7 +19,7 @@ QUICK=0
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
-      makepkg pacman-package-manager fakeroot gcc make strace time minisign wget)
+      makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -132,6 +132,9 @@ main() {
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
         run_bats "security: hostile recipes, archives, caches, manifests" ONRAMP_TEST_SHELL=dash -- tests/security.bats
         run_bats "release: the one-liner over https, signatures, rollback, upgrades (nginx)" -- tests/release.bats
+        run_bats "hardware: detection, variants, profiles" ONRAMP_TEST_SHELL=dash -- tests/hardware.bats
+        run_bats "stack: extras' artifacts, strip_components, check retries, a killed helper" ONRAMP_TEST_SHELL=dash -- tests/stack.bats
+        run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
     else
         for form in checkout dist; do
             for sh in "${SHELLS[@]}"; do
@@ -148,6 +151,9 @@ main() {
         run_bats "security: hostile recipes, archives, caches, manifests" ONRAMP_TEST_SHELL=dash -- tests/security.bats
         run_bats "faults: crash, EIO, ENOSPC at durable operations, then a rerun" ONRAMP_TEST_SHELL=dash -- tests/faults.bats
         run_bats "release: the one-liner over https, signatures, rollback, upgrades (nginx)" -- tests/release.bats
+        run_bats "hardware: detection, variants, profiles" ONRAMP_TEST_SHELL=dash -- tests/hardware.bats
+        run_bats "stack: extras' artifacts, strip_components, check retries, a killed helper" ONRAMP_TEST_SHELL=dash -- tests/stack.bats
+        run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
         fuzz
     fi
     echo

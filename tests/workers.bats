@@ -433,7 +433,7 @@ EOF
 }
 
 @test "schema/catalog-entry.schema.json accepts the demo entry and rejects what the helper rejects" {
-    v() { /usr/bin/python3 -c 'import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))' "$REPO/schema/catalog-entry.schema.json" "$1"; }
+    v() { schema_valid "$1" "$REPO/schema/catalog-entry.schema.json"; }
     v "$REPO/examples/demo/catalog/workers/hello/index.json"
     cp -r "$REPO/examples/demo/catalog" "$T/cat"
     jq 'del(.pkgbuild_sha256)' "$REPO/examples/demo/catalog/workers/hello/index.json" >"$T/cat/workers/hello/index.json"

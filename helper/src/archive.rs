@@ -42,6 +42,9 @@ pub struct Limits {
     pub sha256: Option<String>,
     /// How `max_bytes` was chosen, for the message when it is reached.
     why: String,
+    /// Leading path components dropped from every entry (tar's
+    /// --strip-components); entries with no more than that are skipped.
+    pub strip: usize,
 }
 
 impl Limits {
@@ -67,6 +70,7 @@ impl Limits {
             max_bytes,
             sha256: sha256.map(str::to_string),
             why,
+            strip: 0,
         }
     }
 }
@@ -210,6 +214,15 @@ pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Re
         let rel = safe_rel(&raw)
             .ok_or_else(|| bad(format!("entry {:?} escapes the target directory", raw)))?;
         let Some(rel) = rel else { continue }; // "./" itself
+        let rel: PathBuf = if limits.strip > 0 {
+            let parts: Vec<_> = rel.components().collect();
+            if parts.len() <= limits.strip {
+                continue;
+            }
+            parts[limits.strip..].iter().collect()
+        } else {
+            rel
+        };
         let et = entry.header().entry_type();
         used = used
             .saturating_add(PER_ENTRY)

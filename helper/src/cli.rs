@@ -25,6 +25,8 @@ const COMMON: &[&str] = &[
     "--trust-key",
     "--allow-downgrade",
     "--allow-expired",
+    "--gpu",
+    "--profile",
 ];
 
 const CMDS: &[Cmd] = &[
@@ -38,7 +40,7 @@ const CMDS: &[Cmd] = &[
         name: "resume-check",
         args: "--manifest FILE --prefix DIR [--owner PID] [--ttl-hours H]",
         about: "Say whether a saved install can be resumed. Prints one line: `fresh`, `complete`, `upgrade` (the same stack, another manifest: begin --upgrade keeps what it repeats), `resume N NAME M NEXT` (interrupted; completed through phase N) or `retry N NAME M NEXT` (it finished, but steps failed or were skipped: they run again). What will be retried is said on stderr.",
-        flags: &["--owner", "--ttl-hours"],
+        flags: &["--owner", "--ttl-hours", "--cache-dir"],
     },
     Cmd {
         name: "begin",
@@ -72,6 +74,7 @@ const CMDS: &[Cmd] = &[
             "--allow-skip-checksums",
             "--allow-unpinned-catalog",
             "--build-user",
+            "--no-start",
         ],
     },
     Cmd {
@@ -126,6 +129,24 @@ const CMDS: &[Cmd] = &[
         name: "sha256",
         args: "FILE",
         about: "Print the sha256 of FILE (as the downloader computes it), e.g. to pre-seed a cache for --from.",
+        flags: &[],
+    },
+    Cmd {
+        name: "services",
+        args: "(status | stop) --prefix DIR",
+        about: "Say whether each service onramp started for PREFIX is running, or stop them all (what an uninstall will do).",
+        flags: &[],
+    },
+    Cmd {
+        name: "supervise",
+        args: "SECS -- COMMAND...",
+        about: "Run COMMAND and restart it when it exits; on SIGTERM stop it (KILL after SECS). onramp starts services this way where systemd --user is not available.",
+        flags: &[],
+    },
+    Cmd {
+        name: "prefix",
+        args: "--manifest FILE [--prefix DIR]",
+        about: "Print the absolute prefix an install would use: --prefix, else the manifest's default_prefix (~ expanded). install.sh asks this instead of reading JSON itself.",
         flags: &[],
     },
     Cmd {
@@ -184,8 +205,11 @@ const OPTIONS_HELP: &str = "Options:
   --manifest-url URL     where --manifest FILE was fetched from (fetch-manifest): relative paths resolve against it
   --trust-key KEY        trust manifests signed by this minisign public key (RW... or a .pub file; repeatable;
                          also ONRAMP_TRUST_KEY); with any key trusted an unsigned manifest is refused
+  --no-start             do not start the stack's services after configure
   --allow-downgrade      accept a manifest whose serial is lower than one this machine accepted
-  --allow-expired        accept a manifest whose \"expires\" has passed";
+  --allow-expired        accept a manifest whose \"expires\" has passed
+  --gpu cuda|rocm|metal|intel|cpu  choose variants for this GPU backend instead of the one detected
+  --profile NAME         install this profile of the manifest (default: its default_profile, else everything)";
 
 fn usage() -> String {
     let mut s = format!(
@@ -245,6 +269,9 @@ pub struct Flags {
     pub trust_keys: Vec<String>,
     pub allow_downgrade: bool,
     pub allow_expired: bool,
+    pub gpu: Option<String>,
+    pub no_start: bool,
+    pub profile: Option<String>,
     pub base_url: Option<String>,
     pub helpers: Vec<String>,
     pub minisign_key: Option<PathBuf>,
@@ -352,6 +379,13 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
             .map_err(|e| bad_value("--trust-key", e))?,
         allow_downgrade: p.contains("--allow-downgrade"),
         allow_expired: p.contains("--allow-expired"),
+        no_start: p.contains("--no-start"),
+        gpu: p
+            .opt_value_from_str("--gpu")
+            .map_err(|e| bad_value("--gpu", e))?,
+        profile: p
+            .opt_value_from_str("--profile")
+            .map_err(|e| bad_value("--profile", e))?,
         base_url: p
             .opt_value_from_str("--base-url")
             .map_err(|e| bad_value("--base-url", e))?,
@@ -403,6 +437,13 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         }
         return Ok(0);
     }
+    if cmd.name == "supervise" {
+        let words: Vec<String> = rest
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return crate::service::supervise_main(&words);
+    }
     let f = parse(cmd, rest)?;
     if let Some(u) = &f.build_user {
         // One place reads it (sandbox): the flag wins over the environment.
@@ -410,7 +451,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         unsafe { std::env::set_var("ONRAMP_BUILD_USER", u) };
     }
     let expect_free = match cmd.name {
-        "phase" | "download" | "sha256" | "fetch-manifest" => 1,
+        "phase" | "download" | "sha256" | "fetch-manifest" | "services" => 1,
         "pkgbuild" => 2,
         _ => 0,
     };
@@ -445,6 +486,16 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         "finish" => crate::cmd::install::cmd_finish(&f),
         "download" => crate::cmd::artifact::cmd_download(&f),
         "state" => crate::cmd::install::cmd_state(&f),
+        "services" => crate::cmd::install::cmd_services(&f),
+        "prefix" => {
+            let man = crate::cmd::need_manifest(&f)?;
+            out::stdout_line(
+                &crate::cmd::resolve_prefix(&f, Some(&man))?
+                    .display()
+                    .to_string(),
+            );
+            Ok(0)
+        }
         "pkgbuild" => crate::cmd::pkgbuild::cmd_pkgbuild(&f),
         "fetch-manifest" => crate::cmd::fetch::cmd_fetch_manifest(&f),
         "release" => crate::cmd::release::cmd_release(&f),

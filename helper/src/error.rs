@@ -36,13 +36,16 @@ pub enum Code {
     /// Running as root, a directory onramp would write into can be changed
     /// by another user (owned by them, or group/other-writable).
     Unsafe = 13,
+    /// The helper was killed by a signal it cannot catch (kill -9, the OOM
+    /// killer): install.sh says so; what finished is kept and a rerun resumes.
+    Killed = 14,
     /// Interrupted by Ctrl-C or SIGTERM.
     Interrupted = 130,
 }
 
 impl Code {
     /// Every code, in table order (for `onramp exit-codes`).
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 15] = [
         Code::Internal,
         Code::Usage,
         Code::Manifest,
@@ -56,6 +59,7 @@ impl Code {
         Code::Helper,
         Code::State,
         Code::Unsafe,
+        Code::Killed,
         Code::Interrupted,
     ];
 
@@ -79,6 +83,7 @@ impl Code {
             Code::Helper => "helper",
             Code::State => "state",
             Code::Unsafe => "unsafe",
+            Code::Killed => "killed",
             Code::Interrupted => "interrupted",
         }
     }

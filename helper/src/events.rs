@@ -75,8 +75,13 @@ pub struct Reporter {
     last_plain: Option<Instant>,
     last_event: Option<Instant>,
     last_draw: Option<Instant>,
-    rate_start: Option<(Instant, u64)>,
+    /// (time, bytes_done) samples of the last `RATE_WINDOW`: the speed and
+    /// the ETA come from this window, not from the start of the run.
+    rate: std::collections::VecDeque<(Instant, u64)>,
 }
+
+/// How far back the speed is measured.
+const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Read the last event's seq and overall_progress from an existing stream.
 fn resume_point(f: &mut File) -> (u64, f64) {
@@ -139,7 +144,7 @@ impl Reporter {
             last_plain: None,
             last_event: None,
             last_draw: None,
-            rate_start: None,
+            rate: std::collections::VecDeque::new(),
         })
     }
 
@@ -151,17 +156,54 @@ impl Reporter {
             .unwrap_or("install")
     }
 
-    fn eta(&self) -> u64 {
-        let Some((t0, b0)) = self.rate_start else {
-            return 0;
-        };
+    /// Record where the bytes stand now (at most every 100 ms), keeping
+    /// the samples of the last `RATE_WINDOW`.
+    fn sample(&mut self) {
+        let now = Instant::now();
+        if self
+            .rate
+            .back()
+            .is_some_and(|(t, _)| now.duration_since(*t).as_millis() < 100)
+        {
+            return;
+        }
+        self.rate.push_back((now, self.bytes_done));
+        while self.rate.len() > 2
+            && self
+                .rate
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
+        {
+            self.rate.pop_front();
+        }
+    }
+
+    /// Bytes per second over the window; None until it spans half a second.
+    fn speed(&self) -> Option<f64> {
+        let (t0, b0) = *self.rate.front()?;
         let secs = t0.elapsed().as_secs_f64();
         let got = self.bytes_done.saturating_sub(b0) as f64;
-        if secs < 0.5 || got <= 0.0 {
+        (secs >= 0.5 && got > 0.0).then(|| got / secs)
+    }
+
+    fn eta(&self) -> u64 {
+        let Some(rate) = self.speed() else {
             return 0;
-        }
+        };
         let left = self.bytes_total.saturating_sub(self.bytes_done) as f64;
-        (left / (got / secs)).ceil() as u64
+        (left / rate).ceil() as u64
+    }
+
+    /// "12.3 MB/s, about 40 s left", or "" before there is a rate.
+    fn pace(&self) -> String {
+        match self.speed() {
+            Some(r) => format!(
+                "{}/s, about {} s left",
+                fsutil::human_bytes(r as u64),
+                self.eta()
+            ),
+            None => "measuring speed".to_string(),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -176,10 +218,17 @@ impl Reporter {
     ) {
         let total = PHASES.len();
         let base = self.phase_idx.saturating_sub(1) as f64;
+        let phases = ((base + self.step_progress.clamp(0.0, 1.0)) / total as f64).clamp(0.0, 1.0);
+        // Work done / work planned, across runs: bytes weigh most (they are
+        // the time), phases the rest; both only grow within a run, and the
+        // high-water mark read from the stream carries over between runs.
         let target = if kind == "finished" && status == Some("success") {
             1.0
+        } else if self.bytes_total > 0 {
+            let bytes = (self.bytes_done as f64 / self.bytes_total as f64).clamp(0.0, 1.0);
+            (0.8 * bytes + 0.2 * phases).min(0.9999)
         } else {
-            ((base + self.step_progress.clamp(0.0, 1.0)) / total as f64).clamp(0.0, 1.0)
+            phases.min(0.9999)
         };
         if target > self.overall {
             self.overall = target;
@@ -242,24 +291,38 @@ impl Reporter {
         for _ in 0..self.live_lines {
             t.push_str("\x1b[1A\r\x1b[2K");
         }
+        let width = out::term_width();
         for (label, got, size) in &self.bars {
             let pct = if *size > 0 {
                 *got as f64 * 100.0 / *size as f64
             } else {
                 0.0
             };
-            t.push_str(&format!(
-                "  {}: {} / {} ({pct:.0}%)\n",
+            let line = format!(
+                "  {}: {} / {} ({pct:.0}%)",
                 out::clean(label),
                 fsutil::human_bytes(*got),
                 fsutil::human_bytes(*size)
-            ));
+            );
+            // A bar where the terminal has room for it beside the text.
+            let room = width.saturating_sub(line.chars().count() + 3);
+            if room >= 10 {
+                let n = room.min(40);
+                let full = ((pct / 100.0) * n as f64).round() as usize;
+                t.push_str(&format!(
+                    "{line} [{}{}]\n",
+                    "#".repeat(full.min(n)),
+                    "-".repeat(n - full.min(n))
+                ));
+            } else {
+                t.push_str(&format!("{line}\n"));
+            }
         }
         t.push_str(&format!(
-            "  total: {} / {}, about {} s left\n",
+            "  total: {} / {}, {}\n",
             fsutil::human_bytes(self.bytes_done),
             fsutil::human_bytes(self.bytes_total),
-            self.eta()
+            self.pace()
         ));
         out::raw(&t);
         self.live_lines = self.bars.len() + 1;
@@ -344,7 +407,8 @@ impl Reporter {
     }
 
     pub fn start_rate(&mut self) {
-        self.rate_start = Some((Instant::now(), self.bytes_done));
+        self.rate.clear();
+        self.sample();
     }
 
     /// Download progress: a live line on a terminal, a line every 5 s otherwise.
@@ -354,13 +418,14 @@ impl Reporter {
         } else {
             0.0
         };
-        let eta = self.eta();
+        self.sample();
         let text = format!(
-            "{what}: {} / {} ({pct:.0}%), {} / {} in all, about {eta} s left",
+            "{what}: {} / {} ({pct:.0}%), {} / {} in all, {}",
             fsutil::human_bytes(got),
             fsutil::human_bytes(size),
             fsutil::human_bytes(self.bytes_done),
-            fsutil::human_bytes(self.bytes_total)
+            fsutil::human_bytes(self.bytes_total),
+            self.pace()
         );
         let due = self.last_plain.is_none_or(|t| t.elapsed().as_secs() >= 5);
         let done = got >= size;

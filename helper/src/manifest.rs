@@ -43,6 +43,94 @@ pub struct Manifest {
     /// see, beyond the documented minimal set (see `phase::Ctx::env`).
     #[serde(default)]
     pub env: Vec<String>,
+    /// Named subsets of components (`--profile NAME`); what a profile
+    /// names pulls in what it depends on.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    /// The profile installed when none is asked for; without one, every
+    /// component is.
+    #[serde(default)]
+    pub default_profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub components: Vec<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A component's long-running process.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// argv, run in the prefix (a relative program with a slash is
+    /// relative to the prefix).
+    pub command: Vec<String>,
+    /// How to tell it is ready; without one, running is ready.
+    #[serde(default)]
+    pub ready: Option<Ready>,
+    /// How long it may take to stop after SIGTERM (default 10 s).
+    #[serde(default)]
+    pub stop_timeout_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ready {
+    /// A loopback http:// URL that must answer 2xx.
+    #[serde(default)]
+    pub http: Option<String>,
+    /// argv that must exit 0.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// How long it may take to become ready (default 60 s).
+    #[serde(default)]
+    pub timeout_s: Option<u64>,
+}
+
+/// What a variant needs of the machine (see `hardware`); every field given
+/// must hold.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requires {
+    /// Any of these GPU backends: cuda, rocm, metal, intel, cpu.
+    #[serde(default)]
+    pub gpu: Vec<String>,
+    #[serde(default)]
+    pub min_vram_gb: Option<f64>,
+    #[serde(default)]
+    pub min_ram_gb: Option<f64>,
+    /// The lowest NVIDIA driver (or ROCm runtime) version, dotted.
+    #[serde(default)]
+    pub min_driver: Option<String>,
+    #[serde(default)]
+    pub npu: bool,
+}
+
+/// One way to install a component, for the machines its `requires` fits.
+/// What it gives replaces the component's own field.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub id: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub requires: Requires,
+    #[serde(default)]
+    pub artifacts: BTreeMap<String, Artifact>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub install_dir: Option<String>,
+    #[serde(default)]
+    pub install_path: Option<String>,
+    #[serde(default)]
+    pub recipe: Option<RecipeRef>,
+    #[serde(default)]
+    pub catalog: Option<CatalogRef>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -98,6 +186,10 @@ pub struct Component {
     /// Extra: the command that proves it works.
     #[serde(default)]
     pub check: Option<Vec<String>>,
+    /// Extra: how often its check is tried before it counts as failed
+    /// (default 3, with the health checks' back-off).
+    #[serde(default)]
+    pub retries: Option<u32>,
     #[serde(default)]
     pub timeout_s: Option<u64>,
     /// Worker: its PKGBUILD, pinned by sha256.
@@ -116,6 +208,41 @@ pub struct Component {
     /// Worker: do not run the recipe's check() (makepkg --nocheck).
     #[serde(default)]
     pub nocheck: bool,
+    /// A long-running process started after configure (see `service`).
+    #[serde(default)]
+    pub service: Option<Service>,
+    /// Ways to install it, best first; the plan takes the first whose
+    /// `requires` fits the machine (tiers of a model are variants).
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+}
+
+impl Component {
+    /// This component as variant `v` installs it: the variant's fields
+    /// replace the component's, and the result has no variants.
+    pub fn with_variant(&self, v: &Variant) -> Component {
+        let mut c = self.clone();
+        c.variants.clear();
+        c.artifacts = v.artifacts.clone();
+        if v.version.is_some() {
+            c.version = v.version.clone();
+        }
+        if v.install_dir.is_some() {
+            c.install_dir = v.install_dir.clone();
+        }
+        if v.install_path.is_some() {
+            c.install_path = v.install_path.clone();
+        }
+        if v.recipe.is_some() {
+            c.recipe = v.recipe.clone();
+            c.catalog = None;
+        }
+        if v.catalog.is_some() {
+            c.catalog = v.catalog.clone();
+            c.recipe = None;
+        }
+        c
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -172,6 +299,10 @@ pub struct Artifact {
     /// Bytes the archive takes once unpacked, for the disk check.
     #[serde(default)]
     pub unpacked_size: Option<u64>,
+    /// Leading directories to drop from every entry (a tarball whose files
+    /// sit under `name-1.2/`), as tar's --strip-components.
+    #[serde(default)]
+    pub strip_components: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -252,6 +383,10 @@ pub struct Loaded {
     /// The URL it was fetched from (`fetch-manifest`); relative paths then
     /// resolve against it instead of `dir`.
     pub url: Option<String>,
+    /// What `plan::select` chose for this machine (empty until it runs):
+    /// `m.components` then holds only the profile's components, each as
+    /// its chosen variant installs it.
+    pub chosen: crate::plan::Selection,
 }
 
 /// Where the files a manifest names by relative path are found.
@@ -356,6 +491,7 @@ pub fn from_bytes(path: PathBuf, bytes: &[u8], url: Option<&str>) -> Result<Load
         path,
         dir,
         url: url.map(str::to_string),
+        chosen: Default::default(),
     })
 }
 
@@ -542,107 +678,10 @@ fn validate(m: &Manifest) -> Result<()> {
                 format!("duplicate component id {:?}", c.id),
             );
         }
-        for (t, a) in &c.artifacts {
-            let aat = format!("{at}.artifacts.{t}");
-            if !crate::platform::KNOWN_TARGETS.contains(&t.as_str()) {
-                return bad(
-                    &aat,
-                    format!(
-                        "unknown target {t:?} (known: {})",
-                        crate::platform::KNOWN_TARGETS.join(", ")
-                    ),
-                );
-            }
-            match (&a.url, &a.path) {
-                (Some(_), Some(_)) => return bad(&aat, "give either url or path, not both"),
-                (None, None) => return bad(&aat, "needs a url or a path"),
-                (Some(u), None) if !(u.starts_with("https://") || u.starts_with("http://")) => {
-                    return bad(
-                        &format!("{aat}.url"),
-                        format!("{u:?} is not an http(s) URL"),
-                    );
-                }
-                _ => {}
-            }
-            let Some(sha) = &a.sha256 else {
-                return bad(
-                    &aat,
-                    "no sha256: no checksum, no install (add \"sha256\" and \"size\")",
-                );
-            };
-            if a.size.is_none() {
-                return bad(
-                    &aat,
-                    "no size: no checksum, no install (add \"size\" in bytes)",
-                );
-            }
-            if !is_sha256(sha) {
-                return bad(&format!("{aat}.sha256"), "must be 64 lowercase hex digits");
-            }
-            if a.unpack.is_some() && c.install_dir.is_none() {
-                return bad(&at, "an artifact with \"unpack\" needs \"install_dir\"");
-            }
-            if a.unpack.is_none() && c.kind != Kind::Server && c.install_path.is_none() {
-                return bad(&at, "a single-file artifact needs \"install_path\"");
-            }
-        }
-        if let Some(v) = &c.version {
-            check_version(&format!("{at}.version"), v)?;
-        }
-        for (t, a) in &c.artifacts {
-            if let Some(p) = &a.path {
-                check_path_text(&format!("{at}.artifacts.{t}.path"), p)?;
-            }
-        }
-        if let Some(p) = c.recipe.as_ref().and_then(|r| r.path.as_ref()) {
-            check_path_text(&format!("{at}.recipe.path"), p)?;
-        }
-        if let Some(k) = &c.catalog {
-            check_path_text(&format!("{at}.catalog.base"), &k.base)?;
-        }
-        if let Some(p) = &c.install_dir {
-            check_rel(&format!("{at}.install_dir"), p)?;
-        }
-        if let Some(p) = &c.install_path {
-            check_rel(&format!("{at}.install_path"), p)?;
-        }
-        match c.kind {
-            Kind::Server => {
-                if c.version.is_none() || c.version_check.is_none() || c.install_dir.is_none() {
-                    return bad(
-                        &at,
-                        "a server needs \"version\", \"version_check\" and \"install_dir\"",
-                    );
-                }
-                if c.artifacts.values().any(|a| a.unpack.is_none()) {
-                    return bad(
-                        &format!("{at}.artifacts"),
-                        "a server artifact must be an archive (set \"unpack\")",
-                    );
-                }
-            }
-            Kind::Worker => validate_worker(c, &at)?,
-            Kind::Model => {
-                if c.artifacts.is_empty() {
-                    return bad(
-                        &format!("{at}.artifacts"),
-                        format!("a {} needs at least one artifact", c.kind.name()),
-                    );
-                }
-            }
-            Kind::Extra => {
-                if c.command.as_ref().is_none_or(|v| v.is_empty()) {
-                    return bad(
-                        &format!("{at}.command"),
-                        "an extra needs a command (argv array)",
-                    );
-                }
-            }
-        }
-        if let Some(vc) = &c.version_check
-            && vc.command.is_empty()
-        {
-            return bad(&format!("{at}.version_check.command"), "must not be empty");
+        if c.variants.is_empty() {
+            validate_component(c, &at)?;
+        } else {
+            validate_variants(c, &at)?;
         }
     }
     for (i, c) in m.components.iter().enumerate() {
@@ -655,6 +694,7 @@ fn validate(m: &Manifest) -> Result<()> {
             }
         }
     }
+    validate_profiles(m, &ids)?;
     if let Some(cycle) = find_cycle(m) {
         return bad("components", format!("depends_on forms a cycle: {cycle}"));
     }
@@ -733,6 +773,244 @@ fn validate(m: &Manifest) -> Result<()> {
             }
             _ => return bad(&at, "give exactly one of \"command\" (argv) or \"http\""),
         }
+    }
+    Ok(())
+}
+
+/// The checks of one component as it installs (a variant applied).
+fn validate_component(c: &Component, at: &str) -> Result<()> {
+    for (t, a) in &c.artifacts {
+        let aat = format!("{at}.artifacts.{t}");
+        if !crate::platform::KNOWN_TARGETS.contains(&t.as_str()) {
+            return bad(
+                &aat,
+                format!(
+                    "unknown target {t:?} (known: {})",
+                    crate::platform::KNOWN_TARGETS.join(", ")
+                ),
+            );
+        }
+        match (&a.url, &a.path) {
+            (Some(_), Some(_)) => return bad(&aat, "give either url or path, not both"),
+            (None, None) => return bad(&aat, "needs a url or a path"),
+            (Some(u), None) if !(u.starts_with("https://") || u.starts_with("http://")) => {
+                return bad(
+                    &format!("{aat}.url"),
+                    format!("{u:?} is not an http(s) URL"),
+                );
+            }
+            _ => {}
+        }
+        let Some(sha) = &a.sha256 else {
+            return bad(
+                &aat,
+                "no sha256: no checksum, no install (add \"sha256\" and \"size\")",
+            );
+        };
+        if a.size.is_none() {
+            return bad(
+                &aat,
+                "no size: no checksum, no install (add \"size\" in bytes)",
+            );
+        }
+        if !is_sha256(sha) {
+            return bad(&format!("{aat}.sha256"), "must be 64 lowercase hex digits");
+        }
+        if a.strip_components.is_some() && a.unpack.is_none() {
+            return bad(
+                &format!("{aat}.strip_components"),
+                "only an archive (\"unpack\") has components to strip",
+            );
+        }
+        if a.strip_components.is_some_and(|n| n > 16) {
+            return bad(&format!("{aat}.strip_components"), "at most 16");
+        }
+        if a.unpack.is_some() && c.install_dir.is_none() {
+            return bad(at, "an artifact with \"unpack\" needs \"install_dir\"");
+        }
+        if a.unpack.is_none() && c.kind != Kind::Server && c.install_path.is_none() {
+            return bad(at, "a single-file artifact needs \"install_path\"");
+        }
+    }
+    if let Some(v) = &c.version {
+        check_version(&format!("{at}.version"), v)?;
+    }
+    for (t, a) in &c.artifacts {
+        if let Some(p) = &a.path {
+            check_path_text(&format!("{at}.artifacts.{t}.path"), p)?;
+        }
+    }
+    if let Some(p) = c.recipe.as_ref().and_then(|r| r.path.as_ref()) {
+        check_path_text(&format!("{at}.recipe.path"), p)?;
+    }
+    if let Some(k) = &c.catalog {
+        check_path_text(&format!("{at}.catalog.base"), &k.base)?;
+    }
+    if let Some(p) = &c.install_dir {
+        check_rel(&format!("{at}.install_dir"), p)?;
+    }
+    if let Some(p) = &c.install_path {
+        check_rel(&format!("{at}.install_path"), p)?;
+    }
+    match c.kind {
+        Kind::Server => {
+            if c.version.is_none() || c.version_check.is_none() || c.install_dir.is_none() {
+                return bad(
+                    at,
+                    "a server needs \"version\", \"version_check\" and \"install_dir\"",
+                );
+            }
+            if c.artifacts.values().any(|a| a.unpack.is_none()) {
+                return bad(
+                    &format!("{at}.artifacts"),
+                    "a server artifact must be an archive (set \"unpack\")",
+                );
+            }
+        }
+        Kind::Worker => validate_worker(c, at)?,
+        Kind::Model => {
+            if c.artifacts.is_empty() {
+                return bad(
+                    &format!("{at}.artifacts"),
+                    format!("a {} needs at least one artifact", c.kind.name()),
+                );
+            }
+        }
+        Kind::Extra => {
+            if c.command.as_ref().is_none_or(|v| v.is_empty()) {
+                return bad(
+                    &format!("{at}.command"),
+                    "an extra needs a command (argv array)",
+                );
+            }
+        }
+    }
+    if let Some(vc) = &c.version_check
+        && vc.command.is_empty()
+    {
+        return bad(&format!("{at}.version_check.command"), "must not be empty");
+    }
+    if let Some(s) = &c.service {
+        if s.command.is_empty() {
+            return bad(&format!("{at}.service.command"), "must not be empty");
+        }
+        if s.stop_timeout_s.is_some_and(|t| t == 0 || t > 600) {
+            return bad(
+                &format!("{at}.service.stop_timeout_s"),
+                "use 1 to 600 seconds",
+            );
+        }
+        if let Some(r) = &s.ready {
+            match (&r.http, &r.command) {
+                (Some(u), None) => {
+                    if let Err(why) = loopback_http(u) {
+                        return bad(&format!("{at}.service.ready.http"), format!("{u:?}: {why}"));
+                    }
+                }
+                (None, Some(c)) if !c.is_empty() => {}
+                _ => {
+                    return bad(
+                        &format!("{at}.service.ready"),
+                        "give exactly one of \"http\" (a loopback URL) or \"command\" (argv)",
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_variants(c: &Component, at: &str) -> Result<()> {
+    if !c.artifacts.is_empty() {
+        return bad(
+            &format!("{at}.artifacts"),
+            "a component with \"variants\" gives its artifacts in each variant",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (j, v) in c.variants.iter().enumerate() {
+        let vat = format!("{at}.variants[{j}]");
+        if !is_id(&v.id) {
+            return bad(
+                &format!("{vat}.id"),
+                format!(
+                    "{:?} is not a valid id (lowercase letters, digits, '.', '_', '-')",
+                    v.id
+                ),
+            );
+        }
+        if !seen.insert(v.id.as_str()) {
+            return bad(
+                &format!("{vat}.id"),
+                format!("duplicate variant id {:?}", v.id),
+            );
+        }
+        for (k, g) in v.requires.gpu.iter().enumerate() {
+            if !crate::hardware::BACKENDS.contains(&g.as_str()) {
+                return bad(
+                    &format!("{vat}.requires.gpu[{k}]"),
+                    format!(
+                        "{g:?} is not a GPU backend (use {})",
+                        crate::hardware::BACKENDS.join(", ")
+                    ),
+                );
+            }
+        }
+        for (name, val) in [
+            ("min_vram_gb", v.requires.min_vram_gb),
+            ("min_ram_gb", v.requires.min_ram_gb),
+        ] {
+            if val.is_some_and(|x| !(x.is_finite() && x >= 0.0)) {
+                return bad(
+                    &format!("{vat}.requires.{name}"),
+                    "must be a number of GB, 0 or more",
+                );
+            }
+        }
+        if let Some(d) = &v.requires.min_driver
+            && !(d.chars().next().is_some_and(|ch| ch.is_ascii_digit())
+                && d.chars().all(|ch| ch.is_ascii_digit() || ch == '.'))
+        {
+            return bad(
+                &format!("{vat}.requires.min_driver"),
+                format!("{d:?} is not a dotted version like \"535.104\""),
+            );
+        }
+        validate_component(&c.with_variant(v), &vat)?;
+    }
+    Ok(())
+}
+
+fn validate_profiles(m: &Manifest, ids: &BTreeSet<&str>) -> Result<()> {
+    for (name, p) in &m.profiles {
+        let at = format!("profiles.{name}");
+        if !is_id(name) {
+            return bad(
+                &at,
+                format!(
+                    "{name:?} is not a valid profile name (lowercase letters, digits, '.', '_', '-')"
+                ),
+            );
+        }
+        if p.components.is_empty() {
+            return bad(
+                &format!("{at}.components"),
+                "a profile names at least one component",
+            );
+        }
+        for (j, id) in p.components.iter().enumerate() {
+            if !ids.contains(id.as_str()) {
+                return bad(
+                    &format!("{at}.components[{j}]"),
+                    format!("no component has id {id:?}"),
+                );
+            }
+        }
+    }
+    if let Some(d) = &m.default_profile
+        && !m.profiles.contains_key(d)
+    {
+        return bad("default_profile", format!("no profile is named {d:?}"));
     }
     Ok(())
 }

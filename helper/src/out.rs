@@ -110,6 +110,16 @@ macro_rules! say {
     ($($t:tt)*) => { $crate::out::line(&format!($($t)*)) };
 }
 
+/// Columns of the terminal on stderr (0 when it is not one).
+pub fn term_width() -> usize {
+    // SAFETY: TIOCGWINSZ fills the winsize we pass; fd 2 may be anything.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    if unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0 {
+        return usize::from(ws.ws_col);
+    }
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,145 @@
 use crate::download::{Source, Want};
 use crate::error::{Code, Result, err};
 use crate::fsutil;
+use crate::hardware::Hardware;
 use crate::manifest::{Component, Kind, Loaded, Unpack};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// What the plan chose on this machine: the profile, and for each component
+/// with variants the one that installs, with why.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub profile: Option<String>,
+    pub hardware: Option<Hardware>,
+    pub choices: BTreeMap<String, Choice>,
+    /// Components the profile leaves out.
+    pub left_out: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// None: no variant fits this machine.
+    pub variant: Option<String>,
+    pub why: String,
+}
+
+impl Selection {
+    /// What goes into the plan id: a changed choice is a changed plan.
+    fn key(&self) -> String {
+        let mut k = format!("profile={}", self.profile.as_deref().unwrap_or(""));
+        for (id, c) in &self.choices {
+            k.push_str(&format!(";{id}={}", c.variant.as_deref().unwrap_or("-")));
+        }
+        k
+    }
+
+    /// "model-chat: qwen-9b (needs 12 GB VRAM, found 24)", one per choice.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (id, c) in &self.choices {
+            out.push(match &c.variant {
+                Some(v) => format!("{id}: {v} ({})", c.why),
+                None => format!("{id}: no variant fits this machine ({})", c.why),
+            });
+        }
+        out
+    }
+}
+
+/// Narrow `man` to what this machine installs: the profile's components
+/// (`profile`, else the manifest's default; every component without
+/// either) with what they depend on, each replaced by the first of its
+/// variants that fits `hw`. Health checks of components left out go too.
+pub fn select(man: &mut Loaded, hw: &Hardware, profile: Option<&str>) -> Result<()> {
+    let profile = profile
+        .map(str::to_string)
+        .or_else(|| man.m.default_profile.clone());
+    let mut keep: Option<BTreeSet<String>> = None;
+    if let Some(name) = &profile {
+        let Some(p) = man.m.profiles.get(name) else {
+            let have: Vec<&str> = man.m.profiles.keys().map(String::as_str).collect();
+            return err(
+                Code::Usage,
+                if have.is_empty() {
+                    format!("--profile {name}: this manifest has no profiles; leave --profile out")
+                } else {
+                    format!(
+                        "--profile {name}: no such profile; this manifest has {}",
+                        have.join(", ")
+                    )
+                },
+            );
+        };
+        let mut set: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<String> = p.components.clone();
+        while let Some(id) = todo.pop() {
+            if set.insert(id.clone())
+                && let Some(c) = man.component(&id)
+            {
+                todo.extend(c.depends_on.iter().cloned());
+            }
+        }
+        keep = Some(set);
+    }
+    let mut sel = Selection {
+        profile,
+        hardware: Some(hw.clone()),
+        ..Default::default()
+    };
+    if let Some(keep) = &keep {
+        sel.left_out = man
+            .m
+            .components
+            .iter()
+            .filter(|c| !keep.contains(&c.id))
+            .map(|c| c.id.clone())
+            .collect();
+        man.m.components.retain(|c| keep.contains(&c.id));
+        man.m.health_checks.retain(|h| keep.contains(&h.component));
+    }
+    for c in man.m.components.iter_mut() {
+        if c.variants.is_empty() {
+            continue;
+        }
+        let mut passed = Vec::new();
+        let mut chosen = None;
+        for v in &c.variants {
+            match hw.fits(&v.requires) {
+                Ok(why) => {
+                    chosen = Some((v.clone(), why));
+                    break;
+                }
+                Err(why) => passed.push(format!("{}: {why}", v.id)),
+            }
+        }
+        let choice = match chosen {
+            Some((v, why)) => {
+                let why = if passed.is_empty() {
+                    why
+                } else {
+                    format!("{why}; passed over {}", passed.join("; "))
+                };
+                *c = c.with_variant(&v);
+                Choice {
+                    variant: Some(v.id),
+                    why,
+                }
+            }
+            None => {
+                c.variants.clear();
+                c.artifacts.clear();
+                Choice {
+                    variant: None,
+                    why: passed.join("; "),
+                }
+            }
+        };
+        sel.choices.insert(c.id.clone(), choice);
+    }
+    man.chosen = sel;
+    Ok(())
+}
 
 #[derive(Debug, Clone)]
 pub struct Planned {
@@ -15,6 +152,8 @@ pub struct Planned {
     pub want: Option<Want>,
     pub unpack: Option<Unpack>,
     pub unpacked_size: Option<u64>,
+    /// Leading components an archive's entries lose (`strip_components`).
+    pub strip: usize,
     /// The component has artifacts, but none for this target.
     pub no_build: bool,
 }
@@ -36,6 +175,8 @@ pub fn plan_id(man: &Loaded, prefix: &Path, target: &str) -> String {
     s.push_str(&prefix.to_string_lossy());
     s.push('\0');
     s.push_str(target);
+    s.push('\0');
+    s.push_str(&man.chosen.key());
     fsutil::sha256_bytes(s.as_bytes())[..16].to_string()
 }
 
@@ -54,13 +195,19 @@ fn resolve_one(man: &Loaded, c: &Component, target: &str) -> Planned {
         size: a.size.unwrap_or(0),
         sha256: a.sha256.clone().unwrap_or_default(),
     });
+    let unfit = man
+        .chosen
+        .choices
+        .get(&c.id)
+        .is_some_and(|ch| ch.variant.is_none());
     Planned {
         id: c.id.clone(),
         kind: c.kind,
         optional: c.optional,
-        no_build: !c.artifacts.is_empty() && art.is_none(),
+        no_build: unfit || (!c.artifacts.is_empty() && art.is_none()),
         unpack: art.and_then(|a| a.unpack),
         unpacked_size: art.and_then(|a| a.unpacked_size),
+        strip: art.and_then(|a| a.strip_components).unwrap_or(0) as usize,
         want,
     }
 }
@@ -122,10 +269,31 @@ pub fn for_phase<'a>(man: &Loaded, plan: &'a [Planned], phase: &str) -> Vec<&'a 
 /// Human description of the plan, one line per component.
 pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
     let mut lines = vec![format!("{} {} for {target}:", man.m.name, man.m.version)];
+    if let Some(hw) = &man.chosen.hardware {
+        lines.push(format!("  machine: {}", hw.describe()));
+    }
+    if let Some(p) = &man.chosen.profile {
+        lines.push(format!("  profile: {p}"));
+    }
+    for l in man.chosen.describe() {
+        lines.push(format!("  choice: {l}"));
+    }
+    if !man.chosen.left_out.is_empty() {
+        lines.push(format!(
+            "  not in this profile: {}",
+            man.chosen.left_out.join(", ")
+        ));
+    }
     for phase in ["server", "models", "workers", "extras"] {
         for p in for_phase(man, plan, phase) {
             let c = man.component(&p.id);
+            let unfit = man
+                .chosen
+                .choices
+                .get(&p.id)
+                .filter(|c| c.variant.is_none());
             let what = match (&p.want, p.no_build) {
+                (_, true) if unfit.is_some() => "no variant fits this machine, skipped".to_string(),
                 (_, true) => "no build for this target, skipped".to_string(),
                 (Some(w), _) => format!(
                     "{} from {}",

@@ -36,29 +36,3 @@ pub const KNOWN_TARGETS: &[&str] = &[
     "windows-x86_64",
     "windows-aarch64",
 ];
-
-/// A best-effort GPU probe from device nodes and sysfs; `none` when nothing
-/// is found. Only used to record the decision, never to guess silently.
-pub fn gpu() -> String {
-    use std::path::Path;
-    if Path::new("/dev/nvidia0").exists() || Path::new("/proc/driver/nvidia").exists() {
-        return "nvidia".into();
-    }
-    if Path::new("/dev/kfd").exists() {
-        return "amd".into();
-    }
-    if let Ok(rd) = std::fs::read_dir("/sys/class/drm") {
-        for e in rd.flatten() {
-            let vendor = e.path().join("device/vendor");
-            if let Ok(v) = std::fs::read_to_string(vendor) {
-                match v.trim() {
-                    "0x1002" => return "amd".into(),
-                    "0x10de" => return "nvidia".into(),
-                    "0x8086" => return "intel".into(),
-                    _ => {}
-                }
-            }
-        }
-    }
-    "none".into()
-}

@@ -152,6 +152,14 @@ pub struct Decided {
     pub gpu: Option<String>,
     pub prefix: Option<String>,
     pub cache_dir: Option<String>,
+    /// What the first run found (`hardware::probe`); a resume plans with it.
+    #[serde(default)]
+    pub hardware: Option<crate::hardware::Hardware>,
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Component -> the variant installed.
+    #[serde(default)]
+    pub variants: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -176,6 +184,9 @@ pub struct State {
     pub steps: Vec<Step>,
     /// Files onramp wrote into the prefix (configure), path -> sha256 written.
     pub managed_files: BTreeMap<String, String>,
+    /// Services onramp started, component id -> how to find and stop it.
+    #[serde(default)]
+    pub services: BTreeMap<String, crate::service::Record>,
 }
 
 impl State {

@@ -76,6 +76,13 @@ tree_listing() {
     done)
 }
 
+# schema_valid FILE [SCHEMA]: FILE validates against the JSON Schema
+# (default schema/manifest.schema.json), by python3-jsonschema.
+schema_valid() {
+    /usr/bin/python3 -c 'import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))' \
+        "${2:-$REPO/schema/manifest.schema.json}" "$1"
+}
+
 # A snapshot of everything under DIRS with mtimes, for "changed nothing".
 snapshot() {
     for d in "$@"; do

@@ -10,13 +10,20 @@ use crate::fsutil;
 use crate::out;
 use crate::phase::{self, Ctx};
 use crate::plan;
-use crate::state::{self, InstallStatus, State, Status};
+use crate::state::{self, InstallStatus, State, Status, Store};
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub fn cmd_plan(f: &Flags) -> Result<i32> {
-    let man = need_fresh_manifest(f)?;
+    let mut man = need_fresh_manifest(f)?;
     let prefix = resolve_prefix(f, Some(&man))?;
     let target = crate::platform::target();
+    // What a run would decide now; a saved install is only read, not locked.
+    let saved = state::root(f.state_dir.as_deref())
+        .ok()
+        .map(|r| state::dir_for(&r, &prefix))
+        .and_then(|d| std::fs::read(d.join("state.json")).ok())
+        .and_then(|b| serde_json::from_slice::<State>(&b).ok());
+    select(f, &mut man, &prefix, saved.as_ref())?;
     let planned = plan::resolve(&man, &target)?;
     out::stdout_line(&format!(
         "Dry run: nothing will be changed. Prefix: {}",
@@ -102,6 +109,9 @@ pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
         out::line(&format!("onramp: {line}"));
     }
     let n = st.completed_through();
+    if let Some(line) = inside_phase(f, &o, st, n) {
+        out::line(&format!("onramp: {line}"));
+    }
     let next = state::PHASES.get(n).copied().unwrap_or("summary");
     // An install that ran to its end is retried without a question (only
     // what did not install runs again); an interrupted one is offered.
@@ -116,6 +126,46 @@ pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
         n + 1
     ));
     Ok(0)
+}
+
+/// What is done inside the phase a resume continues: "models: 3 of 4
+/// done; model-vision 56 % downloaded (kept)".
+fn inside_phase(f: &Flags, o: &Opened, st: &State, n: usize) -> Option<String> {
+    let phase = *state::PHASES.get(n)?;
+    let steps: Vec<&state::Step> = st
+        .steps
+        .iter()
+        .filter(|s| state::phase_of_kind(&s.kind) == phase)
+        .collect();
+    if steps.is_empty() {
+        return None;
+    }
+    let done = steps.iter().filter(|s| s.settled()).count();
+    let mut line = format!("{phase}: {done} of {} done", steps.len());
+    if let (Ok(root), Ok(planned)) = (
+        download::cache_root(f.cache_dir.as_deref()),
+        plan::resolve(&o.man, &o.target),
+    ) {
+        let cache = Cache::new(root);
+        for s in steps.iter().filter(|s| !s.settled()) {
+            let Some(w) = planned
+                .iter()
+                .find(|p| p.id == s.id)
+                .and_then(|p| p.want.as_ref())
+            else {
+                continue;
+            };
+            let got = cache.resumable(w);
+            if got > 0 && w.size > 0 {
+                line.push_str(&format!(
+                    "; {} {} % downloaded (kept)",
+                    s.id,
+                    got * 100 / w.size
+                ));
+            }
+        }
+    }
+    Some(line)
 }
 
 pub fn cmd_begin(f: &Flags) -> Result<i32> {
@@ -153,6 +203,9 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
                 );
             }
             st.prepare_rerun();
+            for line in phase::verify_placed(&mut st, &o.man, &o.prefix)? {
+                out::line(&format!("onramp: {line}"));
+            }
             st
         }
         (true, None) => {
@@ -185,14 +238,41 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
                 status: InstallStatus::Running,
                 exit_code: None,
                 owner: None,
-                decided: Default::default(),
+                decided: state::Decided {
+                    gpu: o.man.chosen.hardware.as_ref().map(|h| h.gpu.clone()),
+                    hardware: o.man.chosen.hardware.clone(),
+                    profile: o.man.chosen.profile.clone(),
+                    variants: o
+                        .man
+                        .chosen
+                        .choices
+                        .iter()
+                        .filter_map(|(id, c)| Some((id.clone(), c.variant.clone()?)))
+                        .collect(),
+                    ..Default::default()
+                },
                 phases,
                 steps,
-                // What onramp wrote before stays onramp's: a re-install may update it.
-                managed_files: old.map(|o| o.managed_files).unwrap_or_default(),
+                // What onramp wrote and started before stays onramp's: a
+                // re-install may update or restart it.
+                managed_files: old
+                    .as_ref()
+                    .map(|o| o.managed_files.clone())
+                    .unwrap_or_default(),
+                services: old.map(|o| o.services).unwrap_or_default(),
             }
         }
     };
+    // A service whose component this manifest no longer has is stopped.
+    for (id, r) in st.services.clone() {
+        if st.step(&id).is_none() {
+            out::line(&format!(
+                "onramp: stop service {id} (dropped from the manifest)"
+            ));
+            crate::service::stop(&r, std::time::Duration::from_secs(10))?;
+            st.services.remove(&id);
+        }
+    }
     st.owner = Some(me);
     st.status = InstallStatus::Running;
     st.exit_code = None;
@@ -316,6 +396,7 @@ pub fn cmd_phase(f: &Flags) -> Result<i32> {
         cache,
         allow_skip_checksums: f.allow_skip_checksums,
         allow_unpinned_catalog: f.allow_unpinned_catalog,
+        no_start: f.no_start,
     };
     phase::run(&name, &mut ctx, me.as_ref())?;
     Ok(0)
@@ -328,7 +409,14 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
         return err(Code::State, "no install in progress for this prefix");
     };
     state::check_owner(&st, me.as_ref())?;
-    let mut rep = Reporter::new(f.events.as_deref(), events_format(f)?, "validate")?;
+    // The terminal event stands at the phase the run stopped in, with the
+    // whole install's bytes (planned, and done across runs).
+    let at = state::PHASES
+        .get(st.completed_through())
+        .copied()
+        .unwrap_or("validate");
+    let mut rep = Reporter::new(f.events.as_deref(), events_format(f)?, at)?;
+    let planned = plan::resolve(&o.man, &o.target)?;
     let req_failed: Vec<&state::Step> = st
         .steps
         .iter()
@@ -353,7 +441,7 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
     };
     let status = match code {
         0 => "success",
-        130 => "interrupted",
+        130 | 14 => "interrupted",
         9 => "partial",
         _ => "failed",
     };
@@ -365,6 +453,10 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
         ),
         130 => format!(
             "{} {}: interrupted; run the installer again to resume",
+            st.stack, st.stack_version
+        ),
+        14 => format!(
+            "{} {}: the helper was killed (exit 14); run the installer again to resume",
             st.stack, st.stack_version
         ),
         _ => format!(
@@ -412,24 +504,55 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
         let p = fsutil::absolute(p)?;
         fsutil::write_atomic(&p, &data, 0o644)?;
     }
-    rep.bytes_total = st
-        .steps
-        .iter()
-        .fold(0u64, |a, s| a.saturating_add(s.bytes_total));
-    rep.bytes_done = st
-        .steps
-        .iter()
-        .fold(0u64, |a, s| a.saturating_add(s.bytes_done));
+    rep.bytes_total = phase::total_bytes(&planned);
+    rep.bytes_done = phase::done_bytes(&planned, &st);
     rep.finished(status, code, &head);
     st.status = match code {
         0 | 9 => InstallStatus::Complete,
-        130 => InstallStatus::Interrupted,
+        130 | 14 => InstallStatus::Interrupted,
         _ => InstallStatus::Failed,
     };
     st.exit_code = Some(code);
     st.owner = None;
     o.store.save(&mut st)?;
     Ok(code)
+}
+
+/// `services status|stop --prefix DIR`.
+pub fn cmd_services(f: &Flags) -> Result<i32> {
+    let what = f.free[0].as_str();
+    if !matches!(what, "status" | "stop") {
+        return err(
+            Code::Usage,
+            format!("services {what:?}: use status or stop"),
+        );
+    }
+    let prefix = resolve_prefix(f, None)?;
+    let root = state::root(f.state_dir.as_deref())?;
+    let store = Store::lock(&state::dir_for(&root, &prefix))?;
+    let Some(mut st) = store.load()? else {
+        out::stdout_line("no install of this prefix");
+        return Ok(0);
+    };
+    let mut all_up = true;
+    for (id, r) in st.services.clone() {
+        if what == "stop" {
+            crate::service::stop(&r, std::time::Duration::from_secs(10))?;
+            st.services.remove(&id);
+            store.save(&mut st)?;
+            out::stdout_line(&format!("{id}: stopped ({})", r.manager));
+        } else {
+            let up = crate::service::running(&r);
+            all_up &= up;
+            out::stdout_line(&format!(
+                "{id}: {} ({} {})",
+                if up { "running" } else { "not running" },
+                r.manager,
+                r.handle
+            ));
+        }
+    }
+    Ok(if all_up { 0 } else { 1 })
 }
 
 pub fn cmd_state(f: &Flags) -> Result<i32> {

@@ -112,13 +112,14 @@ pub struct Opened {
 }
 
 pub fn open(f: &Flags) -> Result<Opened> {
-    let man = need_manifest(f)?;
+    let mut man = need_manifest(f)?;
     let prefix = resolve_prefix(f, Some(&man))?;
     let target = crate::platform::target();
-    let plan_id = plan::plan_id(&man, &prefix, &target);
     let root = state::root(f.state_dir.as_deref())?;
     let store = Store::lock(&state::dir_for(&root, &prefix))?;
     let mut st = store.load()?;
+    select(f, &mut man, &prefix, st.as_ref())?;
+    let plan_id = plan::plan_id(&man, &prefix, &target);
     if let Some(s) = &st
         && s.plan_id == plan_id
     {
@@ -136,6 +137,30 @@ pub fn open(f: &Flags) -> Result<Opened> {
         store,
         st,
     })
+}
+
+/// Choose the profile and variants for this machine (`plan::select`). An
+/// interrupted install keeps what its first run decided (the hardware and
+/// the profile in its state), so a resume plans what that run planned; a
+/// finished one is probed again, and a new GPU makes a new plan. `--gpu`
+/// and `--profile` always win.
+pub fn select(f: &Flags, man: &mut Loaded, prefix: &Path, st: Option<&State>) -> Result<()> {
+    if let Some(g) = &f.gpu {
+        crate::hardware::check_backend(g)?;
+    }
+    let saved = st.filter(|s| s.prefix == prefix.display().to_string());
+    let mut hw = match saved.filter(|s| s.status != state::InstallStatus::Complete && !f.fresh) {
+        Some(s) if s.decided.hardware.is_some() => s.decided.hardware.clone().unwrap_or_default(),
+        _ => crate::hardware::probe(prefix),
+    };
+    if let Some(g) = &f.gpu {
+        crate::hardware::force(&mut hw, g);
+    }
+    let profile = f
+        .profile
+        .clone()
+        .or_else(|| saved.and_then(|s| s.decided.profile.clone()));
+    plan::select(man, &hw, profile.as_deref())
 }
 
 /// As root, refuse a prefix or cache another user could change (the state

@@ -227,6 +227,18 @@ impl Cache {
         (d.join(format!("{sha}.part")), d.join(format!("{sha}.json")))
     }
 
+    /// Bytes of `want` a resumed download keeps (its sidecar's completed
+    /// ranges, from whichever URL), for the resume question.
+    pub fn resumable(&self, want: &Want) -> u64 {
+        let side = self.part_paths(&want.sha256).1;
+        std::fs::read(side)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<sidecar::Sidecar>(&b).ok())
+            .filter(|s| s.size == want.size && s.sha256 == want.sha256)
+            .map(|s| s.ranges.total().min(want.size))
+            .unwrap_or(0)
+    }
+
     /// Bytes already on disk for `want` (for the disk check).
     pub fn partial_len(&self, want: &Want) -> u64 {
         fs::metadata(self.part_paths(&want.sha256).0)

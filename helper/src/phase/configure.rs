@@ -1,10 +1,15 @@
 //! Configure: create directories and write config files atomically. A file
 //! the user changed since onramp wrote it is never overwritten: the new
-//! version goes beside it as `<name>.new`, and the summary says so.
+//! version goes beside it as `<name>.new`, and the summary says so. Then
+//! the services start (see `service`), each ready before validate runs its
+//! health checks; one already running what it should is left alone.
 
 use super::Ctx;
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
+use crate::service;
+use crate::state::Status;
+use std::time::{Duration, Instant};
 
 pub fn run(ctx: &mut Ctx) -> Result<String> {
     let cfg = ctx.man.m.configure.clone();
@@ -77,11 +82,15 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         ctx.save()?;
         written += 1;
     }
+    let services = start_services(ctx)?;
     let mut msg = format!(
         "{} dir(s), {written} file(s) written, {} already as they should be",
         cfg.dirs.len(),
         cfg.files.len() - written - kept.len()
     );
+    if !services.is_empty() {
+        msg.push_str(&format!("; {}", services.join(", ")));
+    }
     if !kept.is_empty() {
         msg.push_str(&format!(
             ", {} kept as changed by you (see *.new)",
@@ -89,4 +98,170 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         ));
     }
     Ok(msg)
+}
+
+/// Start, restart or leave alone each service of an installed component;
+/// wait until it is ready. Returns a word per service for the summary.
+fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
+    let comps: Vec<crate::manifest::Component> = ctx
+        .man
+        .m
+        .components
+        .iter()
+        .filter(|c| c.service.is_some())
+        .cloned()
+        .collect();
+    let mut said = Vec::new();
+    if comps.is_empty() {
+        return Ok(said);
+    }
+    if ctx.no_start {
+        for c in &comps {
+            ctx.rep
+                .info(&format!("service {}: not started (--no-start)", c.id));
+        }
+        return Ok(vec!["services not started (--no-start)".into()]);
+    }
+    let m = service::manager()?;
+    let env = ctx.env();
+    for c in comps {
+        crate::signal::check()?;
+        let Some(svc) = c.service.clone() else {
+            continue;
+        };
+        let Some(step) = ctx.st.step(&c.id).cloned() else {
+            continue;
+        };
+        if step.status != Status::Done {
+            ctx.rep.info(&format!(
+                "service {}: not started, {} is not installed",
+                c.id, c.id
+            ));
+            continue;
+        }
+        let mut parts = vec![
+            step.fingerprint.clone().unwrap_or_default(),
+            step.artifact.clone().unwrap_or_default(),
+        ];
+        parts.extend(ctx.st.managed_files.iter().map(|(k, v)| format!("{k}={v}")));
+        let fp = service::fingerprint(&svc, &parts);
+        let old = ctx.st.services.get(&c.id).cloned();
+        if let Some(r) = &old
+            && r.fingerprint == fp
+            && r.manager == m.name()
+            && service::running(r)
+        {
+            ctx.rep
+                .info(&format!("service {}: running, unchanged", c.id));
+            said.push(format!("{} running", c.id));
+            continue;
+        }
+        let verb = match &old {
+            Some(r) if service::running(r) => {
+                service::stop(r, Duration::from_secs(svc.stop_timeout_s.unwrap_or(10)))?;
+                "restarted"
+            }
+            _ => "started",
+        };
+        let started = Instant::now();
+        let rec = service::start(
+            &service::Start {
+                stack: &ctx.man.m.name,
+                id: &c.id,
+                svc: &svc,
+                prefix: &ctx.prefix,
+                state_dir: &ctx.store.dir,
+                env: &env,
+                fingerprint: fp,
+            },
+            m,
+        );
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                ctx.finish_step(&c.id, Status::Failed, Some(e.msg))?;
+                continue;
+            }
+        };
+        ctx.st.services.insert(c.id.clone(), rec.clone());
+        ctx.save()?;
+        match wait_ready(ctx, &c.id, &svc, &rec) {
+            Ok(()) => {
+                ctx.rep.info(&format!(
+                    "service {}: {verb} ({}), ready in {:.1} s",
+                    c.id,
+                    rec.manager,
+                    started.elapsed().as_secs_f64()
+                ));
+                said.push(format!("{} {verb}", c.id));
+            }
+            Err(why) => {
+                crate::signal::check()?;
+                let _ = service::stop(&rec, Duration::from_secs(svc.stop_timeout_s.unwrap_or(10)));
+                ctx.st.services.remove(&c.id);
+                ctx.finish_step(
+                    &c.id,
+                    Status::Failed,
+                    Some(format!("its service did not become ready: {why}")),
+                )?;
+            }
+        }
+    }
+    Ok(said)
+}
+
+/// Poll the service's ready check every half second until it passes, the
+/// service exits, or its time is up.
+fn wait_ready(
+    ctx: &Ctx,
+    id: &str,
+    svc: &crate::manifest::Service,
+    rec: &service::Record,
+) -> std::result::Result<(), String> {
+    let ready = svc.ready.clone();
+    let limit = Duration::from_secs(ready.as_ref().and_then(|r| r.timeout_s).unwrap_or(60));
+    let deadline = Instant::now() + limit;
+    let log = service::paths(&ctx.store.dir, id).1;
+    let env = ctx.env();
+    loop {
+        if crate::signal::interrupted() {
+            return Err("interrupted".into());
+        }
+        // The supervisor (or unit) must still be up, and for the pid-file
+        // manager, its command too: the log says if it keeps exiting.
+        if !service::running(rec) {
+            return Err(format!(
+                "it stopped; its log ({}): {}",
+                log.display(),
+                service::log_tail(&log)
+            ));
+        }
+        let res = match &ready {
+            None => Ok(()),
+            Some(r) => match (&r.http, &r.command) {
+                (Some(u), _) => super::validate::http_ok(u, Duration::from_secs(5)),
+                (None, Some(cmd)) => {
+                    match crate::run::run(cmd, &ctx.prefix, &env, Duration::from_secs(10), false) {
+                        Ok(o) if o.ok() => Ok(()),
+                        Ok(o) => Err(o.describe()),
+                        Err(e) => Err(e.msg),
+                    }
+                }
+                (None, None) => Ok(()),
+            },
+        };
+        let last = match res {
+            Ok(()) => return Ok(()),
+            Err(why) => why,
+        };
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "not ready after {} s (last: {last}); its log ({}): {}",
+                limit.as_secs(),
+                log.display(),
+                service::log_tail(&log)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

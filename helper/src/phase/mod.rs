@@ -70,6 +70,8 @@ pub struct Ctx {
     pub allow_skip_checksums: bool,
     /// Build catalog recipes the manifest does not pin (never by default).
     pub allow_unpinned_catalog: bool,
+    /// Do not start services (`--no-start`).
+    pub no_start: bool,
 }
 
 impl Ctx {
@@ -167,8 +169,10 @@ impl Ctx {
 
     /// The whole environment of every command the manifest runs: the
     /// caller's `PASSED_ENV` variables, those the manifest's `env` names,
-    /// and `ONRAMP_PREFIX`, `ONRAMP_TARGET`, `ONRAMP_GPU`. Nothing else of
-    /// the caller's (tokens, credentials) reaches a command.
+    /// and `ONRAMP_PREFIX`, `ONRAMP_TARGET`, `ONRAMP_GPU` (the backend:
+    /// cuda, rocm, metal, intel or cpu), `ONRAMP_PROFILE` (when one is
+    /// installed). Nothing else of the caller's (tokens, credentials)
+    /// reaches a command.
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = PASSED_ENV
             .iter()
@@ -181,32 +185,85 @@ impl Ctx {
             ("ONRAMP_TARGET".into(), self.target.clone()),
             (
                 "ONRAMP_GPU".into(),
-                self.st.decided.gpu.clone().unwrap_or_else(|| "none".into()),
+                self.st.decided.gpu.clone().unwrap_or_else(|| "cpu".into()),
             ),
         ]);
+        if let Some(p) = &self.st.decided.profile {
+            env.push(("ONRAMP_PROFILE".into(), p.clone()));
+        }
         env
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.plan
-            .iter()
-            .filter(|p| !p.no_build)
-            .filter_map(|p| p.want.as_ref())
-            .fold(0u64, |a, w| a.saturating_add(w.size))
+        total_bytes(&self.plan)
     }
 
     /// Bytes of artifacts whose components are already done.
     pub fn done_bytes(&self) -> u64 {
-        self.plan
-            .iter()
-            .filter(|p| {
-                self.st
-                    .step(&p.id)
-                    .is_some_and(|s| s.status == Status::Done)
-            })
-            .filter_map(|p| p.want.as_ref())
-            .fold(0u64, |a, w| a.saturating_add(w.size))
+        done_bytes(&self.plan, &self.st)
     }
+}
+
+/// Verified at use: before a rerun trusts a done model, its file in the
+/// prefix is hashed again. One that is missing or whose bytes changed (a
+/// disk error, a hand edit, a same-size corruption) goes back to pending,
+/// with its phase, so the rerun places it again from the verified cache
+/// (or fetches it). Returns one line per model sent back.
+pub fn verify_placed(
+    st: &mut State,
+    man: &Loaded,
+    prefix: &std::path::Path,
+) -> Result<Vec<String>> {
+    let mut said = Vec::new();
+    let mut phases = Vec::new();
+    for s in st.steps.iter_mut() {
+        if s.status != Status::Done || s.kind != "model" {
+            continue;
+        }
+        let (Some(c), Some(want)) = (man.component(&s.id), s.artifact.clone()) else {
+            continue;
+        };
+        let Some(rel) = c.install_path.clone() else {
+            continue;
+        };
+        crate::signal::check()?;
+        let path = prefix.join(&rel);
+        let why = match fsutil::sha256_file(&path) {
+            Ok(got) if got == want => continue,
+            Ok(got) => format!("{rel} changed on disk since it was installed (sha256 {got})"),
+            Err(_) => format!("{rel} is missing or unreadable"),
+        };
+        said.push(format!("{}: {why}; placing it again", s.id));
+        s.status = Status::Pending;
+        s.reason = None;
+        s.finished_at = None;
+        phases.push(crate::state::phase_of_kind(&s.kind));
+    }
+    for p in st
+        .phases
+        .iter_mut()
+        .filter(|p| phases.contains(&p.name.as_str()))
+    {
+        p.status = Status::Pending;
+    }
+    Ok(said)
+}
+
+/// Bytes of every artifact the plan installs: the work planned, whatever
+/// run does it.
+pub fn total_bytes(plan: &[Planned]) -> u64 {
+    plan.iter()
+        .filter(|p| !p.no_build)
+        .filter_map(|p| p.want.as_ref())
+        .fold(0u64, |a, w| a.saturating_add(w.size))
+}
+
+/// Bytes of artifacts whose components are done, in this run or earlier.
+pub fn done_bytes(plan: &[Planned], st: &crate::state::State) -> u64 {
+    plan.iter()
+        .filter(|p| st.step(&p.id).is_some_and(|s| s.status == Status::Done))
+        .filter_map(|p| p.want.as_ref())
+        .fold(0u64, |a, w| a.saturating_add(w.size))
 }
 
 /// Fresh phase and step lists for a new install.
@@ -223,9 +280,11 @@ pub fn fingerprint(c: &crate::manifest::Component, target: &str) -> (String, Opt
     if let Some(a) = &chosen {
         c.artifacts.insert("chosen".into(), a.clone());
     }
-    // Words that do not change what is installed stay out.
+    // Words that do not change what is installed stay out (a service is
+    // restarted when it changes, not reinstalled).
     c.description = None;
     c.unlocks = None;
+    c.service = None;
     let text = serde_json::to_string(&c).unwrap_or_default();
     (
         fsutil::sha256_bytes(text.as_bytes())[..16].to_string(),
@@ -359,15 +418,10 @@ pub fn run(name: &str, ctx: &mut Ctx, owner: Option<&Owner>) -> Result<()> {
             if let Err(se) = ctx.save() {
                 crate::say!("onramp: warning: {}", se.msg);
             }
+            // The run's one terminal event comes from `finish`, which
+            // install.sh calls after any phase ends the run.
             ctx.rep
                 .phase_finished(if interrupted { "interrupted" } else { "failed" }, "");
-            if interrupted {
-                ctx.rep.finished(
-                    "interrupted",
-                    Code::Interrupted.as_i32(),
-                    "interrupted; run the installer again to resume",
-                );
-            }
             Err(e)
         }
     }
@@ -387,7 +441,16 @@ fn plan_phase(ctx: &mut Ctx) -> Result<String> {
             .step(&id)
             .is_some_and(|s| s.status == Status::Pending)
         {
-            let why = format!("{} {}", crate::state::NO_BUILD, ctx.target);
+            let mut why = format!("{} {}", crate::state::NO_BUILD, ctx.target);
+            if let Some(ch) = ctx
+                .man
+                .chosen
+                .choices
+                .get(&id)
+                .filter(|c| c.variant.is_none())
+            {
+                why.push_str(&format!(": no variant fits this machine ({})", ch.why));
+            }
             ctx.finish_step(&id, Status::Skipped, Some(why))?;
         }
     }
@@ -436,7 +499,8 @@ impl Ctx {
         fsutil::remove_orphans(&parent);
         let staging = fsutil::temp_beside(&dest);
         let sha = p.want.as_ref().map(|w| w.sha256.as_str());
-        let limits = crate::archive::Limits::for_file(archive, p.unpacked_size, sha);
+        let mut limits = crate::archive::Limits::for_file(archive, p.unpacked_size, sha);
+        limits.strip = p.strip;
         if let Err(e) = crate::archive::extract(archive, kind, &staging, &limits) {
             crate::fsutil::remove_tree(&staging);
             return Err(e);

@@ -87,8 +87,13 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     Ok(format!("{n} model(s) processed"))
 }
 
-/// Put a verified model into the prefix: unpacked, or as a single file.
-fn place(ctx: &mut Ctx, p: &Planned, cached: &std::path::Path) -> Result<Option<String>> {
+/// Put a verified artifact (a model's, an extra's) into the prefix:
+/// unpacked, or as a single file.
+pub(super) fn place(
+    ctx: &mut Ctx,
+    p: &Planned,
+    cached: &std::path::Path,
+) -> Result<Option<String>> {
     let c = ctx
         .man
         .component(&p.id)

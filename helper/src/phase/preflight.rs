@@ -34,6 +34,29 @@ fn check_platform(ctx: &mut Ctx) -> Result<()> {
         let have: Vec<String> = c
             .map(|c| c.artifacts.keys().cloned().collect())
             .unwrap_or_default();
+        if let Some(ch) = ctx
+            .man
+            .chosen
+            .choices
+            .get(&p.id)
+            .filter(|c| c.variant.is_none())
+        {
+            let msg = format!(
+                "{}: no variant fits this machine ({}); {}",
+                p.id,
+                ch.why,
+                if p.optional {
+                    "it will be skipped"
+                } else {
+                    "use --gpu or another --profile if you know better"
+                }
+            );
+            if p.optional {
+                ctx.rep.warn(&msg);
+                continue;
+            }
+            return err(Code::Platform, msg);
+        }
         if p.optional {
             ctx.rep.warn(&format!(
                 "{} has no build for {} (available: {}); it will be skipped",

@@ -14,6 +14,18 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     let mut failed = 0;
     for h in &checks {
         crate::signal::check()?;
+        if ctx.no_start
+            && ctx
+                .man
+                .component(&h.component)
+                .is_some_and(|c| c.service.is_some())
+        {
+            ctx.rep.info(&format!(
+                "check {}: skipped, the service of {} was not started (--no-start)",
+                h.name, h.component
+            ));
+            continue;
+        }
         if ctx
             .st
             .step(&h.component)
@@ -27,30 +39,50 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         }
         let tries = h.retries.unwrap_or(3).max(1);
         let timeout = Duration::from_secs(h.timeout_s.unwrap_or(10));
-        let mut last = String::new();
-        let mut ok = false;
-        for attempt in 1..=tries {
-            match probe(ctx, h, timeout) {
-                Ok(()) => {
-                    ok = true;
-                    break;
-                }
-                Err(why) => last = why,
-            }
-            if attempt < tries {
-                std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
-            }
-        }
-        if ok {
-            passed += 1;
-            ctx.rep.info(&format!("check {}: ok", h.name));
-        } else {
+        let res = retry(tries, || probe(ctx, h, timeout));
+        if let Err(last) = res {
             failed += 1;
             let why = format!("health check {} failed after {tries} tries: {last}", h.name);
             ctx.finish_step(&h.component, Status::Failed, Some(why))?;
+        } else {
+            passed += 1;
+            ctx.rep.info(&format!("check {}: ok", h.name));
         }
     }
     Ok(format!("{passed} check(s) passed, {failed} failed"))
+}
+
+/// Try `f` up to `tries` times, waiting 0.5 s, 1 s, 1.5 s, ... between
+/// tries (a service still starting); the last failure when none passed.
+pub(super) fn retry(
+    tries: u32,
+    mut f: impl FnMut() -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    let mut last = String::new();
+    for attempt in 1..=tries.max(1) {
+        if crate::signal::interrupted() {
+            break;
+        }
+        match f() {
+            Ok(()) => return Ok(()),
+            Err(why) => last = why,
+        }
+        if attempt < tries {
+            std::thread::sleep(Duration::from_millis(500 * u64::from(attempt)));
+        }
+    }
+    Err(last)
+}
+
+/// Ok when `url` (a loopback http URL) answers 2xx.
+pub(super) fn http_ok(url: &str, timeout: Duration) -> std::result::Result<(), String> {
+    http_get_status(url, timeout).and_then(|code| {
+        if (200..300).contains(&code) {
+            Ok(())
+        } else {
+            Err(format!("{url} answered HTTP {code}"))
+        }
+    })
 }
 
 fn probe(ctx: &Ctx, h: &HealthCheck, timeout: Duration) -> std::result::Result<(), String> {
@@ -61,14 +93,7 @@ fn probe(ctx: &Ctx, h: &HealthCheck, timeout: Duration) -> std::result::Result<(
             Err(e) => Err(e.msg),
         };
     }
-    let url = h.http.as_deref().unwrap_or_default();
-    http_get_status(url, timeout).and_then(|code| {
-        if (200..300).contains(&code) {
-            Ok(())
-        } else {
-            Err(format!("{url} answered HTTP {code}"))
-        }
-    })
+    http_ok(h.http.as_deref().unwrap_or_default(), timeout)
 }
 
 /// A minimal GET on loopback, status code only. The URL was checked when
