@@ -104,6 +104,15 @@ installed_chat() {
     assert_output --partial "model-chat: cpu (no requirements; passed over big: needs 12 GB VRAM, found an unknown amount"
     rm -r "$HW/proc/driver" "$HW/usr/lib"
 
+    # Intel: an Arc card in sysfs is the intel backend; no variant here asks for it.
+    mkdir -p "$HW/sys/class/drm/card1/device"
+    echo 0x8086 >"$HW/sys/class/drm/card1/device/vendor"
+    echo "Intel Arc A770" >"$HW/sys/class/drm/card1/device/product_name"
+    plan_of
+    assert_output --partial "machine: gpu intel: Intel Arc A770"
+    assert_output --partial "model-chat: cpu (no requirements; passed over big: needs cuda or rocm or metal, found intel"
+
+    # With an AMD card beside it, the AMD card (a ROCm backend, more VRAM) wins.
     amd_card 16384
     plan_of
     assert_output --partial "machine: gpu rocm: AMD Radeon RX 7900 XTX, 16 GB VRAM, driver 1.14"
@@ -115,6 +124,9 @@ installed_chat() {
     plan_of
     assert_output --partial "npu amd-xdna"
     assert_output --partial "model-npu: xdna (needs an NPU, found amd-xdna)"
+    echo 0x8086 >"$HW/sys/class/accel/accel0/device/vendor"
+    plan_of
+    assert_output --partial "model-npu: xdna (needs an NPU, found intel-npu)"
 }
 
 @test "--gpu overrides detection; a bad value and an unknown profile are usage errors naming the choices" {

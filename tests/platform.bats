@@ -132,6 +132,8 @@ target_of() {
     run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --offline
     assert_equal "$status" 9
     assert_output --partial "not in the cache and --offline is set (needs https://127.0.0.1:9/vision.bin)"
+    sha=$(jq -r '.components[] | select(.id == "model-vision") | .artifacts.any.sha256' "$DEMO")
+    assert_output --regexp "pre-seed it with --from DIR holding it as DIR/sha256/$sha \([0-9]+ bytes\)"
     [ -f "$PREFIX/models/chat-tiny.bin" ]
 }
 

@@ -234,7 +234,7 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     serve v1
     assert_success
     assert_output --partial "upgrade model-chat (sha256 changed)"
-    assert_output --partial "remove model-vision (dropped from the manifest)"
+    assert_output --partial "remove model-vision (dropped from the manifest or the profile)"
     assert_output --partial "unchanged: 4"
     [ "$(artifacts_since "$mark" | awk '{print $1}' | sort -u)" = "/stack/m2/chat-v2.bin" ]
     [ ! -e "$INSTALLED/models/vision-base.bin" ]
@@ -326,7 +326,7 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     run onramp_install --manifest "$T/m2/manifest.json" --prefix "$PREFIX"
     assert_success
     assert_output --partial "upgrade model-embed (its definition changed)"
-    assert_output --partial "remove worker-hello (dropped from the manifest)"
+    assert_output --partial "remove worker-hello (dropped from the manifest or the profile)"
     [ ! -e "$PREFIX/models/embed-small.bin" ]
     cmp "$PREFIX/models/embed/embed-small.bin" "$REPO/examples/demo/artifacts/embed-small.bin"
     [ ! -e "$PREFIX/workers" ]

@@ -171,7 +171,7 @@ SHIM
     jq '.version = "2.0.0" | .components |= map(select(.id != "api")) | .health_checks = []' "$W/manifest.json" >"$W/v2.json"
     run onramp_install --manifest "$W/v2.json" --prefix "$PREFIX"
     assert_success
-    assert_output --partial "stop service api (dropped from the manifest)"
+    assert_output --partial "stop service api (dropped from the manifest or the profile)"
     ! kill -0 "$sup" 2>/dev/null
     ! fetch api.conf 2>/dev/null
     jq -e '.services == {}' "$(state_file)"

@@ -45,11 +45,11 @@ pub struct Manifest {
     pub env: Vec<String>,
     /// Named subsets of components (`--profile NAME`); what a profile
     /// names pulls in what it depends on.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, Profile>,
     /// The profile installed when none is asked for; without one, every
     /// component is.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_profile: Option<String>,
 }
 
@@ -188,7 +188,7 @@ pub struct Component {
     pub check: Option<Vec<String>>,
     /// Extra: how often its check is tried before it counts as failed
     /// (default 3, with the health checks' back-off).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
     #[serde(default)]
     pub timeout_s: Option<u64>,
@@ -209,11 +209,11 @@ pub struct Component {
     #[serde(default)]
     pub nocheck: bool,
     /// A long-running process started after configure (see `service`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<Service>,
     /// Ways to install it, best first; the plan takes the first whose
     /// `requires` fits the machine (tiers of a model are variants).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<Variant>,
 }
 
@@ -301,7 +301,7 @@ pub struct Artifact {
     pub unpacked_size: Option<u64>,
     /// Leading directories to drop from every entry (a tarball whose files
     /// sit under `name-1.2/`), as tar's --strip-components.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strip_components: Option<u32>,
 }
 

@@ -30,6 +30,9 @@ pub struct Choice {
 impl Selection {
     /// What goes into the plan id: a changed choice is a changed plan.
     fn key(&self) -> String {
+        if self.profile.is_none() && self.choices.is_empty() {
+            return String::new();
+        }
         let mut k = format!("profile={}", self.profile.as_deref().unwrap_or(""));
         for (id, c) in &self.choices {
             k.push_str(&format!(";{id}={}", c.variant.as_deref().unwrap_or("-")));
@@ -175,8 +178,13 @@ pub fn plan_id(man: &Loaded, prefix: &Path, target: &str) -> String {
     s.push_str(&prefix.to_string_lossy());
     s.push('\0');
     s.push_str(target);
-    s.push('\0');
-    s.push_str(&man.chosen.key());
+    // Only a manifest with profiles or variants adds its choices, so the
+    // plan of one without them is what it was before they existed.
+    let key = man.chosen.key();
+    if !key.is_empty() {
+        s.push('\0');
+        s.push_str(&key);
+    }
     fsutil::sha256_bytes(s.as_bytes())[..16].to_string()
 }
 
@@ -325,4 +333,34 @@ pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
         fsutil::human_bytes(total)
     ));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn loaded(extra: &str) -> Loaded {
+        let text = format!(
+            r#"{{"schema":1,"name":"s","version":"1",{extra}"components":[{{"id":"m","kind":"model","install_path":"m.bin","artifacts":{{"any":{{"path":"m.bin","size":1,"sha256":"{}"}}}}}}]}}"#,
+            "a".repeat(64)
+        );
+        crate::manifest::from_bytes(PathBuf::from("/x/manifest.json"), text.as_bytes(), None)
+            .expect("manifest")
+    }
+
+    #[test]
+    fn a_manifest_without_profiles_or_variants_keeps_the_plan_id_it_had() {
+        let mut man = loaded("");
+        select(&mut man, &Hardware::default(), None).expect("select");
+        let want = fsutil::sha256_bytes(format!("{}\0/p\0linux-x86_64", man.sha256).as_bytes())
+            [..16]
+            .to_string();
+        assert_eq!(plan_id(&man, Path::new("/p"), "linux-x86_64"), want);
+        // A profile is a choice: another plan.
+        let mut man = loaded(r#""profiles":{"all":{"components":["m"]}},"#);
+        let before = plan_id(&man, Path::new("/p"), "linux-x86_64");
+        select(&mut man, &Hardware::default(), Some("all")).expect("select");
+        assert_ne!(plan_id(&man, Path::new("/p"), "linux-x86_64"), before);
+    }
 }

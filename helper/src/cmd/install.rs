@@ -267,7 +267,7 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
     for (id, r) in st.services.clone() {
         if st.step(&id).is_none() {
             out::line(&format!(
-                "onramp: stop service {id} (dropped from the manifest)"
+                "onramp: stop service {id} (dropped from the manifest or the profile)"
             ));
             crate::service::stop(&r, std::time::Duration::from_secs(10))?;
             st.services.remove(&id);
@@ -334,14 +334,14 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
         if prev.status != Status::Done || prev.files.is_empty() {
             if prev.status == Status::Done {
                 out::line(&format!(
-                    "onramp: {} was dropped from the manifest; it recorded no files, so what it made is left in place",
+                    "onramp: {} was dropped from the manifest or the profile; it recorded no files, so what it made is left in place",
                     prev.id
                 ));
             }
             continue;
         }
         out::line(&format!(
-            "onramp: remove {} (dropped from the manifest)",
+            "onramp: remove {} (dropped from the manifest or the profile)",
             prev.id
         ));
         phase::remove_files(prefix, &prev.files, &[])?;

@@ -313,8 +313,8 @@ impl Cache {
                     return err(
                         Code::Network,
                         format!(
-                            "{}: not in the cache and --offline is set (needs {u}); pre-seed it with --from DIR",
-                            want.label
+                            "{}: not in the cache and --offline is set (needs {u}); pre-seed it with --from DIR holding it as DIR/sha256/{} ({} bytes)",
+                            want.label, want.sha256, want.size
                         ),
                     );
                 }
