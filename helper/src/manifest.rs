@@ -663,21 +663,7 @@ fn validate(m: &Manifest) -> Result<()> {
     let mut ids = BTreeSet::new();
     for (i, c) in m.components.iter().enumerate() {
         let at = format!("components[{i}]");
-        if !is_id(&c.id) {
-            return bad(
-                &format!("{at}.id"),
-                format!(
-                    "{:?} is not a valid id (lowercase letters, digits, '.', '_', '-')",
-                    c.id
-                ),
-            );
-        }
-        if !ids.insert(c.id.as_str()) {
-            return bad(
-                &format!("{at}.id"),
-                format!("duplicate component id {:?}", c.id),
-            );
-        }
+        unique_id(&at, "component", &c.id, &mut ids)?;
         if c.variants.is_empty() {
             validate_component(c, &at)?;
         } else {
@@ -920,6 +906,20 @@ fn validate_component(c: &Component, at: &str) -> Result<()> {
     Ok(())
 }
 
+/// `id` at `at` is a valid id and the first of its kind with that name.
+fn unique_id<'a>(at: &str, kind: &str, id: &'a str, seen: &mut BTreeSet<&'a str>) -> Result<()> {
+    if !is_id(id) {
+        return bad(
+            &format!("{at}.id"),
+            format!("{id:?} is not a valid id (lowercase letters, digits, '.', '_', '-')"),
+        );
+    }
+    if !seen.insert(id) {
+        return bad(&format!("{at}.id"), format!("duplicate {kind} id {id:?}"));
+    }
+    Ok(())
+}
+
 fn validate_variants(c: &Component, at: &str) -> Result<()> {
     if !c.artifacts.is_empty() {
         return bad(
@@ -930,21 +930,7 @@ fn validate_variants(c: &Component, at: &str) -> Result<()> {
     let mut seen = BTreeSet::new();
     for (j, v) in c.variants.iter().enumerate() {
         let vat = format!("{at}.variants[{j}]");
-        if !is_id(&v.id) {
-            return bad(
-                &format!("{vat}.id"),
-                format!(
-                    "{:?} is not a valid id (lowercase letters, digits, '.', '_', '-')",
-                    v.id
-                ),
-            );
-        }
-        if !seen.insert(v.id.as_str()) {
-            return bad(
-                &format!("{vat}.id"),
-                format!("duplicate variant id {:?}", v.id),
-            );
-        }
+        unique_id(&vat, "variant", &v.id, &mut seen)?;
         for (k, g) in v.requires.gpu.iter().enumerate() {
             if !crate::hardware::BACKENDS.contains(&g.as_str()) {
                 return bad(

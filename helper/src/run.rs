@@ -231,6 +231,32 @@ pub fn run(
     run_spec(argv, cwd, &spec)
 }
 
+/// `run`, as a check: Ok when it exits 0 in time, else why not (for the
+/// retries of health checks, extras' checks and services' ready checks).
+pub fn check(
+    argv: &[String],
+    cwd: &Path,
+    env: &[(String, String)],
+    timeout: Duration,
+    echo: bool,
+) -> std::result::Result<(), String> {
+    match run(argv, cwd, env, timeout, echo) {
+        Ok(o) if o.ok() => Ok(()),
+        Ok(o) => Err(o.describe()),
+        Err(e) => Err(e.msg),
+    }
+}
+
+/// Where `prog` is run from: a relative path with a slash is relative to
+/// `cwd` (like a shell), anything else as given (PATH lookup).
+pub fn program_path(prog: &str, cwd: &Path) -> std::path::PathBuf {
+    if prog.contains('/') && !prog.starts_with('/') {
+        cwd.join(prog)
+    } else {
+        prog.into()
+    }
+}
+
 /// The mount flags of the filesystem of `p` that a remount in a user
 /// namespace must keep (the kernel locks them), for `read_only`.
 fn locked_flags(p: &Path) -> libc::c_ulong {
@@ -265,12 +291,7 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
     let Some((prog, args)) = argv.split_first() else {
         return Err(Error::new(Code::Manifest, "empty command"));
     };
-    // A relative program path with a slash is relative to cwd (like a shell).
-    let prog_path = if prog.contains('/') && !prog.starts_with('/') {
-        cwd.join(prog)
-    } else {
-        prog.into()
-    };
+    let prog_path = program_path(prog, cwd);
     let mut cmd = Command::new(&prog_path);
     cmd.args(args)
         .current_dir(cwd)

@@ -166,12 +166,7 @@ fn program(argv: &[String], cwd: &Path) -> Result<(PathBuf, Vec<String>)> {
     let (prog, args) = argv
         .split_first()
         .ok_or_else(|| Error::new(Code::Manifest, "a service needs a command"))?;
-    let p = if prog.contains('/') && !prog.starts_with('/') {
-        cwd.join(prog)
-    } else {
-        PathBuf::from(prog)
-    };
-    Ok((p, args.to_vec()))
+    Ok((crate::run::program_path(prog, cwd), args.to_vec()))
 }
 
 fn start_supervised(s: &Start) -> Result<Record> {

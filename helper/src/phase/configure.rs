@@ -241,11 +241,7 @@ fn wait_ready(
             Some(r) => match (&r.http, &r.command) {
                 (Some(u), _) => super::validate::http_ok(u, Duration::from_secs(5)),
                 (None, Some(cmd)) => {
-                    match crate::run::run(cmd, &ctx.prefix, &env, Duration::from_secs(10), false) {
-                        Ok(o) if o.ok() => Ok(()),
-                        Ok(o) => Err(o.describe()),
-                        Err(e) => Err(e.msg),
-                    }
+                    crate::run::check(cmd, &ctx.prefix, &env, Duration::from_secs(10), false)
                 }
                 (None, None) => Ok(()),
             },

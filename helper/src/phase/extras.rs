@@ -48,11 +48,7 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
         let tries = c.retries.unwrap_or(3).max(1);
         let prefix = ctx.prefix.clone();
         let res = super::validate::retry(tries, || {
-            match crate::run::run(chk, &prefix, &env, timeout, true) {
-                Ok(o) if o.ok() => Ok(()),
-                Ok(o) => Err(o.describe()),
-                Err(e) => Err(e.msg),
-            }
+            crate::run::check(chk, &prefix, &env, timeout, true)
         });
         crate::signal::check()?;
         if let Err(last) = res {

@@ -87,11 +87,7 @@ pub(super) fn http_ok(url: &str, timeout: Duration) -> std::result::Result<(), S
 
 fn probe(ctx: &Ctx, h: &HealthCheck, timeout: Duration) -> std::result::Result<(), String> {
     if let Some(cmd) = &h.command {
-        return match crate::run::run(cmd, &ctx.prefix, &ctx.env(), timeout, false) {
-            Ok(o) if o.ok() => Ok(()),
-            Ok(o) => Err(o.describe()),
-            Err(e) => Err(e.msg),
-        };
+        return crate::run::check(cmd, &ctx.prefix, &ctx.env(), timeout, false);
     }
     http_ok(h.http.as_deref().unwrap_or_default(), timeout)
 }
