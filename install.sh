@@ -79,7 +79,21 @@ Options (each also an environment variable, shown after it):
   --gpu BACKEND         pick variants for cuda, rocm, metal, intel     ONRAMP_GPU
                         or cpu instead of the GPU detected
   --no-start            do not start the stack's services              ONRAMP_NO_START=1
+  --modify-path         put the stack's commands' directory on PATH in    ONRAMP_MODIFY_PATH=1
+                        your shell profiles (one marked block each)
+  --bin-dir DIR         link the stack's commands here                    ONRAMP_BIN_DIR
+                        (default ~/.local/bin; as root /usr/local/bin)
   --dry-run             print the plan and change nothing              ONRAMP_DRY_RUN=1
+  --uninstall           undo the install in --prefix: its services,      ONRAMP_UNINSTALL=1
+                        files and state (a config file you changed is kept)
+  --keep-models         with --uninstall: keep the model files
+  --purge-cache         with --uninstall: also drop the cache entries no
+                        other install uses
+  --check               say whether the install is ready (files,         ONRAMP_CHECK=1
+                        services, health checks); exit 15 when not
+  --deep                with --check: re-hash every file
+  --repair              with --check: put back what is missing or
+                        changed, from the cache
   --offline             make no network connection                     ONRAMP_OFFLINE=1
   --from DIR            a pre-seeded cache (files named by sha256)     ONRAMP_FROM
   --trust-key KEY       trust manifests signed by this minisign key    ONRAMP_TRUST_KEY
@@ -108,7 +122,7 @@ Exit codes: 0 done, 2 usage, 3 manifest, 4 disk, 5 platform, 6 network,
 7 integrity (also a refused signature, rollback or expiry), 8 another
 install running, 9 partial, 10 needs --yes or --fresh, 11 helper, 12 state,
 13 unsafe directory (as root), 14 helper killed (kill -9, out of memory),
-130 interrupted (see README.md).
+15 not ready (--check), 130 interrupted (see README.md).
 USAGE
 }
 
@@ -138,7 +152,15 @@ onramp_parse_args() {
         --profile) onramp_value "$1" "${2-}"; onramp_profile=$2; shift ;;
         --gpu) onramp_value "$1" "${2-}"; onramp_gpu=$2; shift ;;
         --no-start) onramp_no_start_flag=--no-start ;;
+        --modify-path) onramp_modify_path_flag=--modify-path ;;
+        --bin-dir) onramp_value "$1" "${2-}"; ONRAMP_BIN_DIR=$(onramp_abs "$2"); export ONRAMP_BIN_DIR; shift ;;
         --dry-run) onramp_dry_run=1 ;;
+        --uninstall) onramp_uninstall=1 ;;
+        --keep-models) onramp_keep_models_flag=--keep-models ;;
+        --purge-cache) onramp_purge_flag=--purge-cache ;;
+        --check) onramp_check=1 ;;
+        --deep) onramp_deep_flag=--deep ;;
+        --repair) onramp_repair=1; onramp_check=1 ;;
         --offline) onramp_offline=1; onramp_offline_flag=--offline ;;
         --from) onramp_value "$1" "${2-}"; onramp_from=$2; shift ;;
         --allow-http) onramp_http_flag=--allow-http ;;
@@ -187,7 +209,14 @@ onramp_defaults() {
     onramp_profile=${ONRAMP_PROFILE:-}
     onramp_gpu=${ONRAMP_GPU:-}
     onramp_no_start_flag=$(onramp_env_flag ONRAMP_NO_START "${ONRAMP_NO_START:-}" --no-start)
+    onramp_modify_path_flag=$(onramp_env_flag ONRAMP_MODIFY_PATH "${ONRAMP_MODIFY_PATH:-}" --modify-path)
     onramp_dry_run=$(onramp_env_flag ONRAMP_DRY_RUN "${ONRAMP_DRY_RUN:-}")
+    onramp_uninstall=$(onramp_env_flag ONRAMP_UNINSTALL "${ONRAMP_UNINSTALL:-}")
+    onramp_keep_models_flag=
+    onramp_purge_flag=
+    onramp_check=$(onramp_env_flag ONRAMP_CHECK "${ONRAMP_CHECK:-}")
+    onramp_deep_flag=
+    onramp_repair=0
     onramp_offline=$(onramp_env_flag ONRAMP_OFFLINE "${ONRAMP_OFFLINE:-}")
     onramp_offline_flag=$(onramp_env_flag ONRAMP_OFFLINE "${ONRAMP_OFFLINE:-}" --offline)
     onramp_from=${ONRAMP_FROM:-}
@@ -222,6 +251,71 @@ onramp_abs() {
     esac
 }
 
+# --from BUNDLE: an archive is unpacked (streamed; every member checked
+# against the bundle's index before anything is installed), a directory
+# checked byte for byte; either way the signature (with a trusted key) and
+# every artifact's presence too. The bundle's manifest is the default.
+onramp_open_bundle() {
+    case $onramp_from in
+    *.tar.zst)
+        [ -f "$onramp_from" ] || onramp_die "$EX_USAGE" "--from $onramp_from: no such file"
+        onramp_say "unpacking the bundle $onramp_from (each file checked against its index)"
+        "$onramp_helper" bundle unpack "$onramp_from" -o "$onramp_tmp/bundle" >/dev/null </dev/null ||
+            { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
+        onramp_from=$onramp_tmp/bundle
+        ;;
+    *)
+        onramp_say "checking the bundle $onramp_from (each file against its index)"
+        "$onramp_helper" bundle verify "$onramp_from" >/dev/null </dev/null ||
+            { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
+        ;;
+    esac
+    [ -n "$onramp_manifest" ] || onramp_manifest=$onramp_from/manifest.json
+}
+
+# --uninstall: the helper reverts what the install recorded.
+onramp_uninstall_run() {
+    onramp_dry_flag=
+    if [ "$onramp_dry_run" = 1 ]; then
+        onramp_dry_flag=--dry-run
+    fi
+    onramp_say "uninstalling from $onramp_prefix"
+    "$onramp_helper" uninstall --prefix "$onramp_prefix" \
+        ${onramp_keep_models_flag:+"$onramp_keep_models_flag"} \
+        ${onramp_purge_flag:+"$onramp_purge_flag"} \
+        ${onramp_dry_flag:+"$onramp_dry_flag"} </dev/null ||
+        { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
+}
+
+# --check [--deep] [--repair]: the helper's doctor; a repair then resumes
+# the install (only what doctor sent back runs, from the cache) and asks
+# the doctor again.
+onramp_check_run() {
+    onramp_rc=0
+    onramp_repair_flag=
+    if [ "$onramp_repair" = 1 ]; then
+        onramp_repair_flag=--repair
+    fi
+    onramp_doctor "$onramp_repair_flag" || onramp_rc=$?
+    if [ "$onramp_rc" = "$EX_NOT_READY" ] && [ "$onramp_repair" = 1 ]; then
+        onramp_say "repairing $onramp_prefix: putting back what is missing or changed"
+        onramp_yes=1
+        onramp_decide_resume
+        onramp_helper_call begin --owner "$$" "$onramp_mode" || { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
+        onramp_run_phases || true
+        onramp_rc=0
+        onramp_doctor || onramp_rc=$?
+    fi
+    exit "$(onramp_killed_code "$onramp_rc")"
+}
+
+onramp_doctor() {
+    "$onramp_helper" doctor --prefix "$onramp_prefix" \
+        ${onramp_manifest:+--manifest "$onramp_manifest"} \
+        ${onramp_manifest_url:+--manifest-url "$onramp_manifest_url"} \
+        ${onramp_deep_flag:+"$onramp_deep_flag"} ${1:+"$1"} </dev/null
+}
+
 main() {
     if [ "${1-}" != --onramp-eof ]; then
         printf 'onramp: error: %s\n' "this install.sh is incomplete (a truncated download?); download it again" >&2
@@ -243,12 +337,33 @@ main() {
     fi
     # A released install.sh installs its own stack and trusts its keys.
     [ -n "$onramp_manifest" ] || onramp_manifest=$onramp_rel_manifest
-    [ -n "$onramp_manifest" ] || onramp_die "$EX_USAGE" "no manifest: pass --manifest FILE|URL (or set ONRAMP_MANIFEST)"
+    # A bundle (`onramp bundle create`: a .tar.zst, or a directory with an
+    # index.json) carries the manifest and everything else: no network.
+    onramp_bundle=0
+    case $onramp_from in
+    '') ;;
+    *.tar.zst) onramp_bundle=1 ;;
+    *) [ ! -f "$onramp_from/index.json" ] || onramp_bundle=1 ;;
+    esac
+    if [ "$onramp_bundle" = 1 ]; then
+        onramp_offline=1
+        onramp_offline_flag=--offline
+    fi
+    # An uninstall or a check of a prefix named on the command line needs
+    # no manifest (and so no network); a repair reinstalls, so it does.
+    onramp_no_manifest=0
+    if [ "$onramp_uninstall" = 1 ] || { [ "$onramp_check" = 1 ] && [ "$onramp_repair" = 0 ]; }; then
+        [ -z "$onramp_prefix" ] || onramp_no_manifest=1
+    fi
+    [ "$onramp_no_manifest" = 1 ] || [ -n "$onramp_manifest" ] || [ "$onramp_bundle" = 1 ] ||
+        onramp_die "$EX_USAGE" "no manifest: pass --manifest FILE|URL (or set ONRAMP_MANIFEST)"
     onramp_trust_keys="$onramp_rel_keys $onramp_trust_keys"
     # Every helper call checks the manifest's signature against these.
     ONRAMP_TRUST_KEY=$onramp_trust_keys
     export ONRAMP_TRUST_KEY
+    [ "$onramp_no_manifest" = 0 ] || onramp_manifest=
     case $onramp_manifest in
+    '') ;;
     https://*) onramp_manifest_url=$onramp_manifest ;;
     *://*) onramp_die "$EX_USAGE" "--manifest $onramp_manifest: only https:// URLs are accepted (a manifest decides what runs)" ;;
     *)
@@ -266,6 +381,11 @@ main() {
     trap onramp_cleanup EXIT
     trap onramp_on_signal INT TERM
     onramp_acquire_helper
+    if [ "$onramp_bundle" = 1 ]; then
+        onramp_open_bundle
+    fi
+    [ -n "$onramp_manifest" ] || [ "$onramp_no_manifest" = 1 ] ||
+        onramp_die "$EX_USAGE" "no manifest: pass --manifest FILE|URL (or set ONRAMP_MANIFEST)"
     if [ -n "$onramp_manifest_url" ]; then
         onramp_say "fetching the manifest${onramp_rel_stack:+ of $onramp_rel_stack}: $onramp_manifest_url"
         onramp_manifest=$("$onramp_helper" fetch-manifest "$onramp_manifest_url" \
@@ -280,6 +400,13 @@ main() {
             ${onramp_manifest_url:+--manifest-url "$onramp_manifest_url"} </dev/null) || exit $?
     fi
     onramp_prefix=$(onramp_abs "$onramp_prefix")
+    if [ "$onramp_uninstall" = 1 ]; then
+        onramp_uninstall_run
+        return 0
+    fi
+    if [ "$onramp_check" = 1 ]; then
+        onramp_check_run
+    fi
     if [ "$onramp_dry_run" = 1 ]; then
         onramp_helper_call plan
         return 0

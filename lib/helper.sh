@@ -7,6 +7,27 @@
 # a build from this source checkout with cargo. Never run from /tmp: the
 # helper is staged under the user's cache directory and probed.
 
+# onramp_mkdir_noted ROOT DIR: mkdir -p DIR (inside ROOT, onramp's cache
+# root). When that makes ROOT, first note which directories it makes in
+# ROOT/created-dirs.json, as the helper does for the roots it makes, so an
+# uninstall with --purge-cache removes exactly those. A path JSON would
+# need escaping in is not noted (the directories then stay).
+onramp_mkdir_noted() {
+    onramp_mn_list=
+    if [ ! -d "$1" ]; then
+        onramp_mn_d=$1
+        while [ -n "$onramp_mn_d" ] && [ ! -e "$onramp_mn_d" ]; do
+            onramp_mn_list="\"$onramp_mn_d\"${onramp_mn_list:+,$onramp_mn_list}"
+            onramp_mn_d=${onramp_mn_d%/*}
+        done
+    fi
+    mkdir -p "$2"
+    case $1 in
+    *'"'* | *\\*) ;;
+    *) [ -z "$onramp_mn_list" ] || printf '[%s]' "$onramp_mn_list" >"$1/created-dirs.json" ;;
+    esac
+}
+
 onramp_cache_home() {
     if [ -n "${XDG_CACHE_HOME:-}" ]; then
         printf '%s/onramp' "$XDG_CACHE_HOME"
@@ -132,9 +153,24 @@ onramp_acquire_helper() {
             onramp_helper=$onramp_helper_cached
             return 0
         fi
-        mkdir -p "$onramp_bin_dir"
+        onramp_mkdir_noted "${onramp_bin_dir%/bin}" "$onramp_bin_dir"
         onramp_private_dir "${onramp_bin_dir%/bin}"
         onramp_private_dir "$onramp_bin_dir"
+        case $onramp_from in
+        *.tar.zst)
+            # A bundle archive: its helper, when zstd and tar are here to
+            # take it out (the pin is checked all the same).
+            if onramp_has zstd && onramp_has tar &&
+                zstd -dc "$onramp_from" 2>/dev/null | tar -xOf - "$onramp_helper_name" >"$onramp_tmp/$onramp_helper_name" 2>/dev/null &&
+                [ -s "$onramp_tmp/$onramp_helper_name" ]; then
+                onramp_install_helper "$onramp_tmp/$onramp_helper_name" "$onramp_pin_sha"
+                onramp_probe_helper "$onramp_helper_cached" || onramp_helper_unusable "$onramp_helper_cached"
+                onramp_helper=$onramp_helper_cached
+                return 0
+            fi
+            onramp_die "$EX_HELPER" "cannot take the helper out of $onramp_from (zstd and tar are needed); unpack it first (mkdir D && zstd -dc $onramp_from | tar -xf - -C D) and pass --from D"
+            ;;
+        esac
         if [ -n "$onramp_from" ]; then
             for onramp_cand in "$onramp_from/$onramp_helper_name" "$onramp_from/bin/$onramp_helper_name"; do
                 if [ -f "$onramp_cand" ]; then

@@ -50,6 +50,7 @@ onramp_run_phases() {
             ${onramp_from:+--from "$onramp_from"} \
             ${onramp_offline_flag:+"$onramp_offline_flag"} \
             ${onramp_no_start_flag:+"$onramp_no_start_flag"} \
+            ${onramp_modify_path_flag:+"$onramp_modify_path_flag"} \
             ${onramp_http_flag:+"$onramp_http_flag"} \
             ${onramp_skip_flag:+"$onramp_skip_flag"} \
             ${onramp_unpinned_flag:+"$onramp_unpinned_flag"} \

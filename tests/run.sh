@@ -135,6 +135,7 @@ main() {
         run_bats "hardware: detection, variants, profiles" ONRAMP_TEST_SHELL=dash -- tests/hardware.bats
         run_bats "stack: extras' artifacts, strip_components, check retries, a killed helper" ONRAMP_TEST_SHELL=dash -- tests/stack.bats
         run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
+        run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
     else
         for form in checkout dist; do
             for sh in "${SHELLS[@]}"; do
@@ -154,6 +155,7 @@ main() {
         run_bats "hardware: detection, variants, profiles" ONRAMP_TEST_SHELL=dash -- tests/hardware.bats
         run_bats "stack: extras' artifacts, strip_components, check retries, a killed helper" ONRAMP_TEST_SHELL=dash -- tests/stack.bats
         run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
+        run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
         fuzz
     fi
     echo

@@ -152,7 +152,9 @@ SHIM
     grep -qx "TimeoutStopSec=5" "$unit"
     grep -qx "WantedBy=default.target" "$unit"
     [ "$(grep -v is-active "$T/systemctl.log")" = "$(printf '%s\n' '--user daemon-reload' '--user enable onramp-svc-test-api.service' '--user restart onramp-svc-test-api.service')" ]
-    jq -e '.services.api == {manager: "systemd", handle: "onramp-svc-test-api.service", fingerprint: .services.api.fingerprint}' "$(state_file)"
+    jq -e '.services.api == {manager: "systemd", handle: "onramp-svc-test-api.service", fingerprint: .services.api.fingerprint, created: .services.api.created}' "$(state_file)"
+    # the unit directories it made, noted for an uninstall
+    jq -e --arg h "$HOME" '.services.api.created == [$h + "/.config", $h + "/.config/systemd", $h + "/.config/systemd/user"]' "$(state_file)"
     : >"$T/systemctl.log"
     PATH=$T/bin:$PATH run onramp_install --manifest "$W/sd.json" --prefix "$PREFIX"
     assert_success
@@ -175,4 +177,50 @@ SHIM
     ! kill -0 "$sup" 2>/dev/null
     ! fetch api.conf 2>/dev/null
     jq -e '.services == {}' "$(state_file)"
+}
+
+@test "uninstall stops the service and takes away what starts it: the supervisor, or the systemd unit (shim)" {
+    run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
+    assert_success
+    sup=$(supervisor)
+    pf=$(pidfile)
+    kill -0 "$sup"
+    run "$H" uninstall --prefix "$PREFIX"
+    assert_success
+    assert_output --partial "stopped service api (pidfile)"
+    ! kill -0 "$sup" 2>/dev/null
+    [ ! -e "$pf" ]
+    [ ! -e "$PREFIX" ]
+    ! curl -fsS "http://127.0.0.1:$PORT/api.conf" 2>/dev/null
+
+    export ONRAMP_SERVICE_MANAGER=systemd
+    mkdir -p "$T/bin"
+    cat >"$T/bin/systemctl" <<SHIM
+#!/bin/sh
+echo "\$*" >>"$T/systemctl.log"
+[ "\$1" = --user ] || exit 1
+shift
+case \$1 in
+show-environment | daemon-reload | enable | disable) exit 0 ;;
+restart) : >"$T/active-\$2" ;;
+stop) rm -f "$T/active-\$2" ;;
+is-active) [ -e "$T/active-\$3" ] ;;
+*) exit 1 ;;
+esac
+SHIM
+    chmod 755 "$T/bin/systemctl"
+    jq '.components[1].service.ready = {command: ["true"]} | .health_checks = []' "$W/manifest.json" >"$W/sd.json"
+    PATH=$T/bin:$PATH run onramp_install --manifest "$W/sd.json" --prefix "$PREFIX"
+    assert_success
+    unit=$HOME/.config/systemd/user/onramp-svc-test-api.service
+    [ -f "$unit" ]
+    : >"$T/systemctl.log"
+    PATH=$T/bin:$PATH run "$H" uninstall --prefix "$PREFIX"
+    assert_success
+    assert_output --partial "stopped service api (systemd)"
+    [ ! -e "$unit" ]
+    # the unit directories onramp made for it went too
+    [ ! -e "$HOME/.config" ]
+    [ ! -e "$T/active-onramp-svc-test-api.service" ]
+    [ "$(grep -v is-active "$T/systemctl.log")" = "$(printf '%s\n' '--user stop onramp-svc-test-api.service' '--user disable onramp-svc-test-api.service' '--user daemon-reload')" ]
 }

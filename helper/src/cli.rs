@@ -75,6 +75,7 @@ const CMDS: &[Cmd] = &[
             "--allow-unpinned-catalog",
             "--build-user",
             "--no-start",
+            "--modify-path",
         ],
     },
     Cmd {
@@ -136,6 +137,41 @@ const CMDS: &[Cmd] = &[
         args: "(status | stop) --prefix DIR",
         about: "Say whether each service onramp started for PREFIX is running, or stop them all (what an uninstall will do).",
         flags: &[],
+    },
+    Cmd {
+        name: "uninstall",
+        args: "--prefix DIR [--dry-run] [--keep-models] [--purge-cache]",
+        about: "Undo an install, last change first: stop its services and remove their units, run extras' uninstall commands, remove every file and directory it recorded (a config file you changed is kept and named), then its state, the stack's serial record when no other install has it, and the state and cache roots when onramp made them and they are empty. --keep-models keeps the models; --purge-cache also removes the cache entries no other install uses; --dry-run prints what it would do. Killed midway, run it again.",
+        flags: &["--dry-run", "--keep-models", "--purge-cache", "--cache-dir"],
+    },
+    Cmd {
+        name: "bundle",
+        args: "create --manifest FILE [--target T]... [--gpu B] [--profile P] [--helper TARGET=PATH]... -o FILE.tar.zst|DIR | verify FILE|DIR | list FILE|DIR | unpack FILE -o DIR",
+        about: "Make, check, list or unpack an air-gapped bundle: install.sh, the helpers, the manifest (and its signature), every file it names, every artifact and worker source fetched by URL (every variant for each --target, default this machine's; only those chosen with --gpu/--profile), and index.json (every file's size and sha256). create fetches through the download engine and resumes when run again; verify checks every byte, that nothing is missing or added, the signature (with a trusted key) and that every artifact is there; install.sh --from FILE|DIR installs from it with no network.",
+        flags: &[
+            "--target",
+            "-o",
+            "--helper",
+            "--cache-dir",
+            "--allow-unpinned-catalog",
+            "--connections",
+            "--mirror",
+            "--ca-file",
+            "--read-timeout",
+            "--allow-http",
+        ],
+    },
+    Cmd {
+        name: "doctor",
+        args: "--prefix DIR [--manifest FILE] [--deep] [--repair]",
+        about: "Say whether an install is ready, changing nothing: every required component done, every file it placed present and unchanged (size and time; --deep re-hashes), config files there, services running, health checks passing. Prints `ready` (exit 0) or `not ready` and each reason (exit 15). --repair marks what is missing or changed to be put back by the installer's next run, from the cache (install.sh --check --repair does both).",
+        flags: &["--deep", "--repair"],
+    },
+    Cmd {
+        name: "cache",
+        args: "(list | prune) [--dry-run]",
+        about: "List the download cache (each entry's size and which installs use it), or prune it: remove verified files and partial downloads no recorded install uses (an entry being downloaded is left alone).",
+        flags: &["--dry-run", "--cache-dir"],
     },
     Cmd {
         name: "supervise",
@@ -206,10 +242,17 @@ const OPTIONS_HELP: &str = "Options:
   --trust-key KEY        trust manifests signed by this minisign public key (RW... or a .pub file; repeatable;
                          also ONRAMP_TRUST_KEY); with any key trusted an unsigned manifest is refused
   --no-start             do not start the stack's services after configure
+  --modify-path          add a marked block to the user's shell profiles that puts the bin dir
+                         (ONRAMP_BIN_DIR, XDG_BIN_HOME or ~/.local/bin) on PATH, for `expose`d commands
   --allow-downgrade      accept a manifest whose serial is lower than one this machine accepted
   --allow-expired        accept a manifest whose \"expires\" has passed
   --gpu cuda|rocm|metal|intel|cpu  choose variants for this GPU backend instead of the one detected
-  --profile NAME         install this profile of the manifest (default: its default_profile, else everything)";
+  --profile NAME         install this profile of the manifest (default: its default_profile, else everything)
+  --dry-run              (uninstall, cache prune) print what it would do and change nothing
+  --keep-models          (uninstall) keep the model files
+  --purge-cache          (uninstall) also remove the cache entries no other install uses
+  --deep                 (doctor) re-hash every recorded file instead of comparing size and time
+  --repair               (doctor) put back what is missing or changed, from the cache";
 
 fn usage() -> String {
     let mut s = format!(
@@ -271,10 +314,17 @@ pub struct Flags {
     pub allow_expired: bool,
     pub gpu: Option<String>,
     pub no_start: bool,
+    pub modify_path: bool,
     pub profile: Option<String>,
     pub base_url: Option<String>,
     pub helpers: Vec<String>,
     pub minisign_key: Option<PathBuf>,
+    pub dry_run: bool,
+    pub targets: Vec<String>,
+    pub keep_models: bool,
+    pub purge_cache: bool,
+    pub deep: bool,
+    pub repair: bool,
     pub free: Vec<String>,
 }
 
@@ -380,6 +430,7 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
         allow_downgrade: p.contains("--allow-downgrade"),
         allow_expired: p.contains("--allow-expired"),
         no_start: p.contains("--no-start"),
+        modify_path: p.contains("--modify-path"),
         gpu: p
             .opt_value_from_str("--gpu")
             .map_err(|e| bad_value("--gpu", e))?,
@@ -395,6 +446,14 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
         minisign_key: p
             .opt_value_from_os_str("--minisign-key", |s| Ok::<_, String>(PathBuf::from(s)))
             .map_err(|e| bad_value("--minisign-key", e))?,
+        dry_run: p.contains("--dry-run"),
+        targets: p
+            .values_from_str("--target")
+            .map_err(|e| bad_value("--target", e))?,
+        keep_models: p.contains("--keep-models"),
+        purge_cache: p.contains("--purge-cache"),
+        deep: p.contains("--deep"),
+        repair: p.contains("--repair"),
         free: Vec::new(),
     };
     for a in p.finish() {
@@ -451,11 +510,11 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         unsafe { std::env::set_var("ONRAMP_BUILD_USER", u) };
     }
     let expect_free = match cmd.name {
-        "phase" | "download" | "sha256" | "fetch-manifest" | "services" => 1,
+        "phase" | "download" | "sha256" | "fetch-manifest" | "services" | "cache" => 1,
         "pkgbuild" => 2,
         _ => 0,
     };
-    if f.free.len() != expect_free {
+    if f.free.len() != expect_free && cmd.name != "bundle" {
         return err(
             Code::Usage,
             format!(
@@ -487,6 +546,10 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         "download" => crate::cmd::artifact::cmd_download(&f),
         "state" => crate::cmd::install::cmd_state(&f),
         "services" => crate::cmd::install::cmd_services(&f),
+        "uninstall" => crate::cmd::uninstall::cmd_uninstall(&f),
+        "cache" => crate::cmd::cache::cmd_cache(&f),
+        "doctor" => crate::cmd::doctor::cmd_doctor(&f),
+        "bundle" => crate::cmd::bundle::cmd_bundle(&f),
         "prefix" => {
             let man = crate::cmd::need_manifest(&f)?;
             out::stdout_line(

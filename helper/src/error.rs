@@ -39,13 +39,16 @@ pub enum Code {
     /// The helper was killed by a signal it cannot catch (kill -9, the OOM
     /// killer): install.sh says so; what finished is kept and a rerun resumes.
     Killed = 14,
+    /// `doctor`: the install is not ready (something recorded is missing or
+    /// changed, a service is down, a health check fails); it says what.
+    NotReady = 15,
     /// Interrupted by Ctrl-C or SIGTERM.
     Interrupted = 130,
 }
 
 impl Code {
     /// Every code, in table order (for `onramp exit-codes`).
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 16] = [
         Code::Internal,
         Code::Usage,
         Code::Manifest,
@@ -60,6 +63,7 @@ impl Code {
         Code::State,
         Code::Unsafe,
         Code::Killed,
+        Code::NotReady,
         Code::Interrupted,
     ];
 
@@ -84,6 +88,7 @@ impl Code {
             Code::State => "state",
             Code::Unsafe => "unsafe",
             Code::Killed => "killed",
+            Code::NotReady => "not_ready",
             Code::Interrupted => "interrupted",
         }
     }

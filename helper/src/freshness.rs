@@ -26,6 +26,16 @@ struct Record {
     accepted_at: String,
 }
 
+/// Drop what this machine accepted for `stack` (its last install went).
+pub fn forget(root: &Path, stack: &str) -> Result<()> {
+    let p = record_path(root, stack);
+    match crate::fault::io("unlink", &p, || std::fs::remove_file(&p)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io("cannot remove", &p, e)),
+    }
+}
+
 fn record_path(root: &Path, stack: &str) -> PathBuf {
     let h = fsutil::sha256_bytes(stack.as_bytes());
     root.join("serials").join(format!("{}.json", &h[..16]))
@@ -113,6 +123,7 @@ pub fn accept(man: &Loaded, root: &Path) -> Result<()> {
         accepted_at: fsutil::now_rfc3339(),
     };
     let p = record_path(root, &man.m.name);
+    fsutil::make_root(root, crate::trust::STATE_FIX)?;
     if let Some(dir) = p.parent() {
         fsutil::mkdirs(dir)?;
     }

@@ -106,6 +106,107 @@ pub fn mkdirs(dir: &Path) -> Result<()> {
     crate::trust::dir(dir, crate::trust::Last::Private, None)
 }
 
+/// The note in an onramp root (state or cache) that lists the directories
+/// onramp created to make it, for an uninstall to remove exactly those.
+pub const CREATED_NOTE: &str = "created-dirs.json";
+
+/// Create onramp's own root directory (the state or the cache root). When
+/// it did not exist, first note the directories this creates (it and its
+/// missing parents) in `root/created-dirs.json`: an uninstall that leaves
+/// the root empty removes those and nothing that was there before.
+/// `fix` says what to do instead when, as root, a directory on the way is
+/// refused (see `trust`).
+pub fn make_root(root: &Path, fix: &str) -> Result<()> {
+    if root.is_dir() {
+        return Ok(());
+    }
+    let missing = missing_dirs(root);
+    crate::trust::dir(root, crate::trust::Last::Private, Some(fix))?;
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
+        let body = serde_json::to_vec(&list)
+            .map_err(|e| Error::new(Code::Internal, format!("created-dirs note: {e}")))?;
+        write_atomic(&root.join(CREATED_NOTE), &body, 0o644)?;
+    }
+    Ok(())
+}
+
+/// Undo `make_root` when `root` holds nothing but its note (and the
+/// empty directories `subdirs` names): remove them and the directories the
+/// note lists, innermost first, each only while it is empty. True when the
+/// root is gone.
+pub fn tidy_root(root: &Path, subdirs: &[&str]) -> Result<bool> {
+    for d in subdirs {
+        let _ = fs::remove_dir(root.join(d));
+    }
+    let Ok(rd) = fs::read_dir(root) else {
+        return Ok(true);
+    };
+    let names: Vec<std::ffi::OsString> = rd.flatten().map(|e| e.file_name()).collect();
+    if names.iter().any(|n| n != CREATED_NOTE) {
+        return Ok(false);
+    }
+    let note = root.join(CREATED_NOTE);
+    let made: Vec<String> = fs::read(&note)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if !names.is_empty() {
+        crate::fault::io("unlink", &note, || fs::remove_file(&note))
+            .map_err(|e| Error::io("cannot remove", &note, e))?;
+    }
+    // The root itself goes when onramp made it; so do the parents it made.
+    let mut dirs: Vec<PathBuf> = made.iter().map(PathBuf::from).collect();
+    if !dirs.iter().any(|d| d == root) {
+        return Ok(false);
+    }
+    dirs.reverse();
+    for d in dirs {
+        if fs::remove_dir(&d).is_err() {
+            break;
+        }
+    }
+    Ok(!root.exists())
+}
+
+/// `dir` and those of its parents that do not exist, outermost first.
+pub fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && std::fs::symlink_metadata(d).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    v.reverse();
+    v
+}
+
+/// Every file and symbolic link under `root` (not directories), relative,
+/// without following links; at most `limit` (a bound on what an untrusted
+/// command can make this hold). Unreadable directories are skipped.
+pub fn list_files(root: &Path, limit: usize) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        let Ok(rd) = fs::read_dir(root.join(&rel)) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            if out.len() >= limit {
+                return out;
+            }
+            let r = rel.join(e.file_name());
+            match e.file_type() {
+                Ok(t) if t.is_dir() => todo.push(r),
+                Ok(_) => {
+                    out.insert(r.to_string_lossy().into_owned());
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    out
+}
+
 /// Like `mkdirs`, for a directory that only receives one file by a fresh
 /// temp name and a rename: as root a sticky directory (`/tmp`) is fine.
 pub fn mkdirs_for_file(dir: &Path) -> Result<()> {

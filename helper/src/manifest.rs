@@ -51,6 +51,10 @@ pub struct Manifest {
     /// component is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_profile: Option<String>,
+    /// Executables in the prefix (relative paths) linked into the user's
+    /// bin directory by their file name (see `expose`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -190,6 +194,10 @@ pub struct Component {
     /// (default 3, with the health checks' back-off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
+    /// Extra: the command that undoes what its command did outside the
+    /// files onramp records (argv, run in the prefix before those files go).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uninstall: Option<Vec<String>>,
     #[serde(default)]
     pub timeout_s: Option<u64>,
     /// Worker: its PKGBUILD, pinned by sha256.
@@ -684,6 +692,25 @@ fn validate(m: &Manifest) -> Result<()> {
     if let Some(cycle) = find_cycle(m) {
         return bad("components", format!("depends_on forms a cycle: {cycle}"));
     }
+    let mut names = BTreeSet::new();
+    for (i, e) in m.expose.iter().enumerate() {
+        let at = format!("expose[{i}]");
+        check_rel(&at, e)?;
+        let name = crate::expose::name_of(e);
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+            || name.starts_with(['.', '-'])
+        {
+            return bad(
+                &at,
+                format!("{name:?} is not a command name (letters, digits, . _ + -)"),
+            );
+        }
+        if !names.insert(name) {
+            return bad(&at, format!("two exposed commands are named {name:?}"));
+        }
+    }
     for (i, d) in m.configure.dirs.iter().enumerate() {
         check_rel(&format!("configure.dirs[{i}]"), d)?;
     }
@@ -869,6 +896,17 @@ fn validate_component(c: &Component, at: &str) -> Result<()> {
                     "an extra needs a command (argv array)",
                 );
             }
+        }
+    }
+    if let Some(u) = &c.uninstall {
+        if c.kind != Kind::Extra {
+            return bad(
+                &format!("{at}.uninstall"),
+                "only an extra has an uninstall command (onramp removes the rest itself)",
+            );
+        }
+        if u.is_empty() {
+            return bad(&format!("{at}.uninstall"), "must not be empty");
         }
     }
     if let Some(vc) = &c.version_check

@@ -30,6 +30,10 @@ pub struct Record {
     pub handle: String,
     /// What it ran when it was started: a different one means restart.
     pub fingerprint: String,
+    /// Directories onramp made for its unit (`~/.config/systemd/user` and
+    /// parents that did not exist), removed with it when they are empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +227,7 @@ fn start_supervised(s: &Start) -> Result<Record> {
         manager: Manager::Pidfile.name().into(),
         handle: pidfile.display().to_string(),
         fingerprint: s.fingerprint.clone(),
+        created: Vec::new(),
     })
 }
 
@@ -281,6 +286,10 @@ fn start_unit(s: &Start) -> Result<Record> {
     }
     text.push_str("\n[Install]\nWantedBy=default.target\n");
     let dir = unit_dir()?;
+    let created = fsutil::missing_dirs(&dir)
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect();
     fsutil::mkdirs(&dir)?;
     fsutil::write_atomic(&dir.join(&unit), text.as_bytes(), 0o644)?;
     for args in [
@@ -299,6 +308,7 @@ fn start_unit(s: &Start) -> Result<Record> {
         manager: Manager::Systemd.name().into(),
         handle: unit,
         fingerprint: s.fingerprint.clone(),
+        created,
     })
 }
 
@@ -313,6 +323,36 @@ pub fn stop(r: &Record, timeout: Duration) -> Result<()> {
         }),
         _ => stop_pidfile(Path::new(&r.handle), timeout),
     }
+}
+
+/// Stop it and take away what starts it again: a systemd unit is disabled
+/// and its file removed (then systemd reloads); a supervisor's pid file goes
+/// with the stop. What an uninstall does with each service.
+pub fn remove(r: &Record, timeout: Duration) -> Result<()> {
+    stop(r, timeout)?;
+    if r.manager != Manager::Systemd.name() {
+        return Ok(());
+    }
+    let unit = unit_dir()?.join(&r.handle);
+    // Disabling an already-disabled (or unknown) unit is not an error here.
+    let _ = systemctl(&["disable", &r.handle]);
+    match std::fs::remove_file(&unit) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("cannot remove unit", &unit, e)),
+    }
+    systemctl(&["daemon-reload"]).map_err(|why| {
+        Error::new(
+            Code::Internal,
+            format!("systemctl --user daemon-reload: {why}"),
+        )
+    })?;
+    for d in r.created.iter().rev() {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// TERM to the supervisor (it stops its process group, waiting `timeout`),

@@ -65,6 +65,8 @@ pub enum InstallStatus {
     Complete,
     Failed,
     Interrupted,
+    /// `onramp uninstall` began and has not finished: run it again.
+    Uninstalling,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,6 +115,13 @@ pub struct Step {
     /// The sha256 of the artifact it installs here (to say why it changed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifact: Option<String>,
+    /// An extra's `uninstall` command, kept so an uninstall needs no manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<Vec<String>>,
+    /// Other cache entries it used (a worker's sources), by sha256, so
+    /// `cache prune` keeps what a rebuild needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cached: Vec<String>,
 }
 
 impl Step {
@@ -187,6 +196,20 @@ pub struct State {
     /// Services onramp started, component id -> how to find and stop it.
     #[serde(default)]
     pub services: BTreeMap<String, crate::service::Record>,
+    /// Directories the install created for the prefix (the prefix and its
+    /// missing parents, outermost first), noted before they were made: an
+    /// uninstall removes those it leaves empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<String>,
+    /// The configure directories (relative), noted before they are made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config_dirs: Vec<String>,
+    /// The links to exposed commands onramp made (`expose`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<crate::expose::Link>,
+    /// The PATH blocks onramp added to shell profiles (`--modify-path`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path_blocks: Vec<crate::expose::Block>,
 }
 
 impl State {
@@ -320,6 +343,25 @@ pub fn root(override_dir: Option<&Path>) -> Result<PathBuf> {
     )
 }
 
+/// Every install recorded under `root`, read without taking their locks
+/// (for `cache` and `uninstall`, which only read them): its directory and
+/// its state. One that does not parse is skipped.
+pub fn all(root: &Path) -> Vec<(PathBuf, State)> {
+    let Ok(rd) = std::fs::read_dir(root.join("installs")) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(PathBuf, State)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path().join("state.json")).ok()?;
+            let st = serde_json::from_slice::<State>(&bytes).ok()?;
+            Some((e.path(), st))
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
 /// The per-prefix directory (exists or not).
 pub fn dir_for(root: &Path, prefix: &Path) -> PathBuf {
     let h = fsutil::sha256_bytes(prefix.as_os_str().as_encoded_bytes());
@@ -329,6 +371,13 @@ pub fn dir_for(root: &Path, prefix: &Path) -> PathBuf {
 impl Store {
     /// Create the directory and take the exclusive lock, or say who holds it.
     pub fn lock(dir: &Path) -> Result<Store> {
+        // The state root (above installs/<hash>) notes what it created.
+        if let Some(root) = dir.parent().and_then(Path::parent) {
+            fsutil::make_root(root, crate::trust::STATE_FIX).map_err(|e| match e.code {
+                Code::Unsafe | Code::Disk => e,
+                _ => Error::new(Code::State, e.msg),
+            })?;
+        }
         crate::trust::dir(
             dir,
             crate::trust::Last::Private,

@@ -63,19 +63,44 @@ fn fail(what: impl Into<String>) -> Error {
 }
 
 pub fn run(job: &Job) -> Result<Built> {
-    let id = job.comp.id.as_str();
-    let client = if job.opts.offline {
+    let client = client(job)?;
+    let (rec, meta) = recipe(job, client.as_ref())?;
+    let (os, arch) = job.target.split_once('-').unwrap_or(("linux", job.target));
+    build(job, &rec, meta, (os, arch), client.as_ref())
+}
+
+/// Every verified URL source of the worker's recipe, in the job's cache
+/// (what `bundle create` gathers); nothing is built. Their sha256s.
+pub fn prefetch(job: &Job) -> Result<Vec<String>> {
+    let client = client(job)?;
+    let (rec, meta) = recipe(job, client.as_ref())?;
+    let scx = sources::Ctx {
+        job,
+        origin: &rec.origin,
+        client: client.as_ref(),
+    };
+    let mut v = Vec::new();
+    for s in &meta.sources {
+        crate::signal::check()?;
+        v.extend(sources::prefetch(&scx, s)?);
+    }
+    Ok(v)
+}
+
+fn client(job: &Job) -> Result<Option<http::Client>> {
+    Ok(if job.opts.offline {
         None
     } else {
         Some(http::Client::new(&job.opts.net)?)
-    };
-    let rec = catalog::fetch(
-        job.comp,
-        job.man,
-        client.as_ref(),
-        job.allow_unpinned_catalog,
-    )?;
-    let (os, arch) = job.target.split_once('-').unwrap_or(("linux", job.target));
+    })
+}
+
+/// The worker's recipe (catalog or pinned PKGBUILD, its sha256 checked),
+/// read for the job's target.
+fn recipe(job: &Job, client: Option<&http::Client>) -> Result<(catalog::Fetched, Meta)> {
+    let id = job.comp.id.as_str();
+    let rec = catalog::fetch(job.comp, job.man, client, job.allow_unpinned_catalog)?;
+    let arch = job.target.split_once('-').map_or(job.target, |t| t.1);
     let recipe = match crate::pkgbuild::parse(&rec.text, arch) {
         Ok(r) => r,
         Err(refusal) => {
@@ -93,10 +118,10 @@ pub fn run(job: &Job) -> Result<Built> {
         catalog::Origin::Dir(d) => Some(d.as_path()),
         catalog::Origin::Url(_) => None,
     };
-    crate::pkgbuild::srcinfo(&recipe, lint_dir)
+    let meta = crate::pkgbuild::srcinfo(&recipe, lint_dir)
         .and_then(|_| Meta::from_recipe(&recipe, arch))
-        .map_err(|r| Error::new(Code::Manifest, format!("recipe for {id}: {r}")))
-        .and_then(|meta| build(job, &rec, meta, (os, arch), client.as_ref()))
+        .map_err(|r| Error::new(Code::Manifest, format!("recipe for {id}: {r}")))?;
+    Ok((rec, meta))
 }
 
 fn platform_check(

@@ -214,36 +214,52 @@ pub fn fetch(cx: &Ctx, s: &SourceEntry, startdir: &Path) -> Result<(PathBuf, Opt
             Ok((dest, None))
         }
         Some(sha) => {
-            let (source, size) = match &loc {
-                Loc::File(p) => (
-                    Source::Path(p.clone()),
-                    fs::symlink_metadata(p)
-                        .map_err(|e| Error::io(&format!("source {:?}", s.entry), p, e))?
-                        .len(),
-                ),
-                Loc::Url(u) => {
-                    // Already verified in the cache: no network needed.
-                    let size = match fs::metadata(cx.job.cache.verified_path(&sha)) {
-                        Ok(m) if m.is_file() => m.len(),
-                        _ => http::probe_size(cx.client(u)?, u)?,
-                    };
-                    (Source::Url(u.clone()), size)
-                }
-            };
-            let want = Want {
-                label: format!("{}: {}", cx.job.comp.id, s.name),
-                source,
-                size,
-                sha256: sha,
-            };
-            if cx.job.cache.lookup(&want).is_none() {
-                cx.job.rep.add_total(want.size);
-            }
-            let cached = cx.job.cache.ensure(&want, cx.job.opts, cx.job.rep)?;
+            let (cached, want) = into_cache(cx, s, &loc, sha)?;
             copy_verified(&cached, &dest, s, &want.sha256)?;
             Ok((dest, Some(want.sha256)))
         }
     }
+}
+
+/// A verified URL source into the cache (what `bundle create` gathers);
+/// a local one is part of the recipe's directory. The sha256, when fetched.
+pub fn prefetch(cx: &Ctx, s: &SourceEntry) -> Result<Option<String>> {
+    let loc = locate(s, cx.origin)?;
+    match (precheck(cx, s)?, &loc) {
+        (Some(sha), Loc::Url(_)) => Ok(Some(into_cache(cx, s, &loc, sha)?.1.sha256)),
+        _ => Ok(None),
+    }
+}
+
+/// Fetch (or find) a verified source in the cache.
+fn into_cache(cx: &Ctx, s: &SourceEntry, loc: &Loc, sha: String) -> Result<(PathBuf, Want)> {
+    let (source, size) = match loc {
+        Loc::File(p) => (
+            Source::Path(p.clone()),
+            fs::symlink_metadata(p)
+                .map_err(|e| Error::io(&format!("source {:?}", s.entry), p, e))?
+                .len(),
+        ),
+        Loc::Url(u) => {
+            // Already verified in the cache: no network needed.
+            let size = match fs::metadata(cx.job.cache.verified_path(&sha)) {
+                Ok(m) if m.is_file() => m.len(),
+                _ => http::probe_size(cx.client(u)?, u)?,
+            };
+            (Source::Url(u.clone()), size)
+        }
+    };
+    let want = Want {
+        label: format!("{}: {}", cx.job.comp.id, s.name),
+        source,
+        size,
+        sha256: sha,
+    };
+    if cx.job.cache.lookup(&want).is_none() {
+        cx.job.rep.add_total(want.size);
+    }
+    let cached = cx.job.cache.ensure(&want, cx.job.opts, cx.job.rep)?;
+    Ok((cached, want))
 }
 
 /// Copy the cached source into startdir, computing its sums as it is

@@ -87,6 +87,7 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
     // a refused manifest never replaces the copy kept before.
     let man = manifest::from_bytes(dest.clone(), &bytes, Some(&url))?;
     check_fresh(f, &man)?;
+    fsutil::make_root(&root, crate::trust::STATE_FIX)?;
     if let Some(dir) = dest.parent() {
         fsutil::mkdirs(dir)?;
     }

@@ -78,6 +78,14 @@ pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
         return Ok(0);
     };
     state::check_owner(st, me.as_ref())?;
+    if st.status == InstallStatus::Uninstalling {
+        out::line(&format!(
+            "onramp: an uninstall of {} from {} did not finish; installing it again from the start (verified downloads are reused)",
+            st.stack, st.prefix
+        ));
+        out::stdout_line("fresh");
+        return Ok(0);
+    }
     if st.plan_id != o.plan_id
         && st.stack == o.man.m.name
         && st.prefix == o.prefix.display().to_string()
@@ -218,10 +226,26 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
             let (phases, mut steps) = phase::fresh_lists(&o.man, &o.target);
             if f.upgrade
                 && let Some(old) = &old
+                && old.status != InstallStatus::Uninstalling
                 && old.stack == o.man.m.name
                 && old.prefix == o.prefix.display().to_string()
             {
                 upgrade(old, &mut steps, &o.prefix)?;
+            } else if let Some(old) = old
+                .as_ref()
+                .filter(|s| s.prefix == o.prefix.display().to_string())
+            {
+                // Starting over in place: what the old install recorded of
+                // a component stays recorded (an extra that finds its
+                // files already there makes nothing new), so an uninstall
+                // still removes it.
+                for s in steps.iter_mut() {
+                    for f in old.step(&s.id).map(|p| p.files.clone()).unwrap_or_default() {
+                        if !s.files.contains(&f) {
+                            s.files.push(f);
+                        }
+                    }
+                }
             }
             State {
                 schema: state::SCHEMA,
@@ -258,6 +282,27 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
                 managed_files: old
                     .as_ref()
                     .map(|o| o.managed_files.clone())
+                    .unwrap_or_default(),
+                // Noted before the prefix exists: an uninstall removes
+                // the directories this install made, and only those.
+                created: match old
+                    .as_ref()
+                    .filter(|s| s.prefix == o.prefix.display().to_string())
+                {
+                    Some(s) => s.created.clone(),
+                    None => fsutil::missing_dirs(&o.prefix)
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect(),
+                },
+                config_dirs: old
+                    .as_ref()
+                    .map(|o| o.config_dirs.clone())
+                    .unwrap_or_default(),
+                exposed: old.as_ref().map(|o| o.exposed.clone()).unwrap_or_default(),
+                path_blocks: old
+                    .as_ref()
+                    .map(|o| o.path_blocks.clone())
                     .unwrap_or_default(),
                 services: old.map(|o| o.services).unwrap_or_default(),
             }
@@ -299,7 +344,10 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
             && prev.fingerprint.is_some()
             && prev.fingerprint == s.fingerprint
         {
+            // Its uninstall command is the new manifest's word.
+            let undo = s.undo.take();
             *s = prev.clone();
+            s.undo = undo;
             unchanged += 1;
             continue;
         }
@@ -397,6 +445,7 @@ pub fn cmd_phase(f: &Flags) -> Result<i32> {
         allow_skip_checksums: f.allow_skip_checksums,
         allow_unpinned_catalog: f.allow_unpinned_catalog,
         no_start: f.no_start,
+        modify_path: f.modify_path,
     };
     phase::run(&name, &mut ctx, me.as_ref())?;
     Ok(0)

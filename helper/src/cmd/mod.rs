@@ -13,10 +13,14 @@ use crate::state::{self, State, Store};
 use std::path::{Path, PathBuf};
 
 pub mod artifact;
+pub mod bundle;
+pub mod cache;
+pub mod doctor;
 pub mod fetch;
 pub mod install;
 pub mod pkgbuild;
 pub mod release;
+pub mod uninstall;
 
 /// The keys this command trusts: `--trust-key` and `ONRAMP_TRUST_KEY`.
 pub fn trusted_keys(f: &Flags) -> Result<crate::sign::Keys> {

@@ -217,6 +217,115 @@ fn copy_in(src: &Path, out: &Path, rel: &str, want: Option<(&str, Option<u64>)>)
     Ok(sha)
 }
 
+/// The helpers to ship, `--helper TARGET=PATH`; by default this helper,
+/// for this machine (it must be static: it runs on every machine).
+pub(crate) fn helpers(f: &Flags) -> Result<BTreeMap<String, PathBuf>> {
+    let mut helpers: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for h in &f.helpers {
+        let Some((t, p)) = h.split_once('=') else {
+            return err(
+                Code::Usage,
+                format!("--helper {h:?}: use TARGET=PATH (e.g. linux-aarch64=./onramp)"),
+            );
+        };
+        if t == "any" || !crate::platform::KNOWN_TARGETS.contains(&t) {
+            return err(Code::Usage, format!("--helper {h:?}: unknown target {t:?}"));
+        }
+        helpers.insert(t.to_string(), fsutil::absolute(Path::new(p))?);
+    }
+    if helpers.is_empty() {
+        let me = std::env::current_exe().map_err(|e| {
+            Error::new(
+                Code::Internal,
+                format!("cannot find this helper's file: {e}"),
+            )
+        })?;
+        if !is_static(&me)? {
+            return err(
+                Code::Usage,
+                format!(
+                    "{} is not statically linked, so it would not run on every machine; pass --helper {}=PATH to a static build (sh tools/build-helper.sh)",
+                    me.display(),
+                    crate::platform::target()
+                ),
+            );
+        }
+        helpers.insert(crate::platform::target(), me);
+    }
+    Ok(helpers)
+}
+
+/// Copy the helpers in as `onramp-VERSION-TARGET`; their sha256 by target.
+pub(crate) fn copy_helpers(
+    helpers: &BTreeMap<String, PathBuf>,
+    out_dir: &Path,
+) -> Result<BTreeMap<String, String>> {
+    let mut pins = BTreeMap::new();
+    for (t, p) in helpers {
+        let name = format!("onramp-{VERSION}-{t}");
+        let sha = copy_in(p, out_dir, &name, None)?;
+        pins.insert(t.clone(), sha);
+    }
+    Ok(pins)
+}
+
+/// Copy every file the manifest names by relative path (artifacts, pinned
+/// recipes, catalog entries), each checked against its sha256 when it has
+/// one, to the same relative path under `out_dir`.
+pub(crate) fn copy_named(m: &Loaded, out_dir: &Path) -> Result<()> {
+    for (i, c) in m.m.components.iter().enumerate() {
+        let sets = std::iter::once((String::new(), &c.artifacts)).chain(
+            c.variants
+                .iter()
+                .enumerate()
+                .map(|(j, v)| (format!(".variants[{j}]"), &v.artifacts)),
+        );
+        for (at, arts) in sets {
+            for (t, a) in arts {
+                if let Some(p) = &a.path {
+                    copy_file(
+                        m,
+                        out_dir,
+                        &format!("components[{i}]{at}.artifacts.{t}.path"),
+                        p,
+                        a.sha256.as_deref().map(|s| (s, a.size)),
+                    )?;
+                }
+            }
+        }
+        if let Some(r) = &c.recipe
+            && let Some(p) = &r.path
+        {
+            below(&format!("components[{i}].recipe.path"), p)?;
+            copy_in(&m.dir.join(p), out_dir, p, Some((&r.sha256, None)))?;
+        }
+        if let Some(k) = &c.catalog
+            && !k.base.contains("://")
+        {
+            below(&format!("components[{i}].catalog.base"), &k.base)?;
+            let rel = format!("{}/workers/{}", k.base.trim_end_matches('/'), k.id);
+            for file in files_below(&m.dir.join(&rel))? {
+                let r = format!("{rel}/{file}");
+                copy_in(&m.dir.join(&r), out_dir, &r, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copy the file the manifest names at `at` by relative path `rel` (it
+/// must be below the manifest's directory), checked against `want`.
+pub(crate) fn copy_file(
+    m: &Loaded,
+    out_dir: &Path,
+    at: &str,
+    rel: &str,
+    want: Option<(&str, Option<u64>)>,
+) -> Result<String> {
+    below(at, rel)?;
+    copy_in(&m.dir.join(rel), out_dir, rel, want)
+}
+
 /// Every regular file below `dir`, relative to it, sorted.
 fn files_below(dir: &Path) -> Result<Vec<String>> {
     let mut found = Vec::new();
@@ -390,77 +499,12 @@ pub fn cmd_release(f: &Flags) -> Result<i32> {
         }
         shell_safe("the stack name", &m.m.name)?;
     }
-    // Helpers: TARGET=PATH; by default this helper, for this machine.
-    let mut helpers: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for h in &f.helpers {
-        let Some((t, p)) = h.split_once('=') else {
-            return err(
-                Code::Usage,
-                format!("--helper {h:?}: use TARGET=PATH (e.g. linux-aarch64=./onramp)"),
-            );
-        };
-        if t == "any" || !crate::platform::KNOWN_TARGETS.contains(&t) {
-            return err(Code::Usage, format!("--helper {h:?}: unknown target {t:?}"));
-        }
-        helpers.insert(t.to_string(), fsutil::absolute(Path::new(p))?);
-    }
-    if helpers.is_empty() {
-        let me = std::env::current_exe().map_err(|e| {
-            Error::new(
-                Code::Internal,
-                format!("cannot find this helper's file: {e}"),
-            )
-        })?;
-        if !is_static(&me)? {
-            return err(
-                Code::Usage,
-                format!(
-                    "{} is not statically linked, so it would not run on every machine; pass --helper {}=PATH to a static build (sh tools/build-helper.sh)",
-                    me.display(),
-                    crate::platform::target()
-                ),
-            );
-        }
-        helpers.insert(crate::platform::target(), me);
-    }
+    let helpers = helpers(f)?;
     fsutil::mkdirs(&out_dir)?;
-    let mut pins = BTreeMap::new();
-    for (t, p) in &helpers {
-        let name = format!("onramp-{VERSION}-{t}");
-        let sha = copy_in(p, &out_dir, &name, None)?;
-        pins.insert(t.clone(), sha);
-    }
+    let pins = copy_helpers(&helpers, &out_dir)?;
     let mut keys = trusted_keys(f)?.texts();
     if let Some(m) = &man {
-        for (i, c) in m.m.components.iter().enumerate() {
-            for (t, a) in &c.artifacts {
-                if let Some(p) = &a.path {
-                    below(&format!("components[{i}].artifacts.{t}.path"), p)?;
-                    copy_in(
-                        &m.dir.join(p),
-                        &out_dir,
-                        p,
-                        a.sha256.as_deref().map(|s| (s, a.size)),
-                    )?;
-                }
-            }
-            if let Some(r) = &c.recipe
-                && let Some(p) = &r.path
-            {
-                below(&format!("components[{i}].recipe.path"), p)?;
-                copy_in(&m.dir.join(p), &out_dir, p, Some((&r.sha256, None)))?;
-            }
-            if let Some(k) = &c.catalog
-                && !k.base.contains("://")
-            {
-                below(&format!("components[{i}].catalog.base"), &k.base)?;
-                let rel = format!("{}/workers/{}", k.base.trim_end_matches('/'), k.id);
-                for file in files_below(&m.dir.join(&rel))? {
-                    let r = format!("{rel}/{file}");
-                    copy_in(&m.dir.join(&r), &out_dir, &r, None)?;
-                }
-            }
-        }
+        copy_named(m, &out_dir)?;
         let body = released_manifest(m)?;
         let mpath = out_dir.join("manifest.json");
         fsutil::write_atomic(&mpath, &body, 0o644)?;

@@ -89,6 +89,9 @@ pub use crate::fsutil::free_bytes;
 
 pub struct Cache {
     pub root: PathBuf,
+    /// The sha256 of every entry `ensure` handed out (taken by `take_used`),
+    /// so a step can record the cache entries it needs (`cache prune`).
+    used: std::sync::Mutex<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -158,7 +161,27 @@ fn hash_open(f: &mut File, path: &Path) -> Result<(String, fs::Metadata, fs::Met
 
 impl Cache {
     pub fn new(root: PathBuf) -> Cache {
-        Cache { root }
+        Cache {
+            root,
+            used: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The entries handed out since the last call, each once.
+    pub fn take_used(&self) -> Vec<String> {
+        let mut v = match self.used.lock() {
+            Ok(mut g) => std::mem::take(&mut *g),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        };
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    fn note_used(&self, sha: &str) {
+        if let Ok(mut g) = self.used.lock() {
+            g.push(sha.to_string());
+        }
     }
 
     pub fn verified_path(&self, sha: &str) -> PathBuf {
@@ -248,9 +271,11 @@ impl Cache {
 
     /// Make sure the verified file is in the cache; return its path.
     pub fn ensure(&self, want: &Want, opts: &Options, rep: &Progress) -> Result<PathBuf> {
+        self.note_used(&want.sha256);
         if let Some(p) = self.lookup(want) {
             return Ok(p);
         }
+        fsutil::make_root(&self.root, crate::trust::CACHE_FIX)?;
         fsutil::mkdirs(&self.root.join("sha256"))?;
         fsutil::mkdirs(&self.root.join("partial"))?;
         // One writer per artifact, across processes: another installer using

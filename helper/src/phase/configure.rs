@@ -14,6 +14,16 @@ use std::time::{Duration, Instant};
 pub fn run(ctx: &mut Ctx) -> Result<String> {
     let cfg = ctx.man.m.configure.clone();
     fsutil::mkdirs(&ctx.prefix)?;
+    let new: Vec<String> = cfg
+        .dirs
+        .iter()
+        .filter(|d| !ctx.st.config_dirs.contains(d))
+        .cloned()
+        .collect();
+    if !new.is_empty() {
+        ctx.st.config_dirs.extend(new);
+        ctx.save()?;
+    }
     for d in &cfg.dirs {
         fsutil::mkdirs(&ctx.prefix.join(d))?;
     }
@@ -83,6 +93,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         written += 1;
     }
     let services = start_services(ctx)?;
+    let exposed = expose(ctx)?;
     let mut msg = format!(
         "{} dir(s), {written} file(s) written, {} already as they should be",
         cfg.dirs.len(),
@@ -91,6 +102,9 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     if !services.is_empty() {
         msg.push_str(&format!("; {}", services.join(", ")));
     }
+    if !exposed.is_empty() {
+        msg.push_str(&format!("; on PATH: {}", exposed.join(", ")));
+    }
     if !kept.is_empty() {
         msg.push_str(&format!(
             ", {} kept as changed by you (see *.new)",
@@ -98,6 +112,127 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         ));
     }
     Ok(msg)
+}
+
+/// Note `dir`'s missing parents in the state (before they are made), so
+/// an uninstall removes them when they are empty again; then make it.
+fn make_noted(ctx: &mut Ctx, dir: &std::path::Path) -> Result<()> {
+    let new: Vec<String> = fsutil::missing_dirs(dir)
+        .iter()
+        .map(|d| d.display().to_string())
+        .filter(|d| !ctx.st.created.contains(d))
+        .collect();
+    if !new.is_empty() {
+        ctx.st.created.extend(new);
+        ctx.save()?;
+    }
+    fsutil::mkdirs(dir)
+}
+
+/// Link the manifest's `expose` commands into the bin dir and, with
+/// `--modify-path`, put it on PATH in the shell profiles (see `expose`);
+/// say how to reach each command that this PATH does not find. Returns the
+/// names linked.
+fn expose(ctx: &mut Ctx) -> Result<Vec<String>> {
+    use crate::expose as ex;
+    let list = ctx.man.m.expose.clone();
+    if list.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bin = ex::bin_dir()?;
+    make_noted(ctx, &bin)?;
+    let mut linked = Vec::new();
+    let mut unreached = Vec::new();
+    for rel in &list {
+        let name = ex::name_of(rel).to_string();
+        let target = ctx.prefix.join(rel);
+        if !target.is_file() {
+            ctx.rep.info(&format!(
+                "{name}: not linked, {} is not installed",
+                target.display()
+            ));
+            continue;
+        }
+        let rec = ex::Link {
+            path: bin.join(&name).display().to_string(),
+            target: target.display().to_string(),
+        };
+        if !ctx.st.exposed.contains(&rec) {
+            ctx.st.exposed.push(rec.clone());
+            ctx.save()?;
+        }
+        if !ex::make_link(std::path::Path::new(&rec.path), &target)? {
+            ctx.st.exposed.retain(|e| e != &rec);
+            ctx.save()?;
+            ctx.rep.warn(&format!(
+                "{name}: not linked, {} exists and is not onramp's; run {} directly",
+                rec.path,
+                target.display()
+            ));
+            continue;
+        }
+        match ex::resolve(&name) {
+            Some(p)
+                if fsutil::absolute(&p).ok()
+                    == fsutil::absolute(std::path::Path::new(&rec.path)).ok() => {}
+            Some(p) => ctx.rep.warn(&format!(
+                "{name}: linked as {}, but {} comes first on your PATH",
+                rec.path,
+                p.display()
+            )),
+            None => unreached.push(name.clone()),
+        }
+        linked.push(name);
+    }
+    if ctx.modify_path
+        && let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty())
+    {
+        let stack = ctx.man.m.name.clone();
+        for file in ex::profiles(std::path::Path::new(&home), &stack) {
+            let f = file.display().to_string();
+            if !ctx.st.path_blocks.iter().any(|b| b.file == f) {
+                let text = std::fs::read(&file).ok();
+                let rec = ex::Block {
+                    file: f,
+                    created: text.is_none(),
+                    added_newline: text
+                        .as_ref()
+                        .is_some_and(|t| !t.is_empty() && !t.ends_with(b"\n")),
+                };
+                if let Some(d) = file.parent() {
+                    make_noted(ctx, d)?;
+                }
+                ctx.st.path_blocks.push(rec);
+                ctx.save()?;
+            }
+            let Some(rec) = ctx
+                .st
+                .path_blocks
+                .iter()
+                .find(|b| b.file == file.display().to_string())
+                .cloned()
+            else {
+                continue;
+            };
+            ex::add_block(&rec, &stack, &bin)?;
+        }
+    }
+    if !unreached.is_empty() {
+        if ctx.modify_path {
+            ctx.rep.info(&format!(
+                "{} is on PATH in your shell profiles from your next login shell (now: . ~/.profile)",
+                bin.display()
+            ));
+        } else {
+            ctx.rep.warn(&format!(
+                "{} linked in {}, which is not on your PATH; add this line to your shell's profile (or install with --modify-path): export PATH=\"{}:$PATH\"",
+                unreached.join(", "),
+                bin.display(),
+                bin.display()
+            ));
+        }
+    }
+    Ok(linked)
 }
 
 /// Start, restart or leave alone each service of an installed component;
@@ -177,7 +312,15 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
             m,
         );
         let rec = match rec {
-            Ok(r) => r,
+            // The directories made for its unit the first time stay noted.
+            Ok(mut r) => {
+                if r.created.is_empty()
+                    && let Some(o) = &old
+                {
+                    r.created = o.created.clone();
+                }
+                r
+            }
             Err(e) => {
                 ctx.finish_step(&c.id, Status::Failed, Some(e.msg))?;
                 continue;

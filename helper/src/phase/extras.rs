@@ -6,6 +6,10 @@ use super::Ctx;
 use crate::error::{Code, Result, err};
 use std::time::Duration;
 
+/// Most files an extra's command may leave in the prefix that onramp
+/// records (what an untrusted command can make onramp hold in memory).
+const MAX_FILES: usize = 200_000;
+
 pub fn run(ctx: &mut Ctx) -> Result<String> {
     let todo = ctx.runnable("extras")?;
     if todo.is_empty() {
@@ -36,7 +40,12 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
     let env = ctx.env();
     if let Some(cmd) = &c.command {
         ctx.rep.info(&format!("{id}: running {}", cmd.join(" ")));
-        let o = crate::run::run(cmd, &ctx.prefix, &env, timeout, true)?;
+        let before = crate::fsutil::list_files(&ctx.prefix, MAX_FILES);
+        let res = crate::run::run(cmd, &ctx.prefix, &env, timeout, true);
+        // What it made in the prefix is its own, for an uninstall, even
+        // when it failed.
+        record_new_files(ctx, id, &before)?;
+        let o = res?;
         if !o.ok() {
             return err(
                 Code::Internal,
@@ -63,4 +72,34 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
         return Ok(Some("installed and checked".into()));
     }
     Ok(Some("installed".into()))
+}
+
+/// Add to `id`'s step the files that appeared in the prefix since `before`
+/// and that nothing else records (another step, a config file).
+fn record_new_files(
+    ctx: &mut Ctx,
+    id: &str,
+    before: &std::collections::BTreeSet<String>,
+) -> Result<()> {
+    let after = crate::fsutil::list_files(&ctx.prefix, MAX_FILES);
+    let claimed = |f: &str| {
+        ctx.st.managed_files.contains_key(f)
+            || f == crate::capabilities::FILE
+            || ctx.st.steps.iter().any(|s| {
+                s.files
+                    .iter()
+                    .any(|o| f == o || f.starts_with(&format!("{o}/")))
+            })
+    };
+    let new: Vec<String> = after
+        .difference(before)
+        .filter(|f| !claimed(f))
+        .cloned()
+        .collect();
+    if new.is_empty() {
+        return Ok(());
+    }
+    let step = ctx.st.step_mut(id)?;
+    step.files.extend(new);
+    ctx.save()
 }

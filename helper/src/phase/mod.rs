@@ -12,7 +12,7 @@ mod models;
 mod preflight;
 pub use preflight::host_port;
 mod server;
-mod validate;
+pub(crate) mod validate;
 mod workers;
 
 use crate::download::{Cache, Options};
@@ -72,6 +72,8 @@ pub struct Ctx {
     pub allow_unpinned_catalog: bool,
     /// Do not start services (`--no-start`).
     pub no_start: bool,
+    /// Add a PATH block to the user's shell profiles (`--modify-path`).
+    pub modify_path: bool,
 }
 
 impl Ctx {
@@ -117,6 +119,9 @@ impl Ctx {
     pub fn finish_step(&mut self, id: &str, status: Status, reason: Option<String>) -> Result<()> {
         // A reason quotes output others control: it is kept bounded.
         let reason = reason.map(|r| crate::out::bounded(&r, MAX_REASON).into_owned());
+        if status == Status::Done {
+            self.stamp(id)?;
+        }
         let step = self.st.step_mut(id)?;
         step.status = status;
         step.reason = reason.clone();
@@ -133,6 +138,27 @@ impl Ctx {
             self.rep.capability(id, &u.capability, &u.message);
         }
         Ok(())
+    }
+
+    /// Stamp the files `id` placed (`stamp`), before it is recorded done.
+    fn stamp(&self, id: &str) -> Result<()> {
+        let Some(step) = self.st.step(id) else {
+            return Ok(());
+        };
+        if step.files.is_empty() {
+            // No stamps from an earlier install of it either.
+            crate::fsutil::remove(crate::stamp::file(&self.store.dir, id));
+            return Ok(());
+        }
+        let mut known = std::collections::BTreeMap::new();
+        if let (Some(rel), Some(sha)) = (
+            self.man.component(id).and_then(|c| c.install_path.clone()),
+            step.artifact.clone(),
+        ) {
+            known.insert(rel, sha);
+        }
+        let stamps = crate::stamp::take(&self.prefix, &step.files, &known)?;
+        crate::stamp::save(&self.store.dir, id, &stamps)
     }
 
     /// Mark `id` running (saved), unless it is already final.
@@ -174,24 +200,7 @@ impl Ctx {
     /// installed). Nothing else of the caller's (tokens, credentials)
     /// reaches a command.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = PASSED_ENV
-            .iter()
-            .copied()
-            .chain(self.man.m.env.iter().map(String::as_str))
-            .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
-            .collect();
-        env.extend([
-            ("ONRAMP_PREFIX".into(), self.prefix.display().to_string()),
-            ("ONRAMP_TARGET".into(), self.target.clone()),
-            (
-                "ONRAMP_GPU".into(),
-                self.st.decided.gpu.clone().unwrap_or_else(|| "cpu".into()),
-            ),
-        ]);
-        if let Some(p) = &self.st.decided.profile {
-            env.push(("ONRAMP_PROFILE".into(), p.clone()));
-        }
-        env
+        command_env(&self.man.m.env, &self.prefix, &self.target, &self.st)
     }
 
     pub fn total_bytes(&self) -> u64 {
@@ -202,6 +211,34 @@ impl Ctx {
     pub fn done_bytes(&self) -> u64 {
         done_bytes(&self.plan, &self.st)
     }
+}
+
+/// The environment of a manifest command (see `Ctx::env`), from what the
+/// state decided: also what `doctor` and `uninstall` run commands with.
+pub fn command_env(
+    names: &[String],
+    prefix: &std::path::Path,
+    target: &str,
+    st: &State,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = PASSED_ENV
+        .iter()
+        .copied()
+        .chain(names.iter().map(String::as_str))
+        .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
+        .collect();
+    env.extend([
+        ("ONRAMP_PREFIX".into(), prefix.display().to_string()),
+        ("ONRAMP_TARGET".into(), target.to_string()),
+        (
+            "ONRAMP_GPU".into(),
+            st.decided.gpu.clone().unwrap_or_else(|| "cpu".into()),
+        ),
+    ]);
+    if let Some(p) = &st.decided.profile {
+        env.push(("ONRAMP_PROFILE".into(), p.clone()));
+    }
+    env
 }
 
 /// Verified at use: before a rerun trusts a done model, its file in the
@@ -285,6 +322,7 @@ pub fn fingerprint(c: &crate::manifest::Component, target: &str) -> (String, Opt
     c.description = None;
     c.unlocks = None;
     c.service = None;
+    c.uninstall = None;
     let text = serde_json::to_string(&c).unwrap_or_default();
     (
         fsutil::sha256_bytes(text.as_bytes())[..16].to_string(),
@@ -298,6 +336,13 @@ fn owned_paths(c: &crate::manifest::Component) -> Vec<String> {
     match c.kind {
         crate::manifest::Kind::Model => c.install_path.iter().cloned().collect(),
         crate::manifest::Kind::Server => c.install_dir.iter().cloned().collect(),
+        // An extra's own artifact; what its command makes is added after it runs.
+        crate::manifest::Kind::Extra => c
+            .install_path
+            .iter()
+            .chain(c.install_dir.iter())
+            .cloned()
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -336,6 +381,8 @@ pub fn fresh_lists(
             files: owned_paths(c),
             fingerprint: Some(fp),
             artifact: art,
+            undo: c.uninstall.clone(),
+            cached: Vec::new(),
         })
         .collect();
     (phases, steps)

@@ -56,7 +56,10 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
     let current = base.join("current");
     let versions = base.join("versions");
     let previous = std::fs::read_link(&current).ok();
-    if previous.is_some() && check(ctx, &c, &current).is_ok() {
+    // Installed already: trusted only while its files are as placed.
+    let intact = crate::stamp::load(&ctx.store.dir, &p.id)
+        .is_none_or(|s| crate::stamp::check(&ctx.prefix, &s, false).is_ok_and(|f| f.is_empty()));
+    if previous.is_some() && intact && check(ctx, &c, &current).is_ok() {
         return Ok(Some(format!("{version} is current; nothing to do")));
     }
     let cached = ctx.fetch(p)?;
@@ -115,6 +118,9 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
         }
     }
     let how = match previous {
+        Some(p) if p == target_rel => {
+            format!("reinstalled {version} (its installed files had changed)")
+        }
         Some(_) => format!("upgraded from {prev_name} to {version}"),
         None => format!("installed {version}"),
     };

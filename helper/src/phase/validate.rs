@@ -54,7 +54,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
 
 /// Try `f` up to `tries` times, waiting 0.5 s, 1 s, 1.5 s, ... between
 /// tries (a service still starting); the last failure when none passed.
-pub(super) fn retry(
+pub(crate) fn retry(
     tries: u32,
     mut f: impl FnMut() -> std::result::Result<(), String>,
 ) -> std::result::Result<(), String> {
@@ -86,8 +86,18 @@ pub(super) fn http_ok(url: &str, timeout: Duration) -> std::result::Result<(), S
 }
 
 fn probe(ctx: &Ctx, h: &HealthCheck, timeout: Duration) -> std::result::Result<(), String> {
+    probe_in(h, &ctx.prefix, &ctx.env(), timeout)
+}
+
+/// Run one health check in `prefix` with `env` (also `doctor`'s).
+pub(crate) fn probe_in(
+    h: &HealthCheck,
+    prefix: &std::path::Path,
+    env: &[(String, String)],
+    timeout: Duration,
+) -> std::result::Result<(), String> {
     if let Some(cmd) = &h.command {
-        return crate::run::check(cmd, &ctx.prefix, &ctx.env(), timeout, false);
+        return crate::run::check(cmd, prefix, env, timeout, false);
     }
     http_ok(h.http.as_deref().unwrap_or_default(), timeout)
 }

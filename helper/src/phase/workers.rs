@@ -38,8 +38,11 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
         allow_skip_checksums: ctx.allow_skip_checksums,
         allow_unpinned_catalog: ctx.allow_unpinned_catalog,
     };
+    ctx.cache.take_used();
     let b = crate::build::run(&job)?;
+    let used = ctx.cache.take_used();
     let step = ctx.st.step_mut(id)?;
+    step.cached = used;
     step.version = Some(b.version.clone());
     // An upgrade: what the old build installed and this one does not goes.
     let old = std::mem::replace(&mut step.files, b.files.clone());
