@@ -95,7 +95,8 @@ Options (each also an environment variable, shown after it):
   --repair              with --check: put back what is missing or
                         changed, from the cache
   --offline             make no network connection                     ONRAMP_OFFLINE=1
-  --from DIR            a pre-seeded cache (files named by sha256)     ONRAMP_FROM
+  --from BUNDLE|DIR     a bundle (onramp bundle create; no network)    ONRAMP_FROM
+                        or a pre-seeded cache (files named by sha256)
   --trust-key KEY       trust manifests signed by this minisign key    ONRAMP_TRUST_KEY
                         (RW... or a .pub file; repeatable; a released
                         install.sh trusts its publisher's already)

@@ -19,7 +19,7 @@ QUICK=0
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
-      makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps)
+      makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps zstd)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -136,6 +136,7 @@ main() {
         run_bats "stack: extras' artifacts, strip_components, check retries, a killed helper" ONRAMP_TEST_SHELL=dash -- tests/stack.bats
         run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
         run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
+        run_bats "bundles: create, verify, install with no network (nginx, strace)" -- tests/bundle.bats
     else
         for form in checkout dist; do
             for sh in "${SHELLS[@]}"; do
@@ -156,6 +157,7 @@ main() {
         run_bats "stack: extras' artifacts, strip_components, check retries, a killed helper" ONRAMP_TEST_SHELL=dash -- tests/stack.bats
         run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
         run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
+        run_bats "bundles: create, verify, install with no network (nginx, strace)" -- tests/bundle.bats
         fuzz
     fi
     echo

@@ -124,6 +124,18 @@ pub fn cmd_bundle(f: &Flags) -> Result<i32> {
     }
 }
 
+/// An archive that cannot be read (bad compression, a broken tar header)
+/// is a damaged bundle: exit 7, like an altered file.
+fn damaged_read(b: &Path, e: std::io::Error) -> Error {
+    Error::new(
+        Code::Integrity,
+        format!(
+            "{}: cannot read the bundle ({e}); it is damaged, get it again",
+            b.display()
+        ),
+    )
+}
+
 fn is_archive(p: &Path) -> bool {
     p.to_string_lossy().ends_with(".tar.zst")
 }
@@ -182,9 +194,7 @@ pub fn read_index(b: &Path) -> Result<Index> {
         return parse_index(&bytes, &p.display().to_string());
     }
     let mut ar = open_archive(b)?;
-    let mut entries = ar
-        .entries()
-        .map_err(|e| Error::io("cannot read the bundle", b, e))?;
+    let mut entries = ar.entries().map_err(|e| damaged_read(b, e))?;
     let first = entries.next();
     match first {
         Some(Ok(mut e)) if e.path().is_ok_and(|p| p == Path::new(INDEX)) => {
@@ -192,7 +202,7 @@ pub fn read_index(b: &Path) -> Result<Index> {
             e.by_ref()
                 .take(64 << 20)
                 .read_to_end(&mut bytes)
-                .map_err(|er| Error::io("cannot read the bundle", b, er))?;
+                .map_err(|er| damaged_read(b, er))?;
             parse_index(&bytes, &b.display().to_string())
         }
         _ => err(
@@ -209,7 +219,7 @@ fn open_archive(
     b: &Path,
 ) -> Result<tar::Archive<zstd::Decoder<'static, std::io::BufReader<std::fs::File>>>> {
     let f = crate::download::open_nofollow(b).map_err(|e| Error::io("cannot open", b, e))?;
-    let d = zstd::Decoder::new(f).map_err(|e| Error::io("cannot read the bundle", b, e))?;
+    let d = zstd::Decoder::new(f).map_err(|e| damaged_read(b, e))?;
     Ok(tar::Archive::new(d))
 }
 
@@ -365,16 +375,14 @@ fn unpack_inner(b: &Path, dest: &Path) -> Result<Index> {
     let by_path: BTreeMap<&str, &Entry> = idx.files.iter().map(|e| (e.path.as_str(), e)).collect();
     fsutil::mkdirs(dest)?;
     let mut ar = open_archive(b)?;
-    let entries = ar
-        .entries()
-        .map_err(|e| Error::io("cannot read the bundle", b, e))?;
+    let entries = ar.entries().map_err(|e| damaged_read(b, e))?;
     let mut seen: BTreeSet<String> = BTreeSet::new();
     for (i, ent) in entries.enumerate() {
         crate::signal::check()?;
-        let mut ent = ent.map_err(|e| Error::io("cannot read the bundle", b, e))?;
+        let mut ent = ent.map_err(|e| damaged_read(b, e))?;
         let path = ent
             .path()
-            .map_err(|e| Error::io("cannot read the bundle", b, e))?
+            .map_err(|e| damaged_read(b, e))?
             .to_string_lossy()
             .into_owned();
         if i == 0 {
@@ -410,9 +418,7 @@ fn unpack_inner(b: &Path, dest: &Path) -> Result<Index> {
         let mut n = 0u64;
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let k = ent
-                .read(&mut buf)
-                .map_err(|er| Error::io("cannot read the bundle", b, er))?;
+            let k = ent.read(&mut buf).map_err(|er| damaged_read(b, er))?;
             if k == 0 {
                 break;
             }
@@ -515,6 +521,8 @@ fn create(f: &Flags) -> Result<i32> {
             "onramp: resuming the bundle in {} (what is there is checked, not fetched again)",
             stage.display()
         ));
+        // What the killed run was writing when it stopped.
+        fsutil::remove_orphans_deep(&stage);
     }
     let keys = trusted_keys(f)?;
     let Some(mpath) = &f.manifest else {
