@@ -84,6 +84,8 @@ Options (each also an environment variable, shown after it):
   --bin-dir DIR         link the stack's commands here                    ONRAMP_BIN_DIR
                         (default ~/.local/bin; as root /usr/local/bin)
   --dry-run             print the plan and change nothing              ONRAMP_DRY_RUN=1
+  --rollback-on-failure if the install fails, undo what it did          ONRAMP_ROLLBACK_ON_FAILURE=1
+                        (a failed install otherwise asks on a terminal)
   --uninstall           undo the install in --prefix: its services,      ONRAMP_UNINSTALL=1
                         files and state (a config file you changed is kept)
   --keep-models         with --uninstall: keep the model files
@@ -157,6 +159,7 @@ onramp_parse_args() {
         --bin-dir) onramp_value "$1" "${2-}"; ONRAMP_BIN_DIR=$(onramp_abs "$2"); export ONRAMP_BIN_DIR; shift ;;
         --dry-run) onramp_dry_run=1 ;;
         --uninstall) onramp_uninstall=1 ;;
+        --rollback-on-failure) onramp_rollback=1 ;;
         --keep-models) onramp_keep_models_flag=--keep-models ;;
         --purge-cache) onramp_purge_flag=--purge-cache ;;
         --check) onramp_check=1 ;;
@@ -213,6 +216,7 @@ onramp_defaults() {
     onramp_modify_path_flag=$(onramp_env_flag ONRAMP_MODIFY_PATH "${ONRAMP_MODIFY_PATH:-}" --modify-path)
     onramp_dry_run=$(onramp_env_flag ONRAMP_DRY_RUN "${ONRAMP_DRY_RUN:-}")
     onramp_uninstall=$(onramp_env_flag ONRAMP_UNINSTALL "${ONRAMP_UNINSTALL:-}")
+    onramp_rollback=$(onramp_env_flag ONRAMP_ROLLBACK_ON_FAILURE "${ONRAMP_ROLLBACK_ON_FAILURE:-}")
     onramp_keep_models_flag=
     onramp_purge_flag=
     onramp_check=$(onramp_env_flag ONRAMP_CHECK "${ONRAMP_CHECK:-}")
@@ -272,6 +276,31 @@ onramp_open_bundle() {
         ;;
     esac
     [ -n "$onramp_manifest" ] || onramp_manifest=$onramp_from/manifest.json
+}
+
+# onramp_after_failure RC: an install that failed (not one interrupted or
+# killed: those resume) offers to undo what it did; --rollback-on-failure
+# does it unattended. An upgrade is not undone (the version it replaced
+# cannot be put back): it is finished by running again.
+onramp_after_failure() {
+    case $1 in
+    0 | "$EX_INTERRUPTED" | "$EX_KILLED" | "$EX_LOCK_HELD") return 0 ;;
+    esac
+    if [ "$onramp_mode" = --upgrade ]; then
+        onramp_say "the upgrade did not finish; run the installer again to finish it"
+        return 0
+    fi
+    if [ "$onramp_rollback" != 1 ]; then
+        onramp_ask_rc=0
+        onramp_ask_no "onramp: the install failed (exit $1). Undo what it did (remove everything it placed in $onramp_prefix)? [y/N]" || onramp_ask_rc=$?
+        if [ "$onramp_ask_rc" != 0 ]; then
+            onramp_say "kept what was installed: run the installer again to retry, or undo it with: sh install.sh --uninstall --prefix $onramp_prefix"
+            return 0
+        fi
+    fi
+    onramp_say "undoing what this install did (--rollback-on-failure)"
+    "$onramp_helper" uninstall --prefix "$onramp_prefix" </dev/null ||
+        onramp_say "the undo stopped (exit $?); run: sh install.sh --uninstall --prefix $onramp_prefix"
 }
 
 # --uninstall: the helper reverts what the install recorded.
@@ -415,7 +444,10 @@ main() {
     onramp_say "installing into $onramp_prefix ($onramp_target)"
     onramp_decide_resume
     onramp_helper_call begin --owner "$$" "$onramp_mode" || { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
-    onramp_run_phases
+    onramp_rc=0
+    onramp_run_phases || onramp_rc=$?
+    onramp_after_failure "$onramp_rc"
+    exit "$onramp_rc"
 }
 
 main --onramp-eof ${1+"$@"}

@@ -15,6 +15,16 @@ onramp_ask() {
     esac
 }
 
+# onramp_ask_no QUESTION: like onramp_ask, but only an explicit yes is yes
+# (for what removes things).
+onramp_ask_no() {
+    onramp_ask "$1" || return $?
+    case $onramp_answer in
+    y | Y | yes | Yes | YES) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+
 # Sets onramp_mode (--fresh, --resume or --upgrade). Every phase is then
 # called again: the helper says "done earlier" for a done one, and runs one
 # a rerun sent back (a model whose file changed since it was installed).

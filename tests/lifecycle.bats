@@ -289,6 +289,7 @@ owned() {
     printf 'alias ll="ls -l"' >"$HOME/.bashrc"
     mkdir -p "$T/dotfiles" && printf '# mine\nexport EDITOR=vi\n' >"$T/dotfiles/zshrc"
     ln -s "$T/dotfiles/zshrc" "$HOME/.zshrc"
+    mkdir -p "$HOME/.config/fish"
     before=$(owned)
     sums=$(sha256sum "$HOME/.bashrc" "$T/dotfiles/zshrc")
     run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --bin-dir "$bin"
@@ -306,6 +307,8 @@ owned() {
         [ "$(grep -c '^# >>> onramp onramp-demo' "$f")" = 1 ]
     done
     [ -L "$HOME/.zshrc" ]
+    fish=$HOME/.config/fish/conf.d/onramp-onramp-demo.fish
+    grep -qx "    set -gx PATH '$bin' \$PATH" "$fish"
     # a login shell with a bare PATH finds the commands
     run env -i HOME="$HOME" PATH=/usr/bin:/bin sh -c '. "$HOME/.profile"; command -v demo-server; hello-worker ping'
     assert_success
@@ -344,4 +347,22 @@ PING"
     run "$H" plan --manifest "$T/m2/manifest.json" --prefix "$PREFIX"
     assert_equal "$status" 3
     assert_output --partial "expose[1]: two exposed commands are named \"demo-server\""
+}
+
+@test "a failed install keeps what it did and says how to undo it; --rollback-on-failure undoes it unattended" {
+    demo_variant "$T/m/manifest.json" '.components += [{"id": "broken", "kind": "extra", "command": ["sh", "-c", "echo half > half-done; exit 4"]}]'
+    before=$(owned)
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX"
+    assert_equal "$status" 9
+    assert_output --partial "kept what was installed: run the installer again to retry, or undo it with: sh install.sh --uninstall --prefix $PREFIX"
+    [ -f "$PREFIX/models/chat-tiny.bin" ]
+    rm -rf "$PREFIX" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --rollback-on-failure
+    assert_equal "$status" 9
+    assert_output --partial "undoing what this install did (--rollback-on-failure)"
+    assert_output --partial "removed half-done (broken)"
+    [ ! -e "$PREFIX" ]
+    [ ! -e "$XDG_STATE_HOME" ]
+    # only the cache is left (verified downloads are kept for the next try)
+    diff -u <(echo "$before") <(owned | grep -v '^[df] [0-9]* [0-9]* ./cache')
 }

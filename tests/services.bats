@@ -39,6 +39,29 @@ pidfile() { echo "$(dirname "$(state_file)")/services/api.pid"; }
 supervisor() { cut -d' ' -f1 "$(pidfile)"; }
 fetch() { curl -fsS "http://127.0.0.1:$PORT/$1"; }
 
+# A `systemctl --user` stand-in in $T/bin that logs its arguments and
+# keeps "active" as files; the systemd manager, and $W/sd.json (the test
+# manifest with a command ready check and no health check).
+systemd_shim() {
+    export ONRAMP_SERVICE_MANAGER=systemd
+    mkdir -p "$T/bin"
+    cat >"$T/bin/systemctl" <<SHIM
+#!/bin/sh
+echo "\$*" >>"$T/systemctl.log"
+[ "\$1" = --user ] || exit 1
+shift
+case \$1 in
+show-environment | daemon-reload | enable | disable) exit 0 ;;
+restart) : >"$T/active-\$2" ;;
+stop) rm -f "$T/active-\$2" ;;
+is-active) [ -e "$T/active-\$3" ] ;;
+*) exit 1 ;;
+esac
+SHIM
+    chmod 755 "$T/bin/systemctl"
+    jq '.components[1].service.ready = {command: ["true"]} | .health_checks = []' "$W/manifest.json" >"$W/sd.json"
+}
+
 @test "a service starts after configure and is ready before the health checks; a rerun that changes nothing leaves it running" {
     run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
     assert_success
@@ -124,23 +147,7 @@ fetch() { curl -fsS "http://127.0.0.1:$PORT/$1"; }
 }
 
 @test "with systemd --user, a user unit is written, enabled and started; a rerun leaves it; services stop stops it (systemctl shim)" {
-    export ONRAMP_SERVICE_MANAGER=systemd
-    mkdir -p "$T/bin"
-    cat >"$T/bin/systemctl" <<SHIM
-#!/bin/sh
-echo "\$*" >>"$T/systemctl.log"
-[ "\$1" = --user ] || exit 1
-shift
-case \$1 in
-show-environment | daemon-reload | enable) exit 0 ;;
-restart) : >"$T/active-\$2" ;;
-stop) rm -f "$T/active-\$2" ;;
-is-active) [ -e "$T/active-\$3" ] ;;
-*) exit 1 ;;
-esac
-SHIM
-    chmod 755 "$T/bin/systemctl"
-    jq '.components[1].service.ready = {command: ["true"]} | .health_checks = []' "$W/manifest.json" >"$W/sd.json"
+    systemd_shim
     PATH=$T/bin:$PATH run onramp_install --manifest "$W/sd.json" --prefix "$PREFIX"
     assert_success
     assert_output --regexp "service api: started \(systemd\), ready in"
@@ -193,23 +200,7 @@ SHIM
     [ ! -e "$PREFIX" ]
     ! curl -fsS "http://127.0.0.1:$PORT/api.conf" 2>/dev/null
 
-    export ONRAMP_SERVICE_MANAGER=systemd
-    mkdir -p "$T/bin"
-    cat >"$T/bin/systemctl" <<SHIM
-#!/bin/sh
-echo "\$*" >>"$T/systemctl.log"
-[ "\$1" = --user ] || exit 1
-shift
-case \$1 in
-show-environment | daemon-reload | enable | disable) exit 0 ;;
-restart) : >"$T/active-\$2" ;;
-stop) rm -f "$T/active-\$2" ;;
-is-active) [ -e "$T/active-\$3" ] ;;
-*) exit 1 ;;
-esac
-SHIM
-    chmod 755 "$T/bin/systemctl"
-    jq '.components[1].service.ready = {command: ["true"]} | .health_checks = []' "$W/manifest.json" >"$W/sd.json"
+    systemd_shim
     PATH=$T/bin:$PATH run onramp_install --manifest "$W/sd.json" --prefix "$PREFIX"
     assert_success
     unit=$HOME/.config/systemd/user/onramp-svc-test-api.service

@@ -286,6 +286,26 @@ impl State {
     /// complete install gets configure and validate again (they check and
     /// change nothing that is as it should be). Returns what will be retried,
     /// one line each ("model-chat failed earlier: retry it").
+    /// Send steps `ids` back to pending, with their phases and the phases
+    /// `also` names, so the next resume installs them again (what doctor
+    /// --repair and a rerun's check of placed models do).
+    pub fn reopen(&mut self, ids: &[String], also: &[&str]) {
+        let mut phases: Vec<&'static str> = Vec::new();
+        for s in self.steps.iter_mut().filter(|s| ids.contains(&s.id)) {
+            s.status = Status::Pending;
+            s.reason = None;
+            s.finished_at = None;
+            phases.push(phase_of_kind(&s.kind));
+        }
+        for p in self
+            .phases
+            .iter_mut()
+            .filter(|p| phases.contains(&p.name.as_str()) || also.contains(&p.name.as_str()))
+        {
+            p.status = Status::Pending;
+        }
+    }
+
     pub fn prepare_rerun(&mut self) -> Vec<String> {
         let mut said = Vec::new();
         let mut phases: Vec<&'static str> = Vec::new();

@@ -453,33 +453,13 @@ fn unpack_inner(b: &Path, dest: &Path) -> Result<Index> {
     Ok(idx)
 }
 
-/// Every regular file below `dir`, relative, sorted; anything else is refused.
+/// Every regular file below `dir`, relative, sorted; anything else (a
+/// link, a device) is refused as a damaged bundle.
 fn files_below(dir: &Path) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    let mut todo = vec![PathBuf::new()];
-    while let Some(rel) = todo.pop() {
-        let abs = dir.join(&rel);
-        let rd = std::fs::read_dir(&abs).map_err(|e| Error::io("cannot list", &abs, e))?;
-        for e in rd.flatten() {
-            let r = rel.join(e.file_name());
-            match e.file_type() {
-                Ok(t) if t.is_dir() => todo.push(r),
-                Ok(t) if t.is_file() => found.push(r.to_string_lossy().into_owned()),
-                _ => {
-                    return err(
-                        Code::Integrity,
-                        format!(
-                            "{}: {} is not a regular file; a bundle holds only files",
-                            dir.display(),
-                            r.display()
-                        ),
-                    );
-                }
-            }
-        }
-    }
-    found.sort();
-    Ok(found)
+    crate::cmd::release::files_below(dir).map_err(|e| match e.code {
+        Code::Manifest => Error::new(Code::Integrity, e.msg),
+        _ => e,
+    })
 }
 
 fn create(f: &Flags) -> Result<i32> {

@@ -224,26 +224,10 @@ fn health(man: &Loaded, st: &State, prefix: &Path, r: &mut Report) -> Result<()>
 /// Send what must be put back to pending: its phase (and validate) run
 /// again on the next resume and place it from the cache.
 fn mark(st: &mut State, r: &Report) {
-    for s in st.steps.iter_mut().filter(|s| r.replace.contains(&s.id)) {
-        s.status = Status::Pending;
-        s.reason = None;
-        s.finished_at = None;
-    }
-    let mut phases: Vec<&str> = r
-        .replace
-        .iter()
-        .filter_map(|id| st.step(id))
-        .map(|s| state::phase_of_kind(&s.kind))
-        .collect();
-    if r.configure {
-        phases.push("configure");
-    }
-    phases.push("validate");
-    for p in st
-        .phases
-        .iter_mut()
-        .filter(|p| phases.contains(&p.name.as_str()))
-    {
-        p.status = Status::Pending;
-    }
+    let also: &[&str] = if r.configure {
+        &["configure", "validate"]
+    } else {
+        &["validate"]
+    };
+    st.reopen(&r.replace, also);
 }

@@ -327,7 +327,7 @@ pub(crate) fn copy_file(
 }
 
 /// Every regular file below `dir`, relative to it, sorted.
-fn files_below(dir: &Path) -> Result<Vec<String>> {
+pub(crate) fn files_below(dir: &Path) -> Result<Vec<String>> {
     let mut found = Vec::new();
     let mut todo = vec![PathBuf::new()];
     while let Some(rel) = todo.pop() {
@@ -347,7 +347,7 @@ fn files_below(dir: &Path) -> Result<Vec<String>> {
                 return err(
                     Code::Manifest,
                     format!(
-                        "{} is not a regular file or directory; a release copies only those",
+                        "{} is not a regular file or directory; a release or bundle carries only those",
                         e.path().display()
                     ),
                 );

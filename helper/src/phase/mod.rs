@@ -252,8 +252,8 @@ pub fn verify_placed(
     prefix: &std::path::Path,
 ) -> Result<Vec<String>> {
     let mut said = Vec::new();
-    let mut phases = Vec::new();
-    for s in st.steps.iter_mut() {
+    let mut again = Vec::new();
+    for s in st.steps.iter() {
         if s.status != Status::Done || s.kind != "model" {
             continue;
         }
@@ -271,18 +271,9 @@ pub fn verify_placed(
             Err(_) => format!("{rel} is missing or unreadable"),
         };
         said.push(format!("{}: {why}; placing it again", s.id));
-        s.status = Status::Pending;
-        s.reason = None;
-        s.finished_at = None;
-        phases.push(crate::state::phase_of_kind(&s.kind));
+        again.push(s.id.clone());
     }
-    for p in st
-        .phases
-        .iter_mut()
-        .filter(|p| phases.contains(&p.name.as_str()))
-    {
-        p.status = Status::Pending;
-    }
+    st.reopen(&again, &[]);
     Ok(said)
 }
 
