@@ -372,14 +372,18 @@ pub fn all(root: &Path) -> Vec<(PathBuf, State)> {
     };
     let mut v: Vec<(PathBuf, State)> = rd
         .flatten()
-        .filter_map(|e| {
-            let bytes = std::fs::read(e.path().join("state.json")).ok()?;
-            let st = serde_json::from_slice::<State>(&bytes).ok()?;
-            Some((e.path(), st))
-        })
+        .filter_map(|e| Some((e.path(), peek(&e.path())?)))
         .collect();
     v.sort_by(|a, b| a.0.cmp(&b.0));
     v
+}
+
+/// The state in the install directory `dir`, read without its lock and
+/// without setting aside one that does not parse (None then): for the
+/// commands that only look (`plan`, `doctor`, `cache`, `uninstall`).
+pub fn peek(dir: &Path) -> Option<State> {
+    let bytes = std::fs::read(dir.join("state.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The per-prefix directory (exists or not).

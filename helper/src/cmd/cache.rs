@@ -7,13 +7,12 @@
 //! writing (its lock is held) is never touched.
 
 use crate::cli::Flags;
-use crate::download;
+use crate::download::{self, Cache};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::out;
 use crate::state;
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// sha256 -> who uses it ("stack in PREFIX (component)").
@@ -99,28 +98,13 @@ fn entries(root: &Path) -> Vec<Entry> {
     v
 }
 
-/// Whether another process holds the entry's download lock right now.
-fn busy(root: &Path, sha: &str) -> bool {
-    let p = root.join("partial").join(format!("{sha}.lock"));
-    let Ok(f) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&p)
-    else {
-        return false;
-    };
-    let mut l = fd_lock::RwLock::new(f);
-    l.try_write().is_err()
-}
-
 /// Drop every entry no recorded install uses. Returns (entries, bytes).
 pub fn prune(cache_root: &Path, state_root: &Path, dry_run: bool) -> Result<(usize, u64)> {
     let used = users(state_root);
     let mut n = 0;
     let mut bytes = 0;
     for e in entries(cache_root) {
-        if used.contains_key(&e.sha) || busy(cache_root, &e.sha) {
+        if used.contains_key(&e.sha) || Cache::new(cache_root.to_path_buf()).in_use(&e.sha) {
             continue;
         }
         let what = e.kind.word();

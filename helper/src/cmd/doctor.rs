@@ -53,12 +53,9 @@ pub fn cmd_doctor(f: &Flags) -> Result<i32> {
     } else {
         None
     };
-    let bytes = std::fs::read(dir.join("state.json")).map_err(|e| {
-        crate::error::Error::io("cannot read the state", &dir.join("state.json"), e)
-    })?;
-    let Ok(mut st) = serde_json::from_slice::<State>(&bytes) else {
+    let Some(mut st) = state::peek(&dir) else {
         out::stdout_line(&format!(
-            "not ready: the state of {} ({}) does not parse; run the installer again (it sets it aside)",
+            "not ready: the state of {} ({}) cannot be read or does not parse; run the installer again (it sets a bad one aside)",
             prefix.display(),
             dir.join("state.json").display()
         ));

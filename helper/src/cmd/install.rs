@@ -20,9 +20,7 @@ pub fn cmd_plan(f: &Flags) -> Result<i32> {
     // What a run would decide now; a saved install is only read, not locked.
     let saved = state::root(f.state_dir.as_deref())
         .ok()
-        .map(|r| state::dir_for(&r, &prefix))
-        .and_then(|d| std::fs::read(d.join("state.json")).ok())
-        .and_then(|b| serde_json::from_slice::<State>(&b).ok());
+        .and_then(|r| state::peek(&state::dir_for(&r, &prefix)));
     select(f, &mut man, &prefix, saved.as_ref())?;
     let planned = plan::resolve(&man, &target)?;
     out::stdout_line(&format!(

@@ -167,6 +167,25 @@ impl Cache {
         }
     }
 
+    /// Whether another process holds the download lock of `sha` right now
+    /// (`cache prune` leaves such an entry alone).
+    pub fn in_use(&self, sha: &str) -> bool {
+        let p = self.lock_path(sha);
+        let Ok(f) = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+        else {
+            return false;
+        };
+        fd_lock::RwLock::new(f).try_write().is_err()
+    }
+
+    fn lock_path(&self, sha: &str) -> PathBuf {
+        self.root.join("partial").join(format!("{sha}.lock"))
+    }
+
     /// The entries handed out since the last call, each once.
     pub fn take_used(&self) -> Vec<String> {
         let mut v = match self.used.lock() {
@@ -280,10 +299,7 @@ impl Cache {
         fsutil::mkdirs(&self.root.join("partial"))?;
         // One writer per artifact, across processes: another installer using
         // the same cache is waited for, then its verified file is used.
-        let lock_path = self
-            .root
-            .join("partial")
-            .join(format!("{}.lock", want.sha256));
+        let lock_path = self.lock_path(&want.sha256);
         let lock_file = crate::fault::io("create", &lock_path, || {
             OpenOptions::new()
                 .read(true)
