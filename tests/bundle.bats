@@ -213,3 +213,26 @@ make_bundle() {
     size=$(jq '[.components[].artifacts // {} | .[].size] | add' "$T/m/manifest.json")
     [ "$total" -lt $((size * 2)) ] || { echo "fetched $total bytes for $size"; return 1; }
 }
+
+@test "with a key trusted, a bundle's manifest must carry that key's signature (a bundle of an unsigned or otherwise-signed manifest is refused)" {
+    mkdir -p "$S/keys"
+    minisign -G -W -p "$S/keys/a.pub" -s "$S/keys/a.sec" >/dev/null
+    minisign -G -W -p "$S/keys/b.pub" -s "$S/keys/b.sec" >/dev/null
+    # unsigned
+    run make_bundle "$S/plain"
+    assert_success
+    run env ONRAMP_TRUST_KEY="$S/keys/a.pub" "$H" bundle verify "$S/plain"
+    assert_equal "$status" 7
+    # signed by a: bundled with its .minisig, accepted with a, refused with b
+    minisign -S -s "$S/keys/a.sec" -m "$T/m/manifest.json" >/dev/null </dev/null
+    run make_bundle "$S/signed" --trust-key "$S/keys/a.pub"
+    assert_success
+    [ -f "$S/signed/manifest.json.minisig" ]
+    run env ONRAMP_TRUST_KEY="$S/keys/a.pub" "$H" bundle verify "$S/signed"
+    assert_success
+    run env ONRAMP_TRUST_KEY="$S/keys/b.pub" "$H" bundle verify "$S/signed"
+    assert_equal "$status" 7
+    # the bundle's own install.sh trusts a's key: it installs
+    run setsid -w dash "$S/signed/install.sh" --from "$S/signed" --prefix "$PREFIX" -y </dev/null
+    assert_success
+}
