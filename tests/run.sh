@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test onramp has, and prints one closing line "N passed, N failed".
 #   tests/run.sh            everything (as root it installs missing packages)
-#   tests/run.sh --quick    dash only, checkout form, workers, security and release, no sweeps
+#   tests/run.sh --quick    dash only, checkout form, workers, security, release, windows; no sweeps
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
 # install.bats under every shell and both forms of install.sh, then the
@@ -20,6 +20,9 @@ SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate 
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
       makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps zstd)
+# From PyPI, pinned: the parser install.ps1 is checked with (no PowerShell
+# runs on these machines).
+PYDEPS=(tree-sitter==0.26.1 tree-sitter-powershell==0.26.4)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -36,6 +39,22 @@ install_deps() {
     log "installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# The Python packages into target/pydeps (tests/windows.bats reads them
+# from there), once; pip itself from Debian when python3 has none.
+install_pydeps() {
+    local dir=$REPO/target/pydeps
+    if PYTHONPATH=$dir python3 -c 'import tree_sitter, tree_sitter_powershell' 2>/dev/null; then
+        return 0
+    fi
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] || { echo "tests/run.sh: python3 has no pip; apt-get install python3-pip" >&2; exit 2; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    fi
+    log "installing ${PYDEPS[*]} into target/pydeps"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$dir" "${PYDEPS[@]}" >&2 ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --target "$dir" "${PYDEPS[@]}" >&2
 }
 
 PASSED=0
@@ -106,6 +125,7 @@ fuzz() {
 main() {
     find_cargo
     install_deps
+    install_pydeps
     log "cargo fmt --check"
     cargo fmt --all -- --check
     log "cargo clippy"
@@ -137,6 +157,7 @@ main() {
         run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
         run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
         run_bats "bundles: create, verify, install with no network (nginx, strace)" -- tests/bundle.bats
+        run_bats "windows: install.ps1 on its syntax tree, parity, release" -- tests/windows.bats
     else
         for form in checkout dist; do
             for sh in "${SHELLS[@]}"; do
@@ -158,6 +179,7 @@ main() {
         run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
         run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
         run_bats "bundles: create, verify, install with no network (nginx, strace)" -- tests/bundle.bats
+        run_bats "windows: install.ps1 on its syntax tree, parity, release" -- tests/windows.bats
         fuzz
     fi
     echo

@@ -30,8 +30,7 @@ pub fn temp_beside(target: &Path) -> PathBuf {
 
 /// fsync a directory so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    let d = File::open(dir).map_err(|e| Error::io("cannot open directory", dir, e))?;
-    crate::fault::io("fsync-dir", dir, || d.sync_all())
+    crate::fault::io("fsync-dir", dir, || crate::platform::sync_dir(dir))
         .map_err(|e| Error::io("cannot sync directory", dir, e))
 }
 
@@ -55,7 +54,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
             .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
         crate::fault::io("fsync", &tmp, || f.sync_all())
             .map_err(|e| Error::io("cannot sync", &tmp, e))?;
-        crate::fault::io("rename", path, || fs::rename(&tmp, path))
+        crate::fault::io("rename", path, || crate::platform::replace_file(&tmp, path))
             .map_err(|e| Error::io("cannot rename into place", path, e))?;
         sync_dir(dir)
     })();
@@ -470,19 +469,23 @@ pub fn onramp_dir(
     if let Some(d) = var(xdg_var) {
         return Ok(PathBuf::from(d).join("onramp"));
     }
-    match var("HOME") {
-        Some(h) => Ok(PathBuf::from(h).join(home_rel)),
-        None => Err(Error::new(
+    let kind = if env_var.contains("CACHE") {
+        "cache"
+    } else {
+        "state"
+    };
+    crate::platform::default_home(home_rel, kind).ok_or_else(|| {
+        Error::new(
             Code::State,
             format!("cannot place the {what}: set {env_var}, {xdg_var} or HOME"),
-        )),
-    }
+        )
+    })
 }
 
-/// Expand a leading `~/` with $HOME.
+/// Expand a leading `~/` with the user's home directory.
 pub fn expand_home(s: &str) -> PathBuf {
     if let Some(rest) = s.strip_prefix("~/")
-        && let Some(h) = std::env::var_os("HOME")
+        && let Some(h) = crate::platform::home_dir()
     {
         return PathBuf::from(h).join(rest);
     }

@@ -297,8 +297,8 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
+        .stderr(Stdio::piped());
+    crate::platform::own_group(&mut cmd);
     if spec.clear_env {
         cmd.env_clear();
     }
@@ -452,7 +452,12 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
         }));
     }
     let start = Instant::now();
-    let pgid = child.id() as libc::pid_t;
+    let group = crate::platform::Group::of(&child).map_err(|e| {
+        Error::new(
+            Code::Internal,
+            format!("cannot group the processes of {prog}: {e}"),
+        )
+    })?;
     let mut timed_out = false;
     let status = loop {
         match child.try_wait() {
@@ -468,19 +473,19 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
         let interrupted = crate::signal::interrupted();
         if start.elapsed() >= timeout || interrupted {
             timed_out = !interrupted;
-            kill_group(pgid, &mut child);
+            kill_group(&group, &mut child);
             let s = child
                 .wait()
                 .map_err(|e| Error::new(Code::Internal, format!("waiting for {prog}: {e}")))?;
             if interrupted {
-                end_everything(pgid, user, contain)?;
+                end_everything(&group, user, contain)?;
                 return Err(Error::interrupted());
             }
             break s;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    end_everything(pgid, user, contain)?;
+    end_everything(&group, user, contain)?;
     // A process of a command that is not contained (a server an extra
     // started) may still hold the pipes: stop waiting for them after a
     // moment rather than hang; the readers end when it does.
@@ -509,9 +514,12 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
 /// After the command: its process group is killed; a contained one also
 /// loses every process of the build user (as root) or every descendant of
 /// ours (not as root), wherever they moved (`setsid`, a double fork).
-fn end_everything(pgid: libc::pid_t, user: Option<(u32, u32)>, contain: bool) -> Result<()> {
-    // SAFETY: signalling our own child's process group.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+fn end_everything(
+    group: &crate::platform::Group,
+    user: Option<(u32, u32)>,
+    contain: bool,
+) -> Result<()> {
+    group.kill();
     if !contain {
         return Ok(());
     }
@@ -525,9 +533,8 @@ fn end_everything(pgid: libc::pid_t, user: Option<(u32, u32)>, contain: bool) ->
 }
 
 /// TERM the whole group, wait up to 3 s, then KILL.
-fn kill_group(pgid: libc::pid_t, child: &mut std::process::Child) {
-    // SAFETY: signalling the process group we created.
-    unsafe { libc::kill(-pgid, libc::SIGTERM) };
+fn kill_group(group: &crate::platform::Group, child: &mut std::process::Child) {
+    group.terminate();
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {
         if let Ok(Some(_)) = child.try_wait() {
@@ -535,8 +542,7 @@ fn kill_group(pgid: libc::pid_t, child: &mut std::process::Child) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: as above.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    group.kill();
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `bundle create|verify|list|unpack`: everything an install needs, for a
 //! machine with no network, in one directory or one `.tar.zst`, in the
-//! layout `--from` reads: `install.sh` (self-contained, the helpers pinned),
+//! layout `--from` reads: `install.sh` and `install.ps1` (self-contained, the helpers pinned),
 //! `onramp-VERSION-TARGET` helpers, `manifest.json` (and its `.minisig`),
 //! every file the manifest names by relative path, `sha256/HEX` for every
 //! artifact fetched by URL (every variant, for each `--target`) and every
@@ -553,14 +553,17 @@ fn create(f: &Flags) -> Result<i32> {
         Ok(s) => fsutil::write_atomic(&sig_to, &s, 0o644)?,
         Err(_) => fsutil::remove(&sig_to),
     }
-    let script = crate::cmd::release::installer(&crate::cmd::release::Bake {
+    let bake = crate::cmd::release::Bake {
         base: String::new(),
         stack: man.m.name.clone(),
         manifest: String::new(),
         keys: keys.texts(),
         pins,
-    })?;
+    };
+    let script = crate::cmd::release::installer(&bake)?;
     fsutil::write_atomic(&stage.join("install.sh"), script.as_bytes(), 0o755)?;
+    let ps1 = crate::cmd::release::installer_ps1(&bake)?;
+    fsutil::write_atomic(&stage.join("install.ps1"), ps1.as_bytes(), 0o644)?;
     // Artifacts and worker sources by URL: through the download engine,
     // into the bundle itself (resumable).
     let mut opts = options(f)?;

@@ -1,7 +1,8 @@
 //! `onramp release`: the directory a maintainer uploads as is to any static
 //! host. It holds a self-contained `install.sh` (lib/ inlined; the base URL,
 //! the stack, the manifest's location, the trusted keys and the helpers'
-//! sha256 baked in), the helpers as `onramp-VERSION-TARGET`, `manifest.json`
+//! sha256 baked in), `install.ps1` (the same values, the Windows helpers'
+//! pins), the helpers as `onramp-VERSION-TARGET` (`.exe` for Windows), `manifest.json`
 //! and its `.minisig` (made by the real `minisign`), every file the manifest
 //! names by relative path, and `SHA256SUMS`. Nothing in it depends on the
 //! time or the machine: the same inputs give the same bytes. Helpers for
@@ -20,6 +21,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The installer and its modules, as this helper was built with them.
 const INSTALL_SH: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../install.sh"));
+const INSTALL_PS1: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../install.ps1"));
 const LIBS: &[(&str, &str)] = &[
     (
         "ui",
@@ -47,7 +49,7 @@ const LIBS: &[(&str, &str)] = &[
     ),
 ];
 
-/// What gets baked into install.sh.
+/// What gets baked into install.sh and install.ps1.
 pub struct Bake {
     pub base: String,
     pub stack: String,
@@ -66,7 +68,7 @@ pub fn installer(bake: &Bake) -> Result<String> {
             "    # >>> pins" => {
                 out.push_str(line);
                 out.push_str("\n    case $1 in\n");
-                for (t, sha) in &bake.pins {
+                for (t, sha) in bake.pins.iter().filter(|(t, _)| !is_windows(t)) {
                     out.push_str(&format!("    {t}) printf '{sha}' ;;\n"));
                 }
                 out.push_str("    *) printf '' ;;\n    esac\n");
@@ -122,6 +124,70 @@ pub fn installer(bake: &Bake) -> Result<String> {
         );
     }
     Ok(out)
+}
+
+/// install.ps1 with `bake` written into its marked blocks: the Windows
+/// helpers' pins and the release's values (single-quoted: `shell_safe`
+/// keeps quotes out of them).
+pub fn installer_ps1(bake: &Bake) -> Result<String> {
+    let mut out = String::new();
+    let mut skip = false;
+    let mut seen = 0;
+    for line in INSTALL_PS1.lines() {
+        match line {
+            "    # >>> pins" => {
+                out.push_str(line);
+                out.push_str("\n    switch ($Target) {\n");
+                for (t, sha) in bake.pins.iter().filter(|(t, _)| is_windows(t)) {
+                    out.push_str(&format!("        '{t}' {{ '{sha}' }}\n"));
+                }
+                out.push_str("        default { '' }\n    }\n");
+                skip = true;
+                seen += 1;
+                continue;
+            }
+            "    # >>> release" => {
+                out.push_str(line);
+                out.push_str(&format!(
+                    "\n    @{{ Base = '{}'; Stack = '{}'; Manifest = '{}'; TrustKeys = '{}' }}\n",
+                    bake.base,
+                    bake.stack,
+                    bake.manifest,
+                    bake.keys.join(" ")
+                ));
+                skip = true;
+                seen += 1;
+                continue;
+            }
+            "    # <<< pins" | "    # <<< release" => skip = false,
+            _ => {}
+        }
+        if !skip {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if seen != 2 {
+        return err(
+            Code::Internal,
+            "install.ps1 lacks its pins or release markers; this helper was built from a damaged checkout",
+        );
+    }
+    Ok(out)
+}
+
+/// Is `target` a Windows one (its helper is an `.exe`, pinned in install.ps1)?
+pub fn is_windows(target: &str) -> bool {
+    target.starts_with("windows-")
+}
+
+/// The file name a release gives the helper for `target`.
+pub fn helper_file(target: &str) -> String {
+    if is_windows(target) {
+        format!("onramp-{VERSION}-{target}.exe")
+    } else {
+        format!("onramp-{VERSION}-{target}")
+    }
 }
 
 /// Text baked between single quotes in install.sh: plain URL or key
@@ -262,8 +328,8 @@ pub(crate) fn copy_helpers(
 ) -> Result<BTreeMap<String, String>> {
     let mut pins = BTreeMap::new();
     for (t, p) in helpers {
-        let name = format!("onramp-{VERSION}-{t}");
-        let sha = copy_in(p, out_dir, &name, None)?;
+        check_format(t, p)?;
+        let sha = copy_in(p, out_dir, &helper_file(t), None)?;
         pins.insert(t.clone(), sha);
     }
     Ok(pins)
@@ -398,6 +464,31 @@ fn released_manifest(man: &Loaded) -> Result<Vec<u8>> {
         .map_err(|e| Error::new(Code::Internal, format!("manifest: {e}")))?;
     out.push(b'\n');
     Ok(out)
+}
+
+/// A Windows helper must be a PE file (it starts with `MZ`) and any other
+/// must not be: a swapped `--helper` would be pinned and shipped otherwise.
+fn check_format(target: &str, p: &Path) -> Result<()> {
+    let mut head = [0u8; 2];
+    let n = std::fs::File::open(p)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| Error::io("cannot read", p, e))?;
+    let pe = n == 2 && &head == b"MZ";
+    if pe != is_windows(target) {
+        return err(
+            Code::Usage,
+            format!(
+                "--helper {target}={}: {}",
+                p.display(),
+                if pe {
+                    "this is a Windows program (PE), not a helper for this target"
+                } else {
+                    "a Windows helper must be a Windows program (onramp.exe, a PE file); build it on Windows (README, Windows)"
+                }
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// Is the ELF file at `p` free of a program interpreter (static)?
@@ -576,6 +667,8 @@ pub fn cmd_release(f: &Flags) -> Result<i32> {
     };
     let script = installer(&bake)?;
     fsutil::write_atomic(&out_dir.join("install.sh"), script.as_bytes(), 0o755)?;
+    let ps1 = installer_ps1(&bake)?;
+    fsutil::write_atomic(&out_dir.join("install.ps1"), ps1.as_bytes(), 0o644)?;
     let mut sums = String::new();
     for rel in files_below(&out_dir)? {
         if rel == "SHA256SUMS" {
@@ -601,6 +694,16 @@ pub fn cmd_release(f: &Flags) -> Result<i32> {
         out::stdout_line(&format!(
             "curl --proto '=https' --tlsv1.2 -fsSL {base}/install.sh | sh -s -- --prefix DIR -y"
         ));
+        if bake.pins.keys().any(|t| is_windows(t)) {
+            out::stdout_line(&format!("irm {base}/install.ps1 | iex"));
+            out::stdout_line(&format!(
+                "& ([scriptblock]::Create((irm {base}/install.ps1))) -Prefix DIR -Yes"
+            ));
+        } else {
+            out::line(
+                "onramp: install.ps1 has no Windows helper pinned; pass --helper windows-x86_64=onramp.exe (built on Windows: README, Windows) to offer it",
+            );
+        }
     }
     Ok(0)
 }
