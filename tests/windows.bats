@@ -2,7 +2,8 @@
 # install.ps1, checked where no PowerShell can run: parsed by
 # tree-sitter-powershell and held to its rules on the syntax tree (no exit
 # under iex, TLS 1.2 before any request, the helper's sha256 matched before
-# it runs, no iex of data, prompts only when interactive, 5.1 syntax); each
+# it runs, no iex of data, prompts only when interactive, 5.1 syntax, the
+# execution policy untouched, paths literal); each
 # rule shown to fail on the mistake it names; flags, environment
 # variables, exit codes, phases and messages the same as install.sh's and
 # the helper's; no truncation runs anything; `onramp release` and
@@ -47,7 +48,7 @@ caught() {
 @test "install.ps1 parses with no ERROR or MISSING node and holds every rule" {
     run $CHECK rules "$REPO/install.ps1"
     assert_success
-    assert_output --partial "rules syntax, ps51, exit, tls, hash, iex, prompt hold"
+    assert_output --partial "rules syntax, ps51, exit, tls, hash, iex, prompt, policy, paths hold"
 }
 
 @test "each rule fails on the mistake it names" {
@@ -78,6 +79,10 @@ caught() {
     caught iex
     mutate "'    if (Test-OnrampInteractive) {\n        \$answer = Read-Host'" "'    if (\$true) {\n        \$answer = Read-Host'"
     caught prompt
+    mutate "'function Enable-OnrampTls {\n'" "'function Enable-OnrampTls {\n    Set-ExecutionPolicy Bypass -Scope CurrentUser\n'"
+    caught policy
+    mutate "'Test-Path -LiteralPath \$given'" "'Test-Path \$given'"
+    caught paths
 }
 
 @test "flags, environment variables, exit codes, phases and messages: install.sh, install.ps1 and the helper agree" {

@@ -19,6 +19,9 @@ Rules (each names what it found and where, and exits 1):
   iex         no Invoke-Expression/iex, no Add-Type, no script block made
               from text
   prompt      every Read-Host is inside `if (Test-OnrampInteractive)`
+  policy      the execution policy is never changed (Set-ExecutionPolicy)
+  paths       cmdlets that take a path get -LiteralPath: a user name with
+              [ ] or other wildcard characters is a name, not a pattern
 
   check_ps1.py truncation FILE     every prefix of FILE cut at a line end, and
                                    at every byte of its last line, runs
@@ -108,6 +111,12 @@ def in_if_body(n, ifn):
         if c.type == "statement_block":
             return c.start_byte <= n.start_byte and n.end_byte <= c.end_byte
     return False
+
+
+# Cmdlets whose -Path is a wildcard pattern; -LiteralPath is not.
+PATH_CMDLETS = {"test-path", "remove-item", "copy-item", "move-item", "get-filehash", "get-itemproperty",
+                "get-item", "get-childitem", "get-content", "set-content", "add-content", "rename-item",
+                "resolve-path", "split-path"}
 
 
 class Script:
@@ -346,18 +355,36 @@ class Script:
                 if not ok:
                     self.fail("prompt", c, "Read-Host outside `if (Test-OnrampInteractive)`: with no one to ask it hangs or fails; refuse without -Yes instead")
 
+    def rule_policy(self):
+        for c in self.commands():
+            if command_name(c) == "set-executionpolicy":
+                self.fail("policy", c, "Set-ExecutionPolicy changes the machine's or user's policy; the installer needs no change")
+
+
+    def rule_paths(self):
+        for c in self.commands():
+            name = command_name(c)
+            if name not in PATH_CMDLETS:
+                continue
+            params = [text(n).lower() for n in walk(c) if n.type == "command_parameter"]
+            if name == "split-path" and ("-parent" in params or "-leaf" in params) and "-path" not in params:
+                continue  # Split-Path -Parent X only cuts text
+            if "-literalpath" not in params:
+                self.fail("paths", c, f"{command_name(c)} without -LiteralPath reads its path as a wildcard pattern")
+
 
 def rules(path):
     s = Script(path)
     s.rule_syntax()
     if not s.errors:
-        for r in (s.rule_ps51, s.rule_exit, s.rule_tls, s.rule_hash, s.rule_iex, s.rule_prompt):
+        for r in (s.rule_ps51, s.rule_exit, s.rule_tls, s.rule_hash, s.rule_iex, s.rule_prompt,
+                  s.rule_policy, s.rule_paths):
             r()
     for e in s.errors:
         print(e)
     if s.errors:
         return 1
-    print(f"{path}: parses; rules syntax, ps51, exit, tls, hash, iex, prompt hold ({len(s.funcs)} functions)")
+    print(f"{path}: parses; rules syntax, ps51, exit, tls, hash, iex, prompt, policy, paths hold ({len(s.funcs)} functions)")
     return 0
 
 
