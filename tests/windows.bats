@@ -54,6 +54,8 @@ caught() {
 @test "each rule fails on the mistake it names" {
     mutate "'function Get-OnrampPhases {'" "'function Get-OnrampPhases {{'"
     caught syntax
+    mutate "'# onramp installer for Windows'" "'# onramp installer for Windows \u2014'"
+    caught syntax
     mutate "\"    '0.1.0'\n\"" "\"    '0.1.0'\n    Get-A && Get-B\n\""
     caught ps51
     mutate "'    throw \$ex\n'" "'    exit \$Code\n'"

@@ -8,7 +8,9 @@ PowerShell runtime can be installed on the machines the tests run on.
                                    the helper agree
 
 Rules (each names what it found and where, and exits 1):
-  syntax      no ERROR or MISSING node
+  syntax      no ERROR or MISSING node, and ASCII only: Windows PowerShell
+              5.1 reads a file without a BOM in the ANSI code page, and irm
+              decodes by the server's charset
   ps51        no PowerShell 7-only syntax: ?? ??= ?. ?[ ternary && ||
   exit        every `exit` is inside `if ($asFile)` in Invoke-OnrampEntry
               (under iex, exit would close the user's window)
@@ -164,6 +166,9 @@ class Script:
     # --- rules -------------------------------------------------------------
 
     def rule_syntax(self):
+        for i, line in enumerate(self.src.split(b"\n")):
+            if any(b > 0x7F for b in line):
+                self.errors.append(f"{self.path}: syntax: line {i + 1}: a non-ASCII character; 5.1 would read it in the ANSI code page")
         if not self.root.has_error:
             return
         for n in walk(self.root):
