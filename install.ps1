@@ -51,6 +51,10 @@ param(
     [string]$Events,
     [string]$EventsFormat,
     [string]$SummaryJson,
+    [string]$ProgressListen,
+    [string]$ProgressUrlFile,
+    [string]$ProgressLinger,
+    [string]$ProgressAllowOrigin,
     [string]$StateTtl,
     [switch]$PrintTarget,
     [switch]$Version,
@@ -166,6 +170,13 @@ Options (each also an environment variable, shown after it):
   -Events FILE          write progress events to FILE (NDJSON)         ONRAMP_EVENTS
   -EventsFormat F       ndjson (default) or sse                        ONRAMP_EVENTS_FORMAT
   -SummaryJson FILE     write the final summary as JSON                ONRAMP_SUMMARY_JSON
+  -ProgressListen ADDR  serve live progress on 127.0.0.1:PORT (0: a    ONRAMP_PROGRESS_LISTEN
+                        free port): /events (SSE), /status (JSON), /
+                        (a page); the URL, with its token, is printed
+  -ProgressUrlFile FILE write that URL here (default: beside the      ONRAMP_PROGRESS_URL_FILE
+                        install's state, progress.url)
+  -ProgressLinger SECS  keep serving this long after the end (30)     ONRAMP_PROGRESS_LINGER
+  -ProgressAllowOrigin ORIGIN  let pages of ORIGIN read it (CORS)     ONRAMP_PROGRESS_ALLOW_ORIGIN
   -StateTtl HOURS       do not resume a saved install older than this  ONRAMP_STATE_TTL_HOURS
   -PrintTarget          print this machine's target and return
   -Version              print the installer's version and return
@@ -270,6 +281,10 @@ function Read-OnrampOptions {
         Events = 'ONRAMP_EVENTS'
         EventsFormat = 'ONRAMP_EVENTS_FORMAT'
         SummaryJson = 'ONRAMP_SUMMARY_JSON'
+        ProgressListen = 'ONRAMP_PROGRESS_LISTEN'
+        ProgressUrlFile = 'ONRAMP_PROGRESS_URL_FILE'
+        ProgressLinger = 'ONRAMP_PROGRESS_LINGER'
+        ProgressAllowOrigin = 'ONRAMP_PROGRESS_ALLOW_ORIGIN'
         StateTtl = 'ONRAMP_STATE_TTL_HOURS'
     }
     foreach ($k in $strings.Keys) {
@@ -777,7 +792,7 @@ function Select-OnrampMode {
 
 function Start-OnrampBegin {
     param($S)
-    $rc = Invoke-OnrampHelper $S (@('begin') + (Get-OnrampCommonArgs $S) + @('--owner', [string]$PID, $S.Mode))
+    $rc = Invoke-OnrampHelper $S (@('begin') + (Get-OnrampCommonArgs $S) + @('--owner', [string]$PID, $S.Mode) + (Get-OnrampEventArgs $S))
     if ($rc -ne 0) {
         Stop-OnrampWith $rc ''
     }
@@ -799,6 +814,60 @@ function Invoke-OnrampPhases {
         $fin += @('--summary-json', $S.O.SummaryJson)
     }
     Invoke-OnrampHelper $S $fin
+}
+
+# -ProgressListen without -Events: the events go beside the install's
+# state (events.ndjson), so a resumed install continues the same stream.
+function Select-OnrampProgressFiles {
+    param($S)
+    if ($S.O.ProgressListen -eq '') {
+        return
+    }
+    try {
+        $first = @((Get-OnrampHelperOutput $S @('state', '--prefix', $S.Prefix)) -split "`n")[0]
+    } catch {
+        Stop-Onramp state ('cannot find the state directory of ' + $S.Prefix)
+    }
+    $dir = Split-Path -Parent $first
+    if ($S.O.Events -eq '') {
+        $S.O.Events = Join-Path $dir 'events.ndjson'
+    }
+    if ($S.O.ProgressUrlFile -eq '') {
+        $S.O.ProgressUrlFile = Join-Path $dir 'progress.url'
+    }
+}
+
+# -ProgressListen: the helper serves the events on a loopback port, in a
+# process of its own (Start-Process: it outlives this window, says the
+# install was interrupted if this installer dies, and lingers after the
+# end). Its URL is read from the URL file once it has written a new one.
+function Start-OnrampProgress {
+    param($S)
+    $o = $S.O
+    if ($o.ProgressListen -eq '') {
+        return
+    }
+    $a = @('progress-serve', '--listen', $o.ProgressListen, '--events', $o.Events, '--owner', [string]$PID, '--url-file', $o.ProgressUrlFile, '--foreground')
+    if ($o.ProgressLinger -ne '') { $a += @('--linger', $o.ProgressLinger) }
+    if ($o.ProgressAllowOrigin -ne '') { $a += @('--allow-origin', $o.ProgressAllowOrigin) }
+    $old = ''
+    if (Test-Path -LiteralPath $o.ProgressUrlFile -PathType Leaf) {
+        $old = [IO.File]::ReadAllText($o.ProgressUrlFile)
+    }
+    # Start-Process joins its arguments with spaces: each is quoted here.
+    $quoted = @($a | ForEach-Object { '"' + $_ + '"' })
+    Start-Process -FilePath $S.Helper -ArgumentList $quoted -WindowStyle Hidden | Out-Null
+    for ($i = 0; $i -lt 100; $i++) {
+        if (Test-Path -LiteralPath $o.ProgressUrlFile -PathType Leaf) {
+            $url = [IO.File]::ReadAllText($o.ProgressUrlFile).Trim()
+            if ($url -ne '' -and $url -ne $old.Trim()) {
+                Write-OnrampSay ('progress: ' + $url + ' (the URL is also in ' + $o.ProgressUrlFile + ')')
+                return
+            }
+        }
+        Start-Sleep -Milliseconds 100
+    }
+    Write-OnrampWarn ('the progress server did not start (no URL in ' + $o.ProgressUrlFile + ' after 10 s); installing without it')
 }
 
 function Get-OnrampUninstallHint {
@@ -971,6 +1040,15 @@ function Invoke-OnrampMain {
     if ($o.CaFile -ne '') {
         $o.CaFile = Get-OnrampAbsolute $o.CaFile
     }
+    if ($o.ProgressListen -ne '' -and $o.ProgressListen -notmatch '^(127\.[0-9.]+|localhost|\[::1\]):[0-9]+$') {
+        Stop-Onramp usage ('-ProgressListen ' + $o.ProgressListen + ': only a loopback address is served (127.0.0.1:PORT; 0 picks a free port)')
+    }
+    if ($o.Events -ne '') {
+        $o.Events = Get-OnrampAbsolute $o.Events
+    }
+    if ($o.ProgressUrlFile -ne '') {
+        $o.ProgressUrlFile = Get-OnrampAbsolute $o.ProgressUrlFile
+    }
     if (@('', 'ndjson', 'sse') -notcontains $o.EventsFormat) {
         Stop-Onramp usage '-EventsFormat must be ndjson or sse'
     }
@@ -1014,7 +1092,9 @@ function Invoke-OnrampMain {
     }
     Write-OnrampSay ('installing into ' + $S.Prefix + ' (' + $S.Target + ')')
     Select-OnrampMode $S
+    Select-OnrampProgressFiles $S
     Start-OnrampBegin $S
+    Start-OnrampProgress $S
     $rc = Invoke-OnrampPhases $S
     Invoke-OnrampAfterFailure $S $rc
     $rc
@@ -1089,4 +1169,4 @@ function Invoke-OnrampEntry {
     }
 }
 
-Invoke-OnrampEntry -Given @{ Manifest = $Manifest; Prefix = $Prefix; Yes = $Yes; Fresh = $Fresh; Profile = $StackProfile; Gpu = $Gpu; NoStart = $NoStart; ModifyPath = $ModifyPath; BinDir = $BinDir; DryRun = $DryRun; RollbackOnFailure = $RollbackOnFailure; Uninstall = $Uninstall; KeepModels = $KeepModels; PurgeCache = $PurgeCache; Check = $Check; Deep = $Deep; Repair = $Repair; Offline = $Offline; From = $From; TrustKey = $TrustKey; AllowDowngrade = $AllowDowngrade; AllowExpired = $AllowExpired; AllowHttp = $AllowHttp; AllowSkipChecksums = $AllowSkipChecksums; AllowUnpinnedCatalog = $AllowUnpinnedCatalog; BuildUser = $BuildUser; Connections = $Connections; Mirror = $Mirror; CaFile = $CaFile; Events = $Events; EventsFormat = $EventsFormat; SummaryJson = $SummaryJson; StateTtl = $StateTtl; PrintTarget = $PrintTarget; Version = $Version; Help = $Help } -Invocation $MyInvocation -Eof 'onramp-eof'
+Invoke-OnrampEntry -Given @{ Manifest = $Manifest; Prefix = $Prefix; Yes = $Yes; Fresh = $Fresh; Profile = $StackProfile; Gpu = $Gpu; NoStart = $NoStart; ModifyPath = $ModifyPath; BinDir = $BinDir; DryRun = $DryRun; RollbackOnFailure = $RollbackOnFailure; Uninstall = $Uninstall; KeepModels = $KeepModels; PurgeCache = $PurgeCache; Check = $Check; Deep = $Deep; Repair = $Repair; Offline = $Offline; From = $From; TrustKey = $TrustKey; AllowDowngrade = $AllowDowngrade; AllowExpired = $AllowExpired; AllowHttp = $AllowHttp; AllowSkipChecksums = $AllowSkipChecksums; AllowUnpinnedCatalog = $AllowUnpinnedCatalog; BuildUser = $BuildUser; Connections = $Connections; Mirror = $Mirror; CaFile = $CaFile; Events = $Events; EventsFormat = $EventsFormat; SummaryJson = $SummaryJson; ProgressListen = $ProgressListen; ProgressUrlFile = $ProgressUrlFile; ProgressLinger = $ProgressLinger; ProgressAllowOrigin = $ProgressAllowOrigin; StateTtl = $StateTtl; PrintTarget = $PrintTarget; Version = $Version; Help = $Help } -Invocation $MyInvocation -Eof 'onramp-eof'

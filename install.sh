@@ -114,6 +114,13 @@ Options (each also an environment variable, shown after it):
   --events FILE         write progress events to FILE (NDJSON)         ONRAMP_EVENTS
   --events-format F     ndjson (default) or sse                        ONRAMP_EVENTS_FORMAT
   --summary-json FILE   write the final summary as JSON                ONRAMP_SUMMARY_JSON
+  --progress-listen ADDR  serve live progress on 127.0.0.1:PORT (0: a ONRAMP_PROGRESS_LISTEN
+                        free port): /events (SSE), /status (JSON), /
+                        (a page); the URL, with its token, is printed
+  --progress-url-file FILE  write that URL here (default: beside the  ONRAMP_PROGRESS_URL_FILE
+                        install's state, progress.url)
+  --progress-linger SECS  keep serving this long after the end (30)  ONRAMP_PROGRESS_LINGER
+  --progress-allow-origin ORIGIN  let pages of ORIGIN read it (CORS)  ONRAMP_PROGRESS_ALLOW_ORIGIN
   --state-ttl HOURS     do not resume a saved install older than this  ONRAMP_STATE_TTL_HOURS
   --print-target        print this machine's target and exit
   --version             print the installer's version and exit
@@ -180,6 +187,10 @@ onramp_parse_args() {
         --events) onramp_value "$1" "${2-}"; onramp_events=$2; shift ;;
         --events-format) onramp_value "$1" "${2-}"; onramp_events_format=$2; shift ;;
         --summary-json) onramp_value "$1" "${2-}"; onramp_summary=$2; shift ;;
+        --progress-listen) onramp_value "$1" "${2-}"; onramp_progress_listen=$2; shift ;;
+        --progress-url-file) onramp_value "$1" "${2-}"; onramp_progress_url_file=$2; shift ;;
+        --progress-linger) onramp_value "$1" "${2-}"; onramp_progress_linger=$2; shift ;;
+        --progress-allow-origin) onramp_value "$1" "${2-}"; onramp_progress_origin=$2; shift ;;
         --state-ttl) onramp_value "$1" "${2-}"; ONRAMP_STATE_TTL_HOURS=$2; export ONRAMP_STATE_TTL_HOURS; shift ;;
         --print-target) onramp_print_target=1 ;;
         --version) printf 'onramp installer %s\n' "$(onramp_kit_version)"; exit 0 ;;
@@ -237,6 +248,10 @@ onramp_defaults() {
     onramp_events=${ONRAMP_EVENTS:-}
     onramp_events_format=${ONRAMP_EVENTS_FORMAT:-}
     onramp_summary=${ONRAMP_SUMMARY_JSON:-}
+    onramp_progress_listen=${ONRAMP_PROGRESS_LISTEN:-}
+    onramp_progress_url_file=${ONRAMP_PROGRESS_URL_FILE:-}
+    onramp_progress_linger=${ONRAMP_PROGRESS_LINGER:-}
+    onramp_progress_origin=${ONRAMP_PROGRESS_ALLOW_ORIGIN:-}
     onramp_print_target=0
     onramp_interrupted=0
     onramp_tmp=
@@ -301,6 +316,30 @@ onramp_after_failure() {
     onramp_say "undoing what this install did (--rollback-on-failure)"
     "$onramp_helper" uninstall --prefix "$onramp_prefix" </dev/null ||
         onramp_say "the undo stopped (exit $?); run: sh install.sh --uninstall --prefix $onramp_prefix"
+}
+
+# --progress-listen without --events: the events go beside the install's
+# state (events.ndjson), so a resumed install continues the same stream.
+onramp_progress_events() {
+    [ -n "$onramp_progress_listen" ] || return 0
+    onramp_pe_dir=$("$onramp_helper" state --prefix "$onramp_prefix" </dev/null | sed -n 1p) ||
+        onramp_die "$EX_STATE" "cannot find the state directory of $onramp_prefix"
+    onramp_pe_dir=${onramp_pe_dir%/*}
+    [ -n "$onramp_events" ] || onramp_events=$onramp_pe_dir/events.ndjson
+    [ -n "$onramp_progress_url_file" ] || onramp_progress_url_file=$onramp_pe_dir/progress.url
+}
+
+# --progress-listen: the helper serves the events on a loopback port from
+# the background (its own session: it outlives a kill of this installer,
+# says the install was interrupted, and lingers after the end).
+onramp_progress_start() {
+    [ -n "$onramp_progress_listen" ] || return 0
+    onramp_ps_out=$("$onramp_helper" progress-serve --listen "$onramp_progress_listen" \
+        --events "$onramp_events" --owner "$$" --url-file "$onramp_progress_url_file" \
+        ${onramp_progress_linger:+--linger "$onramp_progress_linger"} \
+        ${onramp_progress_origin:+--allow-origin "$onramp_progress_origin"} </dev/null) ||
+        { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
+    onramp_say "progress: $(printf '%s\n' "$onramp_ps_out" | sed -n 1p) (the URL is also in $onramp_progress_url_file)"
 }
 
 # --uninstall: the helper reverts what the install recorded.
@@ -403,6 +442,12 @@ main() {
     esac
     [ -z "$onramp_from" ] || onramp_from=$(onramp_abs "$onramp_from")
     [ -z "$onramp_ca_file" ] || onramp_ca_file=$(onramp_abs "$onramp_ca_file")
+    [ -z "$onramp_events" ] || onramp_events=$(onramp_abs "$onramp_events")
+    [ -z "$onramp_progress_url_file" ] || onramp_progress_url_file=$(onramp_abs "$onramp_progress_url_file")
+    case $onramp_progress_listen in
+    '' | 127.*:[0-9]* | localhost:[0-9]* | '[::1]:'[0-9]*) ;;
+    *) onramp_die "$EX_USAGE" "--progress-listen $onramp_progress_listen: only a loopback address is served (127.0.0.1:PORT; 0 picks a free port)" ;;
+    esac
     case $onramp_events_format in
     '' | ndjson | sse) ;;
     *) onramp_die "$EX_USAGE" "--events-format must be ndjson or sse" ;;
@@ -443,7 +488,12 @@ main() {
     fi
     onramp_say "installing into $onramp_prefix ($onramp_target)"
     onramp_decide_resume
-    onramp_helper_call begin --owner "$$" "$onramp_mode" || { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
+    onramp_progress_events
+    onramp_helper_call begin --owner "$$" "$onramp_mode" \
+        ${onramp_events:+--events "$onramp_events"} \
+        ${onramp_events_format:+--events-format "$onramp_events_format"} ||
+        { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
+    onramp_progress_start
     onramp_rc=0
     onramp_run_phases || onramp_rc=$?
     onramp_after_failure "$onramp_rc"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test onramp has, and prints one closing line "N passed, N failed".
 #   tests/run.sh            everything (as root it installs missing packages)
-#   tests/run.sh --quick    dash only, checkout form, workers, security, release, windows; no sweeps
+#   tests/run.sh --quick    dash only, checkout form, workers, security, release, windows, progress; no sweeps
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
 # install.bats under every shell and both forms of install.sh, then the
@@ -19,10 +19,13 @@ QUICK=0
 SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate sh")
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
-      makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps zstd)
+      makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps zstd
+      chromium)
 # From PyPI, pinned: the parser install.ps1 is checked with (no PowerShell
 # runs on these machines).
 PYDEPS=(tree-sitter==0.26.1 tree-sitter-powershell==0.26.4)
+# From the npm registry, pinned: what drives Chromium in tests/progress.bats.
+NODEDEPS=(playwright-core@1.65.2)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -55,6 +58,21 @@ install_pydeps() {
     log "installing ${PYDEPS[*]} into target/pydeps"
     python3 -m pip install --quiet --disable-pip-version-check --target "$dir" "${PYDEPS[@]}" >&2 ||
         python3 -m pip install --quiet --disable-pip-version-check --break-system-packages --target "$dir" "${PYDEPS[@]}" >&2
+}
+
+# The npm packages into target/node (tests/progress.bats reads them from
+# there), once; node and npm from Debian when the machine has none.
+install_nodedeps() {
+    local dir=$REPO/target/node
+    [ -d "$dir/node_modules/playwright-core" ] && return 0
+    if ! command -v npm >/dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] || { echo "tests/run.sh: npm missing; apt-get install nodejs npm" >&2; exit 2; }
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    log "installing ${NODEDEPS[*]} into target/node"
+    mkdir -p "$dir"
+    [ -f "$dir/package.json" ] || printf '{"private": true}\n' >"$dir/package.json"
+    npm install --silent --no-audit --no-fund --prefix "$dir" "${NODEDEPS[@]}" >&2
 }
 
 PASSED=0
@@ -126,6 +144,7 @@ main() {
     find_cargo
     install_deps
     install_pydeps
+    install_nodedeps
     log "cargo fmt --check"
     cargo fmt --all -- --check
     log "cargo clippy"
@@ -158,6 +177,7 @@ main() {
         run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
         run_bats "bundles: create, verify, install with no network (nginx, strace)" -- tests/bundle.bats
         run_bats "windows: install.ps1 on its syntax tree, parity, release" -- tests/windows.bats
+        run_bats "progress: live SSE, /status, the page in Chromium (nginx)" ONRAMP_TEST_SHELL=dash -- tests/progress.bats
     else
         for form in checkout dist; do
             for sh in "${SHELLS[@]}"; do
@@ -180,6 +200,7 @@ main() {
         run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
         run_bats "bundles: create, verify, install with no network (nginx, strace)" -- tests/bundle.bats
         run_bats "windows: install.ps1 on its syntax tree, parity, release" -- tests/windows.bats
+        run_bats "progress: live SSE, /status, the page in Chromium (nginx)" ONRAMP_TEST_SHELL=dash -- tests/progress.bats
         fuzz
     fi
     echo

@@ -77,6 +77,8 @@ caught() {
     caught hash
     mutate "'            Save-OnrampUrl ('" "'            & \$dl --version\n            Save-OnrampUrl ('"
     caught hash
+    mutate "'Start-Process -FilePath \$S.Helper'" "'Start-Process -FilePath \$o.Events'"
+    caught hash
     mutate "'    \$ex = New-Object'" "'    Invoke-Expression \$Message\n    \$ex = New-Object'"
     caught iex
     mutate "'    if (Test-OnrampInteractive) {\n        \$answer = Read-Host'" "'    if (\$true) {\n        \$answer = Read-Host'"

@@ -53,6 +53,8 @@ const CMDS: &[Cmd] = &[
             "--upgrade",
             "--ttl-hours",
             "--cache-dir",
+            "--events",
+            "--events-format",
         ],
     },
     Cmd {
@@ -192,6 +194,20 @@ const CMDS: &[Cmd] = &[
         flags: &[],
     },
     Cmd {
+        name: "progress-serve",
+        args: "--listen 127.0.0.1:PORT --events FILE [--owner PID] [--linger SECS] [--url-file FILE] [--allow-origin ORIGIN] [--foreground]",
+        about: "Serve an install's progress on a loopback port: GET /events (Server-Sent Events, replay from Last-Event-ID), GET /status (a JSON snapshot), GET / (a progress page); each needs the token in the URL it prints. Prints the URL and the events file, then runs in the background (--foreground: here) while the installer PID lives, marks the install interrupted if it dies without finishing, and stops --linger seconds (default 30) after the end.",
+        flags: &[
+            "--listen",
+            "--events",
+            "--owner",
+            "--linger",
+            "--url-file",
+            "--allow-origin",
+            "--foreground",
+        ],
+    },
+    Cmd {
         name: "exit-codes",
         args: "",
         about: "Print the exit code table (name and number), the same as install.sh's and README's.",
@@ -252,7 +268,12 @@ const OPTIONS_HELP: &str = "Options:
   --keep-models          (uninstall) keep the model files
   --purge-cache          (uninstall) also remove the cache entries no other install uses
   --deep                 (doctor) re-hash every recorded file instead of comparing size and time
-  --repair               (doctor) put back what is missing or changed, from the cache";
+  --repair               (doctor) put back what is missing or changed, from the cache
+  --listen ADDR          (progress-serve) a loopback address and port (0: a free one)
+  --linger SECS          (progress-serve) keep serving this long after the end (default 30)
+  --url-file FILE        (progress-serve) write the URL (with its token) here, mode 0600
+  --allow-origin ORIGIN  (progress-serve) let pages of this origin read the endpoints (CORS)
+  --foreground           (progress-serve) serve in this process instead of the background";
 
 fn usage() -> String {
     let mut s = format!(
@@ -325,6 +346,11 @@ pub struct Flags {
     pub purge_cache: bool,
     pub deep: bool,
     pub repair: bool,
+    pub listen: Option<String>,
+    pub linger: Option<u64>,
+    pub url_file: Option<PathBuf>,
+    pub allow_origin: Option<String>,
+    pub foreground: bool,
     pub free: Vec<String>,
 }
 
@@ -454,6 +480,19 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
         purge_cache: p.contains("--purge-cache"),
         deep: p.contains("--deep"),
         repair: p.contains("--repair"),
+        listen: p
+            .opt_value_from_str("--listen")
+            .map_err(|e| bad_value("--listen", e))?,
+        linger: p
+            .opt_value_from_str("--linger")
+            .map_err(|e| bad_value("--linger", e))?,
+        url_file: p
+            .opt_value_from_os_str("--url-file", |s| Ok::<_, String>(PathBuf::from(s)))
+            .map_err(|e| bad_value("--url-file", e))?,
+        allow_origin: p
+            .opt_value_from_str("--allow-origin")
+            .map_err(|e| bad_value("--allow-origin", e))?,
+        foreground: p.contains("--foreground"),
         free: Vec::new(),
     };
     for a in p.finish() {
@@ -562,6 +601,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         "pkgbuild" => crate::cmd::pkgbuild::cmd_pkgbuild(&f),
         "fetch-manifest" => crate::cmd::fetch::cmd_fetch_manifest(&f),
         "release" => crate::cmd::release::cmd_release(&f),
+        "progress-serve" => crate::progress::cmd_progress_serve(&f),
         "sha256" => {
             let p = fsutil::absolute(Path::new(&f.free[0]))?;
             out::stdout_line(&format!("{}  {}", fsutil::sha256_file(&p)?, f.free[0]));

@@ -54,6 +54,30 @@ pub struct Event<'a> {
     pub status: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// On `progress`: the bytes of `component`'s transfer so far, and its size.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_bytes_total: Option<u64>,
+    /// On `finished`: the summary (the same document as --summary-json).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<&'a serde_json::Value>,
+    /// On `started`: the components of the plan (id, kind, optional,
+    /// status, bytes_total).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub components: Option<&'a serde_json::Value>,
+}
+
+/// The optional parts of an event.
+#[derive(Default, Clone, Copy)]
+struct Extra<'a> {
+    capability: Option<&'a str>,
+    component: Option<&'a str>,
+    status: Option<&'a str>,
+    exit_code: Option<i32>,
+    component_bytes: Option<(u64, u64)>,
+    summary: Option<&'a serde_json::Value>,
+    components: Option<&'a serde_json::Value>,
 }
 
 /// Reports progress of one phase.
@@ -206,16 +230,16 @@ impl Reporter {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit(
-        &mut self,
-        kind: &str,
-        message: &str,
-        capability: Option<&str>,
-        component: Option<&str>,
-        status: Option<&str>,
-        exit_code: Option<i32>,
-    ) {
+    fn emit(&mut self, kind: &str, message: &str, x: Extra) {
+        let Extra {
+            capability,
+            component,
+            status,
+            exit_code,
+            component_bytes,
+            summary,
+            components,
+        } = x;
         let total = PHASES.len();
         let base = self.phase_idx.saturating_sub(1) as f64;
         let phases = ((base + self.step_progress.clamp(0.0, 1.0)) / total as f64).clamp(0.0, 1.0);
@@ -258,6 +282,10 @@ impl Reporter {
             component,
             status,
             exit_code,
+            component_bytes: component_bytes.map(|b| b.0),
+            component_bytes_total: component_bytes.map(|b| b.1),
+            summary,
+            components,
         };
         let Ok(json) = serde_json::to_string(&ev) else {
             return;
@@ -332,20 +360,27 @@ impl Reporter {
     pub fn info(&mut self, message: &str) {
         self.clear_live();
         out::line(&format!("  {message}"));
-        self.emit("message", message, None, None, None, None);
+        self.emit("message", message, Extra::default());
     }
 
     /// One line of a build's output, as it happens.
     pub fn output(&mut self, component: &str, line: &str) {
         self.clear_live();
         out::line(&format!("    | {line}"));
-        self.emit("output", line, None, Some(component), None, None);
+        self.emit(
+            "output",
+            line,
+            Extra {
+                component: Some(component),
+                ..Extra::default()
+            },
+        );
     }
 
     pub fn warn(&mut self, message: &str) {
         self.clear_live();
         out::line(&format!("  warning: {message}"));
-        self.emit("warning", message, None, None, None, None);
+        self.emit("warning", message, Extra::default());
     }
 
     pub fn phase_started(&mut self) {
@@ -357,7 +392,14 @@ impl Reporter {
             self.phase_name()
         );
         out::line(&msg);
-        self.emit("phase_started", &msg, None, None, Some("running"), None);
+        self.emit(
+            "phase_started",
+            &msg,
+            Extra {
+                status: Some("running"),
+                ..Extra::default()
+            },
+        );
     }
 
     pub fn phase_finished(&mut self, status: &str, message: &str) {
@@ -368,7 +410,14 @@ impl Reporter {
         if !message.is_empty() {
             out::line(&format!("  {message}"));
         }
-        self.emit("phase_finished", message, None, None, Some(status), None);
+        self.emit(
+            "phase_finished",
+            message,
+            Extra {
+                status: Some(status),
+                ..Extra::default()
+            },
+        );
     }
 
     /// A component reached a final status.
@@ -384,7 +433,15 @@ impl Reporter {
             "  {component}: {mark}{}{message}",
             if message.is_empty() { "" } else { ": " }
         ));
-        self.emit("step", message, None, Some(component), Some(status), None);
+        self.emit(
+            "step",
+            message,
+            Extra {
+                component: Some(component),
+                status: Some(status),
+                ..Extra::default()
+            },
+        );
     }
 
     pub fn capability(&mut self, component: &str, capability: &str, message: &str) {
@@ -393,10 +450,11 @@ impl Reporter {
         self.emit(
             "capability",
             message,
-            Some(capability),
-            Some(component),
-            None,
-            None,
+            Extra {
+                capability: Some(capability),
+                component: Some(component),
+                ..Extra::default()
+            },
         );
     }
 
@@ -460,7 +518,16 @@ impl Reporter {
                     / self.phase_total as f64;
                 self.set_step_progress(p * 0.99);
             }
-            self.emit("progress", &text, None, None, None, None);
+            let component = what.split(": ").next().unwrap_or(what);
+            self.emit(
+                "progress",
+                &text,
+                Extra {
+                    component: Some(component),
+                    component_bytes: Some((got, size)),
+                    ..Extra::default()
+                },
+            );
         }
     }
 
@@ -470,16 +537,44 @@ impl Reporter {
         self.phase_total = total;
     }
 
-    /// The terminal event of an install: status and exit code.
-    pub fn finished(&mut self, status: &str, exit_code: i32, message: &str) {
+    /// The terminal event of an install: status, exit code and summary.
+    pub fn finished(
+        &mut self,
+        status: &str,
+        exit_code: i32,
+        message: &str,
+        summary: Option<&serde_json::Value>,
+    ) {
         self.clear_live();
         self.emit(
             "finished",
             message,
-            None,
-            None,
-            Some(status),
-            Some(exit_code),
+            Extra {
+                status: Some(status),
+                exit_code: Some(exit_code),
+                summary,
+                ..Extra::default()
+            },
+        );
+    }
+
+    /// The first event of an install run (`begin`): `mode` is fresh,
+    /// resume or upgrade. A progress server replays from the last fresh or
+    /// upgrade start, so a resumed run continues the same view.
+    /// (`seq` always continues: it never repeats within a file.)
+    pub fn started(&mut self, mode: &str, message: &str, components: &serde_json::Value) {
+        // A new install's bar starts at zero; a resumed one keeps its mark.
+        if mode != "resume" {
+            self.overall = 0.0;
+        }
+        self.emit(
+            "started",
+            message,
+            Extra {
+                status: Some(mode),
+                components: Some(components),
+                ..Extra::default()
+            },
         );
     }
 }
@@ -527,7 +622,7 @@ impl Progress {
         self.with(|r| r.transfer(what, got, size))
     }
     pub fn finished(&self, status: &str, code: i32, m: &str) {
-        self.with(|r| r.finished(status, code, m))
+        self.with(|r| r.finished(status, code, m, None))
     }
     pub fn set_phase_bytes(&self, base: u64, total: u64) {
         self.with(|r| r.set_phase_bytes(base, total))

@@ -23,6 +23,7 @@ pub mod phase;
 pub mod pkgbuild;
 pub mod plan;
 pub mod platform;
+pub mod progress;
 pub mod receipt;
 pub mod run;
 pub mod sandbox;

@@ -288,3 +288,82 @@ mod win {
         pub fn CloseHandle(handle: *mut c_void) -> i32;
     }
 }
+
+/// Leave the caller: the process forks, the parent exits 0 at once, and
+/// the child goes on in a session of its own (so a kill of the installer's
+/// process group does not take it along) with stdin, stdout and stderr on
+/// /dev/null (so `$(onramp progress-serve ...)` returns). Call it before
+/// any thread is started.
+#[cfg(unix)]
+pub fn detach() -> io::Result<()> {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: no other thread exists yet, so the child may go on running
+    // Rust code after fork.
+    match unsafe { libc::fork() } {
+        -1 => return Err(io::Error::last_os_error()),
+        0 => {}
+        // SAFETY: the parent leaves without running destructors or atexit
+        // handlers that belong to the child now.
+        _ => unsafe { libc::_exit(0) },
+    }
+    // SAFETY: setsid and dup2 on descriptors we own.
+    unsafe {
+        libc::setsid();
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            libc::close(null);
+        }
+    }
+    Ok(())
+}
+
+/// Windows has no fork: install.ps1 starts `onramp progress-serve
+/// --foreground` with Start-Process instead.
+#[cfg(windows)]
+pub fn detach() -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "run progress-serve with --foreground (Start-Process) on Windows",
+    ))
+}
+
+/// `n` bytes from the kernel's random source (tokens).
+#[cfg(unix)]
+pub fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut b = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    Ok(b)
+}
+
+/// `n` bytes from the system's preferred random generator (tokens).
+#[cfg(windows)]
+pub fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
+    const BCRYPT_USE_SYSTEM_PREFERRED_RNG: u32 = 2;
+    #[link(name = "bcrypt")]
+    unsafe extern "system" {
+        fn BCryptGenRandom(alg: *mut std::ffi::c_void, buf: *mut u8, len: u32, flags: u32) -> i32;
+    }
+    let mut b = vec![0u8; n];
+    // SAFETY: `b` is `n` writable bytes; no algorithm handle is needed with
+    // BCRYPT_USE_SYSTEM_PREFERRED_RNG.
+    let status = unsafe {
+        BCryptGenRandom(
+            std::ptr::null_mut(),
+            b.as_mut_ptr(),
+            n as u32,
+            BCRYPT_USE_SYSTEM_PREFERRED_RNG,
+        )
+    };
+    if status != 0 {
+        return Err(io::Error::other(format!(
+            "BCryptGenRandom failed (NTSTATUS {status:#x})"
+        )));
+    }
+    Ok(b)
+}

@@ -279,6 +279,12 @@ class Script:
                 target = text(c.children[1]).lower()
                 if (func_name(fn).lower() if fn else None, target) not in allowed:
                     self.fail("hash", c, f"a program is started with & {target}: only the verified helper may be (add it to the rule only after review)")
+        # Start-Process starts only the helper already chosen (and checked).
+        for c in self.commands():
+            if command_name(c) == "start-process":
+                m = re.search(r"-FilePath\s+(\S+)", text(c), re.I)
+                if not m or m.group(1).lower() != "$s.helper":
+                    self.fail("hash", c, "Start-Process of anything but $S.Helper (the verified helper)")
         # The probe runs the helper only from Assert-OnrampHelperRuns.
         for c in self.commands():
             name = command_name(c)

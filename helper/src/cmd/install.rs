@@ -324,6 +324,44 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
     if o.prefix.is_dir() {
         fsutil::remove_orphans_deep(&o.prefix);
     }
+    if f.events.is_some() {
+        let mode = if f.resume {
+            "resume"
+        } else if f.upgrade {
+            "upgrade"
+        } else {
+            "fresh"
+        };
+        let sizes: std::collections::BTreeMap<String, u64> = plan::resolve(&o.man, &o.target)
+            .map(|p| {
+                p.iter()
+                    .filter_map(|p| Some((p.id.clone(), p.want.as_ref()?.size)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let comps = serde_json::Value::Array(
+            st.steps
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "id": s.id, "kind": s.kind, "optional": s.optional,
+                        "status": s.status.name(), "bytes_total": sizes.get(&s.id),
+                    })
+                })
+                .collect(),
+        );
+        let mut rep = Reporter::new(f.events.as_deref(), events_format(f)?, "preflight")?;
+        rep.started(
+            mode,
+            &format!(
+                "{} {} into {} ({mode})",
+                st.stack,
+                st.stack_version,
+                o.prefix.display()
+            ),
+            &comps,
+        );
+    }
     Ok(0)
 }
 
@@ -531,20 +569,20 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
     if !caps.is_empty() {
         out::line(&format!("You can now use: {}", caps.join(", ")));
     }
+    let v = serde_json::json!({
+        "stack": st.stack,
+        "version": st.stack_version,
+        "prefix": st.prefix,
+        "status": status,
+        "exit_code": code,
+        "capabilities": caps,
+        "components": st.steps.iter().map(|s| serde_json::json!({
+            "id": s.id, "kind": s.kind, "status": s.status.name(), "optional": s.optional,
+            "reason": s.reason, "version": s.version, "capability": s.capability,
+        })).collect::<Vec<_>>(),
+        "state_file": o.store.file.display().to_string(),
+    });
     if let Some(p) = &f.summary_json {
-        let v = serde_json::json!({
-            "stack": st.stack,
-            "version": st.stack_version,
-            "prefix": st.prefix,
-            "status": status,
-            "exit_code": code,
-            "capabilities": caps,
-            "components": st.steps.iter().map(|s| serde_json::json!({
-                "id": s.id, "kind": s.kind, "status": s.status.name(), "optional": s.optional,
-                "reason": s.reason, "version": s.version, "capability": s.capability,
-            })).collect::<Vec<_>>(),
-            "state_file": o.store.file.display().to_string(),
-        });
         let mut data =
             serde_json::to_vec_pretty(&v).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
         data.push(b'\n');
@@ -553,7 +591,7 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
     }
     rep.bytes_total = phase::total_bytes(&planned);
     rep.bytes_done = phase::done_bytes(&planned, &st);
-    rep.finished(status, code, &head);
+    rep.finished(status, code, &head, Some(&v));
     st.status = match code {
         0 | 9 => InstallStatus::Complete,
         130 | 14 => InstallStatus::Interrupted,

@@ -40,7 +40,11 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         ctx.record(&p.id, res)?;
     }
     let mut opts = ctx.opts.clone();
-    opts.budget = Some(Arc::new(Budget::new(opts.connections)));
+    let budget = Arc::new(Budget::new(opts.connections));
+    for w in together.iter().filter_map(|p| p.want.as_ref()) {
+        budget.expect(w.size);
+    }
+    opts.budget = Some(budget);
     let cache = Cache::new(ctx.cache.root.clone());
     let rep = ctx.rep.clone();
     let mut fatal: Option<Error> = None;
