@@ -177,3 +177,27 @@ PY
         and .[1].type == "started" and .[1].status == "resume" and .[1].seq == .[0].seq + 1
         and (last.type == "finished") and last.status == "success"'
 }
+
+@test "progress-serve by itself: an events file in SSE format is served as its data lines; a quiet stream gets heartbeats" {
+    run onramp_install --manifest "$M" --prefix "$PREFIX" --allow-http --events "$T/ev.sse" --events-format sse
+    assert_success
+    run "$H" progress-serve --listen 127.0.0.1:0 --events "$T/ev.sse" --heartbeat 0
+    assert_equal "$status" 2
+    "$H" progress-serve --listen 127.0.0.1:0 --events "$T/ev.sse" --url-file "$T/url" --linger 60 \
+        --heartbeat 1 --foreground >"$T/serve.out" 2>&1 &
+    local serve=$!
+    wait_for_file "$T/url"
+    URL=$(cat "$T/url")
+    BASE=${URL%%/\?*}
+    TOKEN=${URL##*token=}
+    python3 "$REPO/tests/progress/sse_client.py" "$BASE/events?token=$TOKEN" 3 "$T/got"
+    sed -n 's/^data: //p' "$T/ev.sse" >"$T/want"
+    cmp "$T/want" "$T/got"
+    # after the last event, only heartbeats: one a second
+    last=$(tail -n 1 "$T/want" | jq .seq)
+    timeout 3.5 curl -sN "$BASE/events?token=$TOKEN" -H "Last-Event-ID: $last" >"$T/quiet" || true
+    n=$(grep -c '^: heartbeat$' "$T/quiet")
+    [ "$n" -ge 2 ] || { cat "$T/quiet"; return 1; }
+    ! grep -q '^id:' "$T/quiet"
+    kill "$serve"
+}

@@ -195,7 +195,7 @@ const CMDS: &[Cmd] = &[
     },
     Cmd {
         name: "progress-serve",
-        args: "--listen 127.0.0.1:PORT --events FILE [--owner PID] [--linger SECS] [--url-file FILE] [--allow-origin ORIGIN] [--foreground]",
+        args: "--listen 127.0.0.1:PORT --events FILE [--owner PID] [--linger SECS] [--url-file FILE] [--allow-origin ORIGIN] [--heartbeat SECS] [--foreground]",
         about: "Serve an install's progress on a loopback port: GET /events (Server-Sent Events, replay from Last-Event-ID), GET /status (a JSON snapshot), GET / (a progress page); each needs the token in the URL it prints. Prints the URL and the events file, then runs in the background (--foreground: here) while the installer PID lives, marks the install interrupted if it dies without finishing, and stops --linger seconds (default 30) after the end.",
         flags: &[
             "--listen",
@@ -205,6 +205,7 @@ const CMDS: &[Cmd] = &[
             "--url-file",
             "--allow-origin",
             "--foreground",
+            "--heartbeat",
         ],
     },
     Cmd {
@@ -273,7 +274,8 @@ const OPTIONS_HELP: &str = "Options:
   --linger SECS          (progress-serve) keep serving this long after the end (default 30)
   --url-file FILE        (progress-serve) write the URL (with its token) here, mode 0600
   --allow-origin ORIGIN  (progress-serve) let pages of this origin read the endpoints (CORS)
-  --foreground           (progress-serve) serve in this process instead of the background";
+  --foreground           (progress-serve) serve in this process instead of the background
+  --heartbeat SECS       (progress-serve) a comment on a quiet event stream this often (default 10)";
 
 fn usage() -> String {
     let mut s = format!(
@@ -351,6 +353,7 @@ pub struct Flags {
     pub url_file: Option<PathBuf>,
     pub allow_origin: Option<String>,
     pub foreground: bool,
+    pub heartbeat: Option<u64>,
     pub free: Vec<String>,
 }
 
@@ -493,6 +496,9 @@ fn parse(cmd: &Cmd, raw: Vec<OsString>) -> Result<Flags> {
             .opt_value_from_str("--allow-origin")
             .map_err(|e| bad_value("--allow-origin", e))?,
         foreground: p.contains("--foreground"),
+        heartbeat: p
+            .opt_value_from_str("--heartbeat")
+            .map_err(|e| bad_value("--heartbeat", e))?,
         free: Vec::new(),
     };
     for a in p.finish() {

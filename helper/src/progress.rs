@@ -34,18 +34,40 @@ const MAX_CLIENTS: usize = 64;
 const MAX_REQUEST: usize = 16 * 1024;
 /// An events line longer than this is not an event (skipped, not buffered).
 const MAX_LINE: usize = 1024 * 1024;
-/// Silence on an SSE stream is broken by a comment this often.
+/// Silence on an SSE stream is broken by a comment this often, unless
+/// --heartbeat says otherwise (a proxy with a shorter idle timeout).
 const HEARTBEAT: Duration = Duration::from_secs(10);
 /// How long the events file must be still, with the installer gone, before
 /// the install is declared interrupted.
 const QUIET: Duration = Duration::from_secs(2);
 
-/// One event of this install: where its JSON is in the file.
+/// One event of this install: where its JSON is in the file (40 bytes
+/// each, whatever the event holds: a long build's output costs little).
 struct Entry {
     seq: u64,
-    kind: String,
+    kind: &'static str,
     off: u64,
     len: u32,
+}
+
+/// The event types a stream carries (`events`); anything else is named
+/// `message`, so nothing from the file reaches the SSE framing unchecked.
+const KINDS: &[&str] = &[
+    "started",
+    "phase_started",
+    "phase_finished",
+    "step",
+    "progress",
+    "capability",
+    "output",
+    "message",
+    "warning",
+    "finished",
+];
+
+fn kind_of(v: &Value) -> &'static str {
+    let t = v["type"].as_str().unwrap_or("");
+    KINDS.iter().copied().find(|k| *k == t).unwrap_or("message")
 }
 
 /// What the server knows, shared by the tailer and the connections.
@@ -77,6 +99,7 @@ struct Shared {
     token: String,
     port: u16,
     allow_origin: Option<String>,
+    heartbeat: Duration,
     clients: Mutex<usize>,
 }
 
@@ -296,7 +319,12 @@ pub fn cmd_progress_serve(f: &Flags) -> Result<i32> {
         check_origin(o)?;
     }
     let linger = Duration::from_secs(f.linger.unwrap_or(30));
-
+    if f.heartbeat == Some(0) {
+        return err(
+            Code::Usage,
+            "--heartbeat 0: give a number of seconds, 1 or more",
+        );
+    }
     // A server left lingering on this port by the run before is asked to
     // make way (it reads the same URL file).
     if let Some(uf) = &f.url_file {
@@ -355,6 +383,7 @@ pub fn cmd_progress_serve(f: &Flags) -> Result<i32> {
         token,
         port,
         allow_origin: f.allow_origin.clone(),
+        heartbeat: f.heartbeat.map(Duration::from_secs).unwrap_or(HEARTBEAT),
         clients: Mutex::new(0),
     });
     {
@@ -549,7 +578,7 @@ fn read_new(shared: &Shared) -> bool {
         let skip = if body.starts_with("data: ") { 6 } else { 0 };
         feed.entries.push(Entry {
             seq,
-            kind: v["type"].as_str().unwrap_or("message").to_string(),
+            kind: kind_of(&v),
             off: line_off + skip as u64,
             len: (body.len() - skip) as u32,
         });
@@ -841,13 +870,13 @@ fn stream_events(shared: &Shared, mut s: TcpStream, after: u64, extra: &[(&str, 
     let mut quiet_since = Instant::now();
     loop {
         // The entries after `last`, copied out under the lock.
-        let todo: Vec<(u64, String, u64, u32)> = {
+        let todo: Vec<(u64, &str, u64, u32)> = {
             let g = lock(&shared.feed);
             let from = g.entries.partition_point(|e| e.seq <= last);
             g.entries[from..]
                 .iter()
                 .take(512)
-                .map(|e| (e.seq, e.kind.clone(), e.off, e.len))
+                .map(|e| (e.seq, e.kind, e.off, e.len))
                 .collect()
         };
         let mut out = Vec::new();
@@ -878,14 +907,14 @@ fn stream_events(shared: &Shared, mut s: TcpStream, after: u64, extra: &[(&str, 
         }
         let (g, _) = shared
             .changed
-            .wait_timeout(g, Duration::from_secs(1))
+            .wait_timeout(g, shared.heartbeat.min(Duration::from_secs(1)))
             .unwrap_or_else(|p| p.into_inner());
         drop(g);
         // A reader that hung up frees its slot now, not at the next write.
         if hung_up(&s) {
             return;
         }
-        if quiet_since.elapsed() >= HEARTBEAT {
+        if quiet_since.elapsed() >= shared.heartbeat {
             if s.write_all(b": heartbeat\n\n").is_err() {
                 return;
             }
