@@ -116,10 +116,10 @@ find_cargo() {
     exit 2
 }
 
-# cargo-fuzz targets, 40 s each in CI (FUZZ_SECONDS), with the nightly toolchain
+# cargo-fuzz targets, 30 s each in CI (FUZZ_SECONDS), with the nightly toolchain
 # this machine has; cargo-fuzz itself comes from crates.io.
 fuzz() {
-    log "fuzz (cargo-fuzz, ${FUZZ_SECONDS:-40} s per target)"
+    log "fuzz (cargo-fuzz, ${FUZZ_SECONDS:-30} s per target)"
     if ! cargo +nightly --version >/dev/null 2>&1; then
         echo "   fuzz: no nightly toolchain here (rustup toolchain list); the stable mutation fuzzer in cargo test stands in" >&2
         return 0
@@ -128,7 +128,7 @@ fuzz() {
         cargo install --quiet --locked cargo-fuzz >&2
     fi
     local out rc=0 t0=$SECONDS
-    out=$(tests/fuzz.sh "${FUZZ_SECONDS:-40}" 2>/dev/null) || rc=$?
+    out=$(tests/fuzz.sh "${FUZZ_SECONDS:-30}" 2>/dev/null) || rc=$?
     printf '%s\n' "$out" | grep -v '^[0-9]* passed' >&2
     local ok nok
     ok=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
