@@ -58,122 +58,101 @@ pub struct Bake {
     pub pins: BTreeMap<String, String>,
 }
 
-/// install.sh with lib/ inlined and `bake` written into its marked blocks.
-pub fn installer(bake: &Bake) -> Result<String> {
+/// `text` with its marked blocks replaced: a line starting with a block's
+/// opening marker, and every line after it up to its closing marker (kept),
+/// become that block's text. Each block must be there.
+fn bake_blocks(text: &str, what: &str, blocks: &[(&str, &str, String)]) -> Result<String> {
     let mut out = String::new();
-    let mut skip = false;
+    let mut until: Option<&str> = None;
     let mut seen = 0;
-    for line in INSTALL_SH.lines() {
-        match line {
-            "    # >>> pins" => {
-                out.push_str(line);
-                out.push_str("\n    case $1 in\n");
-                for (t, sha) in bake.pins.iter().filter(|(t, _)| !is_windows(t)) {
-                    out.push_str(&format!("    {t}) printf '{sha}' ;;\n"));
-                }
-                out.push_str("    *) printf '' ;;\n    esac\n");
-                skip = true;
-                seen += 1;
+    for line in text.lines() {
+        if let Some(end) = until {
+            if line != end {
                 continue;
             }
-            "    # >>> release" => {
-                out.push_str(line);
-                out.push('\n');
-                for (k, v) in [
-                    ("base", &bake.base),
-                    ("stack", &bake.stack),
-                    ("manifest", &bake.manifest),
-                    ("keys", &bake.keys.join(" ")),
-                ] {
-                    out.push_str(&format!("    onramp_rel_{k}='{v}'\n"));
-                }
-                skip = true;
-                seen += 1;
-                continue;
-            }
-            "    # <<< pins" | "    # <<< release" | "# <<< lib" => {
-                skip = false;
-            }
-            _ if line.starts_with("# >>> lib") => {
-                out.push_str("# >>> lib: inlined from lib/ by onramp release\n");
-                for (_, text) in LIBS {
-                    for l in text.lines() {
-                        if !l.starts_with("# shellcheck shell=sh") {
-                            out.push_str(l);
-                            out.push('\n');
-                        }
-                    }
-                    out.push('\n');
-                }
-                out.push_str("onramp_load_lib() {\n    onramp_src_dir=\n}\n");
-                skip = true;
-                seen += 1;
-                continue;
-            }
-            _ => {}
+            until = None;
+        } else if let Some((_, end, new)) = blocks.iter().find(|b| line.starts_with(b.0)) {
+            out.push_str(new);
+            until = Some(end);
+            seen += 1;
+            continue;
         }
-        if !skip {
-            out.push_str(line);
-            out.push('\n');
-        }
+        out.push_str(line);
+        out.push('\n');
     }
-    if seen != 3 {
+    if seen != blocks.len() || until.is_some() {
         return err(
             Code::Internal,
-            "install.sh lacks its pins, release or lib markers; this helper was built from a damaged checkout",
+            format!(
+                "{what} lacks one of its marked blocks; this helper was built from a damaged checkout"
+            ),
         );
     }
     Ok(out)
+}
+
+/// install.sh with lib/ inlined and `bake` written into its marked blocks.
+pub fn installer(bake: &Bake) -> Result<String> {
+    let mut pins = String::from("    # >>> pins\n    case $1 in\n");
+    for (t, sha) in bake.pins.iter().filter(|(t, _)| !is_windows(t)) {
+        pins.push_str(&format!("    {t}) printf '{sha}' ;;\n"));
+    }
+    pins.push_str("    *) printf '' ;;\n    esac\n");
+    let mut release = String::from("    # >>> release\n");
+    for (k, v) in [
+        ("base", &bake.base),
+        ("stack", &bake.stack),
+        ("manifest", &bake.manifest),
+        ("keys", &bake.keys.join(" ")),
+    ] {
+        release.push_str(&format!("    onramp_rel_{k}='{v}'\n"));
+    }
+    let mut lib = String::from("# >>> lib: inlined from lib/ by onramp release\n");
+    for (_, text) in LIBS {
+        for l in text.lines() {
+            if !l.starts_with("# shellcheck shell=sh") {
+                lib.push_str(l);
+                lib.push('\n');
+            }
+        }
+        lib.push('\n');
+    }
+    lib.push_str("onramp_load_lib() {\n    onramp_src_dir=\n}\n");
+    bake_blocks(
+        INSTALL_SH,
+        "install.sh",
+        &[
+            ("    # >>> pins", "    # <<< pins", pins),
+            ("    # >>> release", "    # <<< release", release),
+            ("# >>> lib", "# <<< lib", lib),
+        ],
+    )
 }
 
 /// install.ps1 with `bake` written into its marked blocks: the Windows
 /// helpers' pins and the release's values (single-quoted: `shell_safe`
 /// keeps quotes out of them).
 pub fn installer_ps1(bake: &Bake) -> Result<String> {
-    let mut out = String::new();
-    let mut skip = false;
-    let mut seen = 0;
-    for line in INSTALL_PS1.lines() {
-        match line {
-            "    # >>> pins" => {
-                out.push_str(line);
-                out.push_str("\n    switch ($Target) {\n");
-                for (t, sha) in bake.pins.iter().filter(|(t, _)| is_windows(t)) {
-                    out.push_str(&format!("        '{t}' {{ '{sha}' }}\n"));
-                }
-                out.push_str("        default { '' }\n    }\n");
-                skip = true;
-                seen += 1;
-                continue;
-            }
-            "    # >>> release" => {
-                out.push_str(line);
-                out.push_str(&format!(
-                    "\n    @{{ Base = '{}'; Stack = '{}'; Manifest = '{}'; TrustKeys = '{}' }}\n",
-                    bake.base,
-                    bake.stack,
-                    bake.manifest,
-                    bake.keys.join(" ")
-                ));
-                skip = true;
-                seen += 1;
-                continue;
-            }
-            "    # <<< pins" | "    # <<< release" => skip = false,
-            _ => {}
-        }
-        if !skip {
-            out.push_str(line);
-            out.push('\n');
-        }
+    let mut pins = String::from("    # >>> pins\n    switch ($Target) {\n");
+    for (t, sha) in bake.pins.iter().filter(|(t, _)| is_windows(t)) {
+        pins.push_str(&format!("        '{t}' {{ '{sha}' }}\n"));
     }
-    if seen != 2 {
-        return err(
-            Code::Internal,
-            "install.ps1 lacks its pins or release markers; this helper was built from a damaged checkout",
-        );
-    }
-    Ok(out)
+    pins.push_str("        default { '' }\n    }\n");
+    let release = format!(
+        "    # >>> release\n    @{{ Base = '{}'; Stack = '{}'; Manifest = '{}'; TrustKeys = '{}' }}\n",
+        bake.base,
+        bake.stack,
+        bake.manifest,
+        bake.keys.join(" ")
+    );
+    bake_blocks(
+        INSTALL_PS1,
+        "install.ps1",
+        &[
+            ("    # >>> pins", "    # <<< pins", pins),
+            ("    # >>> release", "    # <<< release", release),
+        ],
+    )
 }
 
 /// Is `target` a Windows one (its helper is an `.exe`, pinned in install.ps1)?
@@ -706,4 +685,49 @@ pub fn cmd_release(f: &Flags) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marked_blocks_are_replaced_and_a_missing_or_open_one_is_an_error() {
+        let text = "a\n# >>> x\nold\n# <<< x\nb\n";
+        let new = |s: &str| vec![("# >>> x", "# <<< x", s.to_string())];
+        assert_eq!(
+            bake_blocks(text, "t", &new("# >>> x\nnew\n"))
+                .ok()
+                .as_deref(),
+            Some("a\n# >>> x\nnew\n# <<< x\nb\n")
+        );
+        assert!(bake_blocks("a\nb\n", "t", &new("n\n")).is_err());
+        assert!(bake_blocks("a\n# >>> x\nold\n", "t", &new("n\n")).is_err());
+    }
+
+    #[test]
+    fn both_installers_keep_their_markers_and_pin_only_their_own_targets() {
+        let bake = Bake {
+            base: "https://x.example/s".into(),
+            stack: "s".into(),
+            manifest: "https://x.example/s/manifest.json".into(),
+            keys: vec![],
+            pins: [
+                ("linux-x86_64".to_string(), "a".repeat(64)),
+                ("windows-x86_64".to_string(), "b".repeat(64)),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let sh = installer(&bake).unwrap_or_default();
+        let ps = installer_ps1(&bake).unwrap_or_default();
+        assert!(sh.contains(&format!("linux-x86_64) printf '{}'", "a".repeat(64))));
+        assert!(!sh.contains(&"b".repeat(64)));
+        assert!(ps.contains(&format!("'windows-x86_64' {{ '{}' }}", "b".repeat(64))));
+        assert!(!ps.contains(&"a".repeat(64)));
+        for m in ["# >>> pins", "# <<< pins", "# >>> release", "# <<< release"] {
+            assert!(sh.contains(m) && ps.contains(m), "{m}");
+        }
+        assert!(ps.ends_with("-Eof 'onramp-eof'\n"));
+    }
 }
