@@ -4,7 +4,8 @@
 #   tests/run.sh --quick    dash only, checkout form, workers, security, release, windows, progress; no sweeps
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
-# install.bats under every shell and both forms of install.sh, then the
+# install.bats under every shell (checkout form) and three of them (dist
+# form; ONRAMP_FULL=1: all seven), then the
 # kill-and-resume, truncation, static-binary, download, PKGBUILD, worker,
 # security, fault-injection and release (one-liner over https, signatures,
 # upgrades) suites, and a short run of each fuzz target (tests/fuzz.sh). The
@@ -116,10 +117,10 @@ find_cargo() {
     exit 2
 }
 
-# cargo-fuzz targets, 30 s each in CI (FUZZ_SECONDS), with the nightly toolchain
+# cargo-fuzz targets, 20 s each in CI (FUZZ_SECONDS), with the nightly toolchain
 # this machine has; cargo-fuzz itself comes from crates.io.
 fuzz() {
-    log "fuzz (cargo-fuzz, ${FUZZ_SECONDS:-30} s per target)"
+    log "fuzz (cargo-fuzz, ${FUZZ_SECONDS:-20} s per target)"
     if ! cargo +nightly --version >/dev/null 2>&1; then
         echo "   fuzz: no nightly toolchain here (rustup toolchain list); the stable mutation fuzzer in cargo test stands in" >&2
         return 0
@@ -128,7 +129,7 @@ fuzz() {
         cargo install --quiet --locked cargo-fuzz >&2
     fi
     local out rc=0 t0=$SECONDS
-    out=$(tests/fuzz.sh "${FUZZ_SECONDS:-30}" 2>/dev/null) || rc=$?
+    out=$(tests/fuzz.sh "${FUZZ_SECONDS:-20}" 2>/dev/null) || rc=$?
     printf '%s\n' "$out" | grep -v '^[0-9]* passed' >&2
     local ok nok
     ok=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
@@ -179,10 +180,17 @@ main() {
         run_bats "windows: install.ps1 on its syntax tree, parity, release" -- tests/windows.bats
         run_bats "progress: live SSE, /status, the page in Chromium (nginx)" ONRAMP_TEST_SHELL=dash -- tests/progress.bats
     else
-        for form in checkout dist; do
-            for sh in "${SHELLS[@]}"; do
-                run_bats "install.bats ($sh, $form)" "ONRAMP_TEST_SHELL=$sh" "ONRAMP_TEST_FORM=$form" -- tests/install.bats
-            done
+        # The checkout form under every shell; the dist form (the same
+        # script, inlined) under dash, posh (the strictest) and one other,
+        # a different one each run; ONRAMP_FULL=1: every shell for both.
+        local others=("bash --posix" "busybox ash" "mksh" "yash" "zsh --emulate sh")
+        local dist_shells=("dash" "posh" "${others[RANDOM % ${#others[@]}]}")
+        [ "${ONRAMP_FULL:-}" = 1 ] && dist_shells=("${SHELLS[@]}")
+        for sh in "${SHELLS[@]}"; do
+            run_bats "install.bats ($sh, checkout)" "ONRAMP_TEST_SHELL=$sh" ONRAMP_TEST_FORM=checkout -- tests/install.bats
+        done
+        for sh in "${dist_shells[@]}"; do
+            run_bats "install.bats ($sh, dist)" "ONRAMP_TEST_SHELL=$sh" ONRAMP_TEST_FORM=dist -- tests/install.bats
         done
         run_bats "helper, platform and exit codes" ONRAMP_TEST_SHELL=dash -- tests/platform.bats
         run_bats "static helper" -- tests/static.bats
