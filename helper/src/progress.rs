@@ -110,8 +110,8 @@ struct Fold {
     last: Option<Value>,
     overall: f64,
     last_event_at: Option<Instant>,
-    components: BTreeMap<String, Value>,
-    order: Vec<String>,
+    /// In the order first heard of (the plan's, from `started`).
+    components: Vec<Value>,
     capabilities: Vec<Value>,
     outcome: Option<Value>,
     installer_alive: bool,
@@ -119,14 +119,14 @@ struct Fold {
 
 impl Fold {
     fn component(&mut self, id: &str) -> &mut Value {
-        if !self.components.contains_key(id) {
-            self.order.push(id.to_string());
-            self.components.insert(
-                id.to_string(),
-                json!({"id": id, "status": "pending", "bytes_downloaded": 0, "bytes_total": null, "message": ""}),
-            );
-        }
-        self.components.entry(id.to_string()).or_insert(Value::Null)
+        let i = match self.components.iter().position(|c| c["id"] == id) {
+            Some(i) => i,
+            None => {
+                self.components.push(json!({"id": id, "status": "pending", "bytes_downloaded": 0, "bytes_total": null, "message": ""}));
+                self.components.len() - 1
+            }
+        };
+        &mut self.components[i]
     }
 
     fn add(&mut self, v: &Value) {
@@ -236,7 +236,7 @@ impl Fold {
             "seq": self.seq,
             "last_event_age_s": self.last_event_at.map(|t| (t.elapsed().as_secs_f64() * 10.0).round() / 10.0),
             "progress": progress,
-            "components": self.order.iter().filter_map(|id| self.components.get(id)).collect::<Vec<_>>(),
+            "components": self.components,
             "capabilities": self.capabilities,
             "final": self.outcome.clone().unwrap_or(Value::Null),
         })
@@ -265,10 +265,6 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr> {
         ));
     }
     Ok(addr)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Equal without telling by timing how much of it matched.
@@ -335,7 +331,7 @@ pub fn cmd_progress_serve(f: &Flags) -> Result<i32> {
         .local_addr()
         .map_err(|e| Error::new(Code::Internal, format!("cannot read the bound port: {e}")))?
         .port();
-    let token = hex(&crate::platform::random_bytes(16).map_err(|e| {
+    let token = fsutil::hex(&crate::platform::random_bytes(16).map_err(|e| {
         Error::new(
             Code::Internal,
             format!("cannot make a token (random source): {e}"),
@@ -929,8 +925,10 @@ fn hung_up(s: &TcpStream) -> bool {
     if s.set_nonblocking(true).is_err() {
         return true;
     }
-    let gone = matches!(s.peek(&mut b), Ok(0))
-        || matches!(s.peek(&mut b), Err(e) if e.kind() != std::io::ErrorKind::WouldBlock);
+    let gone = match s.peek(&mut b) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
     let _ = s.set_nonblocking(false);
     gone
 }
