@@ -130,6 +130,10 @@ PY
 
 @test "headless Chromium: the bar only rises, to 100 %; capabilities appear smallest first; the verdict matches the summary" {
     have_browser || skip "chromium, node or playwright-core missing (tests/run.sh installs them)"
+    # slow enough that Chromium starts well before the largest model lands
+    nginx_stop
+    nginx_start "$REPO/examples/demo/artifacts" 100k
+    nginx_manifest "$T/m/manifest.json"
     progress_install --progress-linger 20
     run node "$REPO/tests/progress/page.cjs" "$URL" "$SHOTS" finished
     echo "$output"
