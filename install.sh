@@ -399,6 +399,7 @@ main() {
     onramp_release
     onramp_defaults
     onramp_parse_args ${1+"$@"}
+    onramp_own_environment
     onramp_target=$(onramp_detect_target)
     if [ "$onramp_print_target" = 1 ]; then
         printf '%s\n' "$onramp_target"
@@ -491,6 +492,7 @@ main() {
     onramp_progress_events
     onramp_helper_call begin --owner "$$" "$onramp_mode" \
         ${onramp_events:+--events "$onramp_events"} \
+        ${onramp_summary:+--summary-json "$onramp_summary"} \
         ${onramp_events_format:+--events-format "$onramp_events_format"} ||
         { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
     onramp_progress_start

@@ -61,10 +61,128 @@ onramp_sha256() {
     esac
 }
 
+# onramp_entry_why PATH LAST: as root, why the entry PATH (a directory, or
+# a link to one) may not be on onramp's way: not root's, or writable by
+# group or others (LAST=shared: sticky is fine, as above the last). Prints
+# nothing when it may.
+onramp_entry_why() {
+    # shellcheck disable=SC2012 # ls -ldn is the portable way to read owner and mode
+    onramp_ew=$(ls -ldn "$1" 2>/dev/null) || return 0
+    onramp_ew_mode=${onramp_ew%% *}
+    onramp_ew_uid=$(printf '%s\n' "$onramp_ew" | awk '{print $3}')
+    if [ "$onramp_ew_uid" != 0 ]; then
+        printf '%s is owned by uid %s (not root)' "$1" "$onramp_ew_uid"
+        return 0
+    fi
+    case $onramp_ew_mode in
+    l*) return 0 ;;
+    ?????w???[tT]* | ????????w[tT]*)
+        if [ "$2" = private ]; then
+            printf '%s is writable by others (mode %s)' "$1" "$onramp_ew_mode"
+        fi
+        ;;
+    ?????w* | ????????w*) printf '%s is writable by others (mode %s)' "$1" "$onramp_ew_mode" ;;
+    esac
+}
+
+# onramp_untrusted DIR [LAST]: as root, why DIR may not be used (printed;
+# nothing when it may): every directory from / down to it, along its path
+# as written (a link on the way must be root's) and along the path it
+# resolves to, must be root's and not writable by others (sticky is fine
+# above DIR; for DIR itself only with LAST=shared). What does not exist yet
+# is checked once made. OpenSSH's StrictModes, for the shell.
+onramp_untrusted() {
+    case $1 in
+    /*) ;;
+    *)
+        printf '%s is not an absolute path' "$1"
+        return 0
+        ;;
+    esac
+    onramp_ut_deep=/
+    for onramp_ut_pass in logical physical; do
+        if [ "$onramp_ut_pass" = physical ]; then
+            onramp_ut_path=$(cd -P "$onramp_ut_deep" 2>/dev/null && pwd -P) || return 0
+        else
+            onramp_ut_path=$1
+        fi
+        onramp_ut_why=$(onramp_entry_why / inner)
+        [ -z "$onramp_ut_why" ] || { printf '%s' "$onramp_ut_why"; return 0; }
+        onramp_ut_cur=
+        onramp_ut_rest=${onramp_ut_path#/}
+        while [ -n "$onramp_ut_rest" ]; do
+            onramp_ut_name=${onramp_ut_rest%%/*}
+            case $onramp_ut_rest in
+            */*) onramp_ut_rest=${onramp_ut_rest#*/} ;;
+            *) onramp_ut_rest= ;;
+            esac
+            case $onramp_ut_name in '' | .) continue ;; esac
+            onramp_ut_cur=$onramp_ut_cur/$onramp_ut_name
+            [ -e "$onramp_ut_cur" ] || [ -h "$onramp_ut_cur" ] || break
+            [ "$onramp_ut_pass" = physical ] || [ ! -d "$onramp_ut_cur" ] || onramp_ut_deep=$onramp_ut_cur
+            onramp_ut_last=inner
+            [ -n "$onramp_ut_rest" ] || onramp_ut_last=${2:-private}
+            onramp_ut_why=$(onramp_entry_why "$onramp_ut_cur" "$onramp_ut_last")
+            [ -z "$onramp_ut_why" ] || { printf '%s' "$onramp_ut_why"; return 0; }
+        done
+    done
+}
+
+# onramp_root_home: root's home from the password database, else /root.
+onramp_root_home() {
+    onramp_rh=$(awk -F: '$3 == "0" && $6 ~ /^\// { print $6; exit }' /etc/passwd 2>/dev/null) || onramp_rh=
+    printf '%s' "${onramp_rh:-/root}"
+}
+
+# As root, another user's environment (sudo -E, a sudo that keeps HOME)
+# places nothing: HOME, XDG_CACHE_HOME, XDG_STATE_HOME, XDG_CONFIG_HOME,
+# XDG_DATA_HOME and TMPDIR that name a directory another user could change
+# are ignored, each said; HOME becomes root's own. The helper gets the same
+# environment (and applies the same rule to itself).
+onramp_own_environment() {
+    [ "$(id -u)" = 0 ] || return 0
+    for onramp_oe_var in HOME XDG_CACHE_HOME XDG_STATE_HOME XDG_CONFIG_HOME XDG_DATA_HOME TMPDIR; do
+        case $onramp_oe_var in
+        HOME) onramp_oe_val=${HOME:-} ;;
+        XDG_CACHE_HOME) onramp_oe_val=${XDG_CACHE_HOME:-} ;;
+        XDG_STATE_HOME) onramp_oe_val=${XDG_STATE_HOME:-} ;;
+        XDG_CONFIG_HOME) onramp_oe_val=${XDG_CONFIG_HOME:-} ;;
+        XDG_DATA_HOME) onramp_oe_val=${XDG_DATA_HOME:-} ;;
+        *) onramp_oe_val=${TMPDIR:-} ;;
+        esac
+        [ -n "$onramp_oe_val" ] || continue
+        onramp_oe_last=private
+        [ "$onramp_oe_var" != TMPDIR ] || onramp_oe_last=shared
+        onramp_oe_why=$(onramp_untrusted "$onramp_oe_val" "$onramp_oe_last")
+        [ -n "$onramp_oe_why" ] || continue
+        case $onramp_oe_var in
+        HOME)
+            HOME=$(onramp_root_home)
+            export HOME
+            onramp_warn "as root, ignoring HOME=$onramp_oe_val ($onramp_oe_why): another user's environment (sudo -E?); using root's home $HOME"
+            ;;
+        XDG_CACHE_HOME) unset XDG_CACHE_HOME ;;
+        XDG_STATE_HOME) unset XDG_STATE_HOME ;;
+        XDG_CONFIG_HOME) unset XDG_CONFIG_HOME ;;
+        XDG_DATA_HOME) unset XDG_DATA_HOME ;;
+        *) unset TMPDIR ;;
+        esac
+        [ "$onramp_oe_var" = HOME ] ||
+            onramp_warn "as root, ignoring $onramp_oe_var=$onramp_oe_val ($onramp_oe_why): another user's environment (sudo -E?); onramp uses root's own directories"
+    done
+}
+
 # onramp_private_dir DIR: the directory the helper is staged in must be ours
-# and not writable by others (as root, not by the group either), or another
-# user could swap the verified helper before it runs.
+# and not writable by others (as root: it and every directory above it are
+# root's, see onramp_untrusted), or another user could swap the verified
+# helper before it runs.
 onramp_private_dir() {
+    if [ "$(id -u)" = 0 ]; then
+        onramp_pd_why=$(onramp_untrusted "$1")
+        [ -z "$onramp_pd_why" ] ||
+            onramp_die "$EX_UNSAFE" "refusing $1 for the helper: $onramp_pd_why; as root the helper runs only from a directory only root can change: run sudo without -E, or set XDG_CACHE_HOME to such a directory"
+        return 0
+    fi
     # shellcheck disable=SC2012 # ls -ldn is the portable way to read owner and mode
     onramp_pd=$(ls -ldn "$1" 2>/dev/null) || onramp_die "$EX_HELPER" "cannot read $1"
     onramp_pd_mode=${onramp_pd%% *}
@@ -138,6 +256,15 @@ onramp_acquire_helper() {
         if [ ! -f "$ONRAMP_HELPER" ] || [ ! -x "$ONRAMP_HELPER" ]; then
             onramp_die "$EX_HELPER" "ONRAMP_HELPER=$ONRAMP_HELPER is not an executable file"
         fi
+        if [ "$(id -u)" = 0 ]; then
+            # As root, a helper another user could replace is never run.
+            onramp_oh_why=$(onramp_untrusted "$(onramp_abs "${ONRAMP_HELPER%/*}")")
+            [ -n "$onramp_oh_why" ] || onramp_oh_why=$(onramp_entry_why "$ONRAMP_HELPER" private)
+            [ -n "$onramp_oh_why" ] || [ ! -h "$ONRAMP_HELPER" ] || onramp_oh_why="it is a symbolic link"
+            case $ONRAMP_HELPER in */*) ;; *) onramp_oh_why="it is not a path" ;; esac
+            [ -z "$onramp_oh_why" ] ||
+                onramp_die "$EX_UNSAFE" "refusing ONRAMP_HELPER=$ONRAMP_HELPER: $onramp_oh_why; as root, point it at a file only root can change"
+        fi
         onramp_probe_helper "$ONRAMP_HELPER" || onramp_helper_unusable "$ONRAMP_HELPER"
         onramp_helper=$ONRAMP_HELPER
         return 0
@@ -148,6 +275,13 @@ onramp_acquire_helper() {
     onramp_pin_sha=$(onramp_pin "$onramp_target")
     if [ -n "$onramp_pin_sha" ]; then
         onramp_pick_sha256
+        # The cached helper is trusted only in a directory no one else can
+        # change (checked before the hash, every time), so the file that
+        # matched the pin is the file that runs.
+        if [ -f "$onramp_helper_cached" ]; then
+            onramp_private_dir "${onramp_bin_dir%/bin}"
+            onramp_private_dir "$onramp_bin_dir"
+        fi
         if [ -f "$onramp_helper_cached" ] && onramp_verify "$onramp_helper_cached" "$onramp_pin_sha"; then
             onramp_probe_helper "$onramp_helper_cached" || onramp_helper_unusable "$onramp_helper_cached"
             onramp_helper=$onramp_helper_cached

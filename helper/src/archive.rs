@@ -167,6 +167,30 @@ impl Tree {
     }
 }
 
+/// The first link of a tree that leaves it (the data filter's rule, for a
+/// tree not read from an archive, such as a package): `entries` are paths
+/// relative to the tree's root, each a file (None) or a link with its
+/// target. A target is absolute, or climbs out, or goes through another
+/// link that does: `(link, target)`.
+pub fn link_leaving(entries: &[(PathBuf, Option<PathBuf>)]) -> Option<(PathBuf, PathBuf)> {
+    let mut tree = Tree::default();
+    for (rel, link) in entries {
+        tree.add_parents(rel);
+        let node = match link {
+            Some(t) => Node::Link(t.clone()),
+            None => Node::File,
+        };
+        tree.nodes.insert(rel.clone(), node);
+    }
+    entries.iter().find_map(|(rel, link)| {
+        let t = link.as_ref()?;
+        let dir = rel.parent().unwrap_or(Path::new(""));
+        tree.resolve(dir, t, 0)
+            .is_none()
+            .then(|| (rel.clone(), t.clone()))
+    })
+}
+
 /// Extract `archive` into `dest`, which must not exist yet.
 pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Result<()> {
     let f = crate::download::open_nofollow(archive)

@@ -44,8 +44,8 @@ const CMDS: &[Cmd] = &[
     },
     Cmd {
         name: "begin",
-        args: "--manifest FILE --prefix DIR --owner PID (--resume | --fresh | --upgrade)",
-        about: "Start a new install, take over a saved one to resume it, or upgrade one to this manifest (done components it repeats unchanged are kept, dropped ones removed), owned by process PID (install.sh). Records the manifest's serial as accepted.",
+        args: "--manifest FILE --prefix DIR --owner PID (--resume | --fresh | --upgrade) [--events FILE] [--summary-json FILE]",
+        about: "Start a new install, take over a saved one to resume it, or upgrade one to this manifest (done components it repeats unchanged are kept, dropped ones removed), owned by process PID (install.sh). Records the manifest's serial as accepted. --events and --summary-json are checked here, before anything is saved (see README, Security).",
         flags: &[
             "--owner",
             "--resume",
@@ -55,6 +55,7 @@ const CMDS: &[Cmd] = &[
             "--cache-dir",
             "--events",
             "--events-format",
+            "--summary-json",
         ],
     },
     Cmd {

@@ -102,6 +102,66 @@ impl Dir {
         Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
+    /// Open `path` as a directory, following links on the way (for a root
+    /// the caller chose and `trust` checked; below it, `open_dir` never
+    /// follows one).
+    pub fn open_follow(path: &Path) -> io::Result<Dir> {
+        let c = cstr(path.as_os_str())?;
+        // SAFETY: open with a valid C string; the descriptor is ours.
+        let fd = check(unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })?;
+        // SAFETY: fd was just opened and is owned by nobody else.
+        Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Rename `from` to `to`, both in this directory (an entry at `to` is
+    /// replaced; a link there is replaced, never followed).
+    pub fn rename_at(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
+        let (f, t) = (cstr(from)?, cstr(to)?);
+        let fd = self.0.as_raw_fd();
+        // SAFETY: renameat within our own descriptor, valid C strings.
+        check(unsafe { libc::renameat(fd, f.as_ptr(), fd, t.as_ptr()) })?;
+        Ok(())
+    }
+
+    /// Remove the entry `name` (an empty directory with `dir`); a link is
+    /// removed itself.
+    pub fn unlink_at(&self, name: &OsStr, dir: bool) -> io::Result<()> {
+        let c = cstr(name)?;
+        let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
+        // SAFETY: unlinkat relative to our descriptor.
+        check(unsafe { libc::unlinkat(self.0.as_raw_fd(), c.as_ptr(), flags) })?;
+        Ok(())
+    }
+
+    /// fsync this directory (a rename in it is then durable).
+    pub fn sync(&self) -> io::Result<()> {
+        // SAFETY: fsync on our own descriptor.
+        check(unsafe { libc::fsync(self.0.as_raw_fd()) })?;
+        Ok(())
+    }
+
+    /// Remove everything below this directory, by descriptor: a link is
+    /// removed, never followed, and a directory swapped meanwhile is left.
+    pub fn clear(&self) -> io::Result<()> {
+        for name in self.entries()? {
+            let st = self.stat_at(&name)?;
+            if st.kind == Kind::Dir {
+                let sub = self.open_dir(&name)?;
+                if !sub.stat()?.same(&st) {
+                    return Err(io::Error::other("a directory changed while being removed"));
+                }
+                sub.clear()?;
+            }
+            self.unlink_at(&name, st.kind == Kind::Dir)?;
+        }
+        Ok(())
+    }
+
     /// `openat` relative to this directory, the descriptor owned.
     fn open_at(&self, name: &OsStr, flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
         let c = cstr(name)?;

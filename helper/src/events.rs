@@ -11,7 +11,7 @@ use crate::fsutil;
 use crate::out;
 use crate::state::PHASES;
 use serde::Serialize;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Instant;
@@ -142,12 +142,7 @@ impl Reporter {
         let file = match events {
             None => None,
             Some(p) => {
-                let mut f = OpenOptions::new()
-                    .read(true)
-                    .append(true)
-                    .create(true)
-                    .open(p)
-                    .map_err(|e| crate::error::Error::io("cannot open events file", p, e))?;
+                let mut f = crate::named::open_append(p, "--events")?;
                 (seq, overall) = resume_point(&mut f);
                 Some((f, format))
             }

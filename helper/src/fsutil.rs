@@ -155,10 +155,17 @@ pub fn tidy_root(root: &Path, subdirs: &[&str]) -> Result<bool> {
             .map_err(|e| Error::io("cannot remove", &note, e))?;
     }
     // The root itself goes when onramp made it; so do the parents it made.
-    let mut dirs: Vec<PathBuf> = made.iter().map(PathBuf::from).collect();
+    // Only the root and directories above it: the note is data, and a note
+    // naming anything else (planted, or damaged) removes nothing more.
+    let mut dirs: Vec<PathBuf> = made
+        .iter()
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute() && root.starts_with(d) && d.parent().is_some())
+        .collect();
     if !dirs.iter().any(|d| d == root) {
         return Ok(false);
     }
+    dirs.sort_by_key(|d| d.components().count());
     dirs.reverse();
     for d in dirs {
         if fs::remove_dir(&d).is_err() {

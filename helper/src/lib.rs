@@ -3,6 +3,7 @@
 //! parsers directly. One module per concern, each saying what it owns.
 
 pub mod archive;
+pub mod beneath;
 pub mod build;
 pub mod capabilities;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod fsutil;
 pub mod hardware;
 pub mod json;
 pub mod manifest;
+pub mod named;
 pub mod out;
 pub mod phase;
 pub mod pkgbuild;

@@ -14,6 +14,11 @@ fn main() {
     // Descriptors inherited from the caller (`install.sh 7<secret`) must not
     // reach the recipes and commands onramp runs.
     run::seal_inherited_fds();
+    // As root, another user's HOME/XDG_* (sudo -E) places nothing: they are
+    // dropped here, before any thread, for every command and child.
+    for note in onramp::trust::own_environment() {
+        out::line(&format!("onramp: {note}"));
+    }
     signal::install();
     std::panic::set_hook(Box::new(|info| {
         out::line(&format!(

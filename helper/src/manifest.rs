@@ -359,6 +359,10 @@ pub struct ConfigFile {
     /// A file relative to the manifest's directory.
     #[serde(default)]
     pub source: Option<String>,
+    /// The sha256 of `source`, checked when it is read; required in a
+    /// signed manifest (every byte it makes onramp read is pinned by it).
+    #[serde(default)]
+    pub sha256: Option<String>,
     /// Octal permission bits as a string, e.g. "0644".
     #[serde(default)]
     pub mode: Option<String>,
@@ -473,7 +477,28 @@ pub fn load_signed(path: &Path, url: Option<&str>, keys: &crate::sign::Keys) -> 
     if !keys.is_empty() {
         keys.verify_file(&path, &bytes)?;
     }
-    from_bytes(path, &bytes, url)
+    let man = from_bytes(path, &bytes, url)?;
+    if !keys.is_empty() {
+        pinned_sources(&man.m)?;
+    }
+    Ok(man)
+}
+
+/// A signed manifest pins every byte it makes onramp read: a configure
+/// `source` (a file beside it, in a bundle or a directory others may
+/// change) needs its sha256 (TUF's rule: sign every file a client reads).
+pub fn pinned_sources(m: &Manifest) -> Result<()> {
+    for (i, f) in m.configure.files.iter().enumerate() {
+        if let (Some(src), None) = (&f.source, &f.sha256) {
+            return bad(
+                &format!("configure.files[{i}]"),
+                format!(
+                    "a signed manifest must pin its source {src:?} with \"sha256\" (or give its text as \"content\", as `onramp release` does); sign it again with the pin"
+                ),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A manifest from `bytes` that were read from (or will be kept at) `path`.
@@ -722,6 +747,18 @@ fn validate(m: &Manifest) -> Result<()> {
         }
         if let Some(src) = &f.source {
             check_path_text(&format!("{at}.source"), src)?;
+        }
+        match (&f.sha256, &f.source) {
+            (Some(_), None) => {
+                return bad(
+                    &format!("{at}.sha256"),
+                    "pins a \"source\"; this file has none",
+                );
+            }
+            (Some(h), Some(_)) if !is_sha256(h) => {
+                return bad(&format!("{at}.sha256"), "must be 64 lowercase hex digits");
+            }
+            _ => {}
         }
         match f.mode.as_deref().map(|m| (m, parse_mode(m))) {
             Some((m, None)) => {

@@ -343,7 +343,12 @@ pub fn cmd_progress_serve(f: &Flags) -> Result<i32> {
     };
     let url = format!("http://{host}:{port}/?token={token}");
     if let Some(uf) = &f.url_file {
-        fsutil::write_atomic(&fsutil::absolute(uf)?, format!("{url}\n").as_bytes(), 0o600)?;
+        crate::named::replace(
+            uf,
+            "--progress-url-file",
+            format!("{url}\n").as_bytes(),
+            0o600,
+        )?;
     }
     out::stdout_line(&url);
     out::stdout_line(&events.display().to_string());
@@ -399,8 +404,11 @@ pub fn cmd_progress_serve(f: &Flags) -> Result<i32> {
                 if over {
                     if let Some(uf) = &url_file {
                         // Only our own URL file: a newer server may have written it.
-                        if std::fs::read_to_string(uf)
-                            .is_ok_and(|s| s.contains(&format!("token={}", shared.token)))
+                        let mut text = String::new();
+                        if let Ok(Some(f)) =
+                            crate::named::open_read(uf, "--progress-url-file", true)
+                            && f.take(256).read_to_string(&mut text).is_ok()
+                            && text.contains(&format!("token={}", shared.token))
                         {
                             fsutil::remove(uf);
                         }
@@ -456,33 +464,56 @@ fn bind(addr: SocketAddr) -> Result<TcpListener> {
     }
 }
 
-/// Ask the server whose URL is in `url_file`, if it listens on `addr`'s
-/// port, to stop (POST /shutdown with its token).
+/// Ask the server whose URL is in `url_file` to stop (POST /shutdown with
+/// its token), when that file is a regular file of this uid (never through
+/// a link, never waiting on a FIFO) and names exactly what a server of ours
+/// writes (see `previous_server`).
 fn hand_over(url_file: &Path, addr: SocketAddr) {
-    let Ok(text) = std::fs::read_to_string(url_file) else {
+    let Ok(Some(f)) = crate::named::open_read(url_file, "--progress-url-file", true) else {
         return;
     };
-    let Some(rest) = text.trim().strip_prefix("http://") else {
-        return;
-    };
-    let Some((hostport, query)) = rest.split_once("/?token=") else {
-        return;
-    };
-    let Ok(old) = hostport.parse::<SocketAddr>() else {
-        return;
-    };
-    if addr.port() != 0 && old.port() != addr.port() {
+    let mut text = String::new();
+    if f.take(256).read_to_string(&mut text).is_err() {
         return;
     }
+    let Some((old, token)) = previous_server(&text, addr) else {
+        return;
+    };
     if let Ok(mut s) = TcpStream::connect_timeout(&old, Duration::from_secs(1)) {
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
         let _ = write!(
             s,
-            "POST /shutdown?token={query} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "POST /shutdown?token={token} HTTP/1.1\r\nHost: {old}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
         let mut sink = Vec::new();
         let _ = s.take(4096).read_to_end(&mut sink);
     }
+}
+
+/// The address and token in a URL file, only in the exact form this
+/// server writes: `http://LOOPBACK:PORT/?token=` and 32 lowercase hex
+/// digits, one line. A loopback address only, on the port this one is
+/// asked to listen on (any loopback port when that is 0, a free one); no
+/// other byte reaches the request.
+fn previous_server(text: &str, addr: SocketAddr) -> Option<(SocketAddr, String)> {
+    let line = text.strip_suffix('\n').unwrap_or(text);
+    let rest = line.strip_prefix("http://")?;
+    let (hostport, token) = rest.split_once("/?token=")?;
+    if token.len() != 32
+        || !token
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    let old: SocketAddr = hostport.parse().ok()?;
+    if !old.ip().is_loopback() || old.port() == 0 {
+        return None;
+    }
+    if addr.port() != 0 && (old.port() != addr.port() || old.ip() != addr.ip()) {
+        return None;
+    }
+    Some((old, token.to_string()))
 }
 
 /// Where this install's events start in the file: the last `started`
@@ -529,7 +560,7 @@ fn read_new(shared: &Shared) -> bool {
     let mut r = lock(&shared.reader);
     let r = &mut *r;
     if r.file.is_none()
-        && let Ok(mut fh) = File::open(&shared.events)
+        && let Ok(Some(mut fh)) = crate::named::open_read(&shared.events, "--events", false)
     {
         r.pos = run_start(&mut fh);
         r.file = Some(fh);
@@ -648,7 +679,7 @@ fn append_interrupted(events: &Path, seq: u64, sse: bool) {
     } else {
         format!("{v}\n")
     };
-    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(events) {
+    if let Ok(mut f) = crate::named::open_append(events, "--events") {
         let _ = f.write_all(line.as_bytes());
     }
 }
@@ -859,7 +890,7 @@ fn stream_events(shared: &Shared, mut s: TcpStream, after: u64, extra: &[(&str, 
     if s.write_all(head.as_bytes()).is_err() {
         return;
     }
-    let Ok(mut file) = File::open(&shared.events) else {
+    let Ok(Some(mut file)) = crate::named::open_read(&shared.events, "--events", false) else {
         return;
     };
     let mut last = after;
@@ -935,6 +966,37 @@ fn hung_up(s: &TcpStream) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn hand_over_only_to_a_loopback_server_of_ours() {
+        let tok = "0123456789abcdef0123456789abcdef";
+        let at: SocketAddr = "127.0.0.1:7777".parse().unwrap();
+        let free: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let good = format!("http://127.0.0.1:7777/?token={tok}\n");
+        assert_eq!(
+            previous_server(&good, at),
+            Some(("127.0.0.1:7777".parse().unwrap(), tok.to_string()))
+        );
+        assert!(previous_server(&format!("http://127.0.0.1:9999/?token={tok}"), free).is_some());
+        for bad in [
+            format!("http://10.0.0.1:7777/?token={tok}"),
+            format!("http://192.168.1.1:0/?token={tok}"),
+            format!("http://127.0.0.1:7778/?token={tok}"),
+            format!("http://[::1]:7777/?token={tok}"),
+            format!("http://localhost:7777/?token={tok}"),
+            format!("http://127.0.0.1:7777/?token={tok}\r\nGET /x HTTP/1.1"),
+            format!("http://127.0.0.1:7777/?token={tok}0"),
+            "http://127.0.0.1:7777/?token=0123456789ABCDEF0123456789ABCDEF".to_string(),
+            format!("http://127.0.0.1:7777/?token={tok}\n\n"),
+        ] {
+            assert_eq!(previous_server(&bad, at), None, "{bad:?}");
+        }
+        assert_eq!(
+            previous_server(&format!("http://10.0.0.1:80/?token={tok}"), free),
+            None
+        );
+    }
+
     use super::*;
 
     #[test]

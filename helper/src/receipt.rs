@@ -157,7 +157,7 @@ impl Action {
                 }
                 let there: Vec<&String> = paths
                     .iter()
-                    .filter(|p| std::fs::symlink_metadata(r.prefix.join(p)).is_ok())
+                    .filter(|p| crate::beneath::exists(r.prefix, p).unwrap_or(false))
                     .collect();
                 crate::phase::remove_files(r.prefix, paths, &[])?;
                 Ok(match there.is_empty() {
@@ -187,20 +187,20 @@ impl Action {
             }
             Action::ConfigDir(d) => {
                 crate::manifest::check_rel("a configure directory", d)?;
-                Ok(match rmdir_if_empty(&r.prefix.join(d))? {
+                Ok(match crate::beneath::rmdir_if_empty(r.prefix, d)? {
                     true => Outcome::Undone(format!("removed directory {d}")),
                     false => Outcome::Nothing,
                 })
             }
             Action::Config { path, sha256 } => {
                 crate::manifest::check_rel("a config file", path)?;
-                let p = r.prefix.join(path);
-                let now = match crate::fsutil::sha256_file(&p) {
-                    Ok(h) => h,
-                    Err(_) if std::fs::symlink_metadata(&p).is_err() => {
+                let now = match crate::beneath::read(r.prefix, path)? {
+                    Some(b) => crate::fsutil::sha256_bytes(&b),
+                    None if !crate::beneath::exists(r.prefix, path)? => {
                         return Ok(Outcome::Nothing);
                     }
-                    Err(e) => return Err(e),
+                    // A link or something else onramp did not write.
+                    None => String::new(),
                 };
                 if &now != sha256 {
                     return Ok(Outcome::Kept(format!(
@@ -212,7 +212,7 @@ impl Action {
             }
             Action::Capabilities => {
                 let f = crate::capabilities::FILE.to_string();
-                if std::fs::symlink_metadata(r.prefix.join(&f)).is_err() {
+                if !crate::beneath::exists(r.prefix, &f)? {
                     return Ok(Outcome::Nothing);
                 }
                 crate::phase::remove_files(r.prefix, std::slice::from_ref(&f), &[])?;

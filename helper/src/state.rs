@@ -353,14 +353,21 @@ pub struct Store {
 }
 
 /// The state directory root.
+///
+/// As root, a root another user could change is refused here (exit 13),
+/// so every command that reads state (install, doctor, uninstall, cache,
+/// services, repair) is checked before it reads what decides what runs or
+/// what is removed.
 pub fn root(override_dir: Option<&Path>) -> Result<PathBuf> {
-    fsutil::onramp_dir(
+    let root = fsutil::onramp_dir(
         override_dir,
         "ONRAMP_STATE_DIR",
         "XDG_STATE_HOME",
         ".local/state/onramp",
         "state file",
-    )
+    )?;
+    crate::trust::check(&root, crate::trust::STATE_FIX)?;
+    Ok(root)
 }
 
 /// Every install recorded under `root`, read without taking their locks

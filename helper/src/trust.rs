@@ -15,6 +15,16 @@
 //! checked after creation, so a directory someone else made first in a
 //! race is caught. Not as root, none of this applies: a user's files are
 //! theirs to change.
+//!
+//! Root with another user's environment (`sudo -E`, a sudoers or macOS sudo
+//! that keeps `HOME`): the variables that place onramp's directories by
+//! default (`HOME`, `XDG_CACHE_HOME`, `XDG_STATE_HOME`, `XDG_CONFIG_HOME`,
+//! `XDG_DATA_HOME`) are ignored, with a note naming each, when the
+//! directory they name fails the check above; `HOME` then becomes root's
+//! own home from the password database. Explicit choices (`--prefix`,
+//! `ONRAMP_CACHE_DIR`, `ONRAMP_STATE_DIR`, ...) are refused instead (exit
+//! 13). `own_environment` does this once, at the helper's start, so every
+//! command sees the same environment and passes it on.
 
 use crate::error::{Code, Error, Result};
 use std::collections::VecDeque;
@@ -108,6 +118,93 @@ pub fn check(dir: &Path, fix: &str) -> Result<()> {
         return Ok(());
     }
     walk(dir, Last::Private, false, Some(fix))
+}
+
+/// The variables that place onramp's directories (and the shell profiles
+/// `--modify-path` edits) when nothing explicit does.
+pub const HOME_VARS: &[&str] = &[
+    "HOME",
+    "XDG_CACHE_HOME",
+    "XDG_STATE_HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+];
+
+/// Why, as root, `dir` may not be used (None: it may). Checks what exists
+/// of it, creating nothing; a relative path is refused.
+pub fn untrusted(dir: &Path, last: Last) -> Option<String> {
+    if !dir.is_absolute() {
+        return Some(format!("{} is not an absolute path", dir.display()));
+    }
+    walk(dir, last, false, Some("")).err().map(|e| {
+        e.msg
+            .trim_end_matches("; ")
+            .trim_start_matches("refusing ")
+            .to_string()
+    })
+}
+
+/// Root's home directory from the password database (`/etc/passwd`), else
+/// `/root`.
+pub fn root_home() -> PathBuf {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 7 && f[2] == "0" && f[5].starts_with('/')).then(|| PathBuf::from(f[5]))
+            })
+        })
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// As root, drop the `HOME_VARS` whose directory another user could change
+/// (see the module doc): `HOME` becomes root's home, the others are unset.
+/// Returns one note per variable ignored. Call it before any thread starts
+/// (it changes the environment).
+pub fn own_environment() -> Vec<String> {
+    let mut notes = Vec::new();
+    if !is_root() {
+        return notes;
+    }
+    for var in HOME_VARS.iter().chain(&["TMPDIR"]) {
+        let Some(v) = std::env::var_os(var).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        // TMPDIR only receives private directories of fresh names: a
+        // sticky one (/tmp) is fine.
+        let last = if *var == "TMPDIR" {
+            Last::Shared
+        } else {
+            Last::Private
+        };
+        let Some(why) = untrusted(Path::new(&v), last) else {
+            continue;
+        };
+        let shown = crate::out::bounded(&v.to_string_lossy(), 200).into_owned();
+        if *var == "HOME" {
+            let home = root_home();
+            let used = if untrusted(&home, Last::Private).is_none() {
+                // SAFETY: called at the start of main, before any thread.
+                unsafe { std::env::set_var(var, &home) };
+                format!("using root's home {}", home.display())
+            } else {
+                // SAFETY: as above.
+                unsafe { std::env::remove_var(var) };
+                "root's own home is not usable either; HOME is unset".to_string()
+            };
+            notes.push(format!(
+                "as root, ignoring HOME={shown} ({why}): another user's environment (sudo -E?); {used}"
+            ));
+        } else {
+            // SAFETY: as above.
+            unsafe { std::env::remove_var(var) };
+            notes.push(format!(
+                "as root, ignoring {var}={shown} ({why}): another user's environment (sudo -E?); onramp uses root's own directories"
+            ));
+        }
+    }
+    notes
 }
 
 fn walk(dir: &Path, last: Last, create: bool, fix: Option<&str>) -> Result<()> {

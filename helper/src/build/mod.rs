@@ -566,13 +566,15 @@ fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Re
     crate::fault::io("mkdir", &staging, || fs::create_dir(&staging))
         .map_err(|e| Error::io("cannot create", &staging, e))?;
     let mut files = Vec::new();
+    let mut links = Vec::new();
     let res = Dir::open(&staging)
         .map_err(|e| Error::io("cannot open", &staging, e))
         .and_then(|to| {
             pkgdirs
                 .iter()
-                .try_for_each(|p| collect(p, &to, Path::new(""), &mut files, owner))
-        });
+                .try_for_each(|p| collect(p, &to, Path::new(""), &mut files, &mut links, owner))
+        })
+        .and_then(|()| links_stay(&files, &links));
     if let Err(e) = res {
         crate::fsutil::remove_tree(&staging);
         return Err(e);
@@ -588,6 +590,28 @@ fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Re
     Ok(files.into_iter().map(|f| format!("{dir}/{f}")).collect())
 }
 
+/// Every link the package installs stays inside its install dir, as an
+/// archive's must (Python tarfile's `data` filter): an absolute target, one
+/// that climbs out, or one through another link that does is refused, so
+/// nothing onramp later writes or removes there (configure, an upgrade)
+/// can land outside the prefix.
+fn links_stay(files: &[String], links: &[(String, std::path::PathBuf)]) -> Result<()> {
+    let targets: std::collections::HashMap<&str, &std::path::PathBuf> =
+        links.iter().map(|(l, t)| (l.as_str(), t)).collect();
+    let entries: Vec<(std::path::PathBuf, Option<std::path::PathBuf>)> = files
+        .iter()
+        .map(|f| (f.into(), targets.get(f.as_str()).map(|t| (*t).clone())))
+        .collect();
+    match crate::archive::link_leaving(&entries) {
+        None => Ok(()),
+        Some((l, t)) => Err(fail(format!(
+            "package() made the link {} -> {}, which leaves the install dir; links in a package must point inside it (relative, not through ..)",
+            l.display(),
+            crate::out::bounded(&t.to_string_lossy(), 200)
+        ))),
+    }
+}
+
 /// Copy the tree under `from` (a pkgdir the build user filled) into `to`
 /// (root's staging directory), by descriptor: regular files, directories
 /// and links only, no setuid/setgid bits and no group/other write, and, as
@@ -598,6 +622,7 @@ fn collect(
     to: &Dir,
     rel: &Path,
     files: &mut Vec<String>,
+    links: &mut Vec<(String, std::path::PathBuf)>,
     owner: Option<u32>,
 ) -> Result<()> {
     let bad = |what: String| Err(fail(what));
@@ -628,7 +653,7 @@ fn collect(
                     Err(_) => to.mkdir(&name, 0o700).map_err(io("cannot create"))?,
                 }
                 let dsub = to.open_dir(&name).map_err(io("cannot open"))?;
-                collect(&sub, &dsub, &r, files, owner)?;
+                collect(&sub, &dsub, &r, files, links, owner)?;
                 let mode = st.mode & 0o755 | 0o700;
                 dsub.chmod(mode).map_err(io("cannot chmod"))?;
             }
@@ -666,6 +691,7 @@ fn collect(
             Kind::Link => {
                 let t = from.readlink(&name).map_err(io("cannot read link"))?;
                 to.symlink(&t, &name).map_err(io("cannot create link"))?;
+                links.push((shown.clone(), t));
                 files.push(shown);
             }
             Kind::Other => {

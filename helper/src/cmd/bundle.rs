@@ -113,7 +113,7 @@ pub fn cmd_bundle(f: &Flags) -> Result<i32> {
                 return err(Code::Usage, "bundle unpack needs -o DIR (a new directory)");
             };
             let o = fsutil::absolute(o)?;
-            let idx = unpack(&b, &o)?;
+            let idx = unpack(&b, &o, &trusted_keys(f)?)?;
             if let Err(e) = check_manifest(&o, &idx, f) {
                 fsutil::remove_tree(&o);
                 return Err(e);
@@ -228,7 +228,7 @@ pub fn verify(b: &Path, f: &Flags) -> Result<Index> {
     if is_archive(b) {
         // Streamed into a scratch directory beside it, checked, removed.
         let tmp = fsutil::temp_beside(b);
-        let r = unpack_into(b, &tmp, true).and_then(|idx| {
+        let r = unpack_into(b, &tmp, true, &trusted_keys(f)?).and_then(|idx| {
             check_manifest(&tmp, &idx, f)?;
             Ok(idx)
         });
@@ -351,29 +351,58 @@ fn url_wants(
 /// Stream an archive into `dest` (a new directory) after checking each
 /// member against the index; `keep` false only checks. Nothing is left at
 /// `dest` when a member fails.
-fn unpack_into(b: &Path, dest: &Path, keep: bool) -> Result<Index> {
-    let res = unpack_inner(b, dest);
+fn unpack_into(b: &Path, dest: &Path, keep: bool, keys: &crate::sign::Keys) -> Result<Index> {
+    let res = unpack_inner(b, dest, keys);
     if res.is_err() || !keep {
         fsutil::remove_tree(dest);
     }
     res
 }
 
-pub fn unpack(b: &Path, dest: &Path) -> Result<Index> {
+pub fn unpack(b: &Path, dest: &Path, keys: &crate::sign::Keys) -> Result<Index> {
     if std::fs::symlink_metadata(dest).is_ok() {
         return err(
             Code::Usage,
             format!("{} exists; unpack into a new directory", dest.display()),
         );
     }
-    unpack_into(b, dest, true)
+    unpack_into(b, dest, true, keys)
 }
 
-fn unpack_inner(b: &Path, dest: &Path) -> Result<Index> {
+/// The members a trusted key signs, which an archive carries right after
+/// its index: with a key trusted, they are checked before any other member
+/// is written (a forged bundle fills no disk).
+const SIGNED: [&str; 2] = ["manifest.json", "manifest.json.minisig"];
+
+fn unpack_inner(b: &Path, dest: &Path, keys: &crate::sign::Keys) -> Result<Index> {
     use sha2::Digest;
     let idx = read_index(b)?;
     let by_path: BTreeMap<&str, &Entry> = idx.files.iter().map(|e| (e.path.as_str(), e)).collect();
     fsutil::mkdirs(dest)?;
+    // Room for what the index lists, before anything is written.
+    let total: u64 = idx.files.iter().fold(0u64, |a, e| a.saturating_add(e.size));
+    if let Ok(free) = fsutil::free_bytes(dest)
+        && total > free
+    {
+        return err(
+            Code::Disk,
+            format!(
+                "{}: unpacking it needs {} and {} has {} free; make room or set TMPDIR elsewhere",
+                b.display(),
+                fsutil::human_bytes(total),
+                dest.display(),
+                fsutil::human_bytes(free)
+            ),
+        );
+    }
+    // With a key trusted, the signed members come first and are checked
+    // before any other member is written.
+    let signed: Vec<&str> = SIGNED
+        .iter()
+        .copied()
+        .filter(|s| by_path.contains_key(s))
+        .collect();
+    let mut verified = keys.is_empty();
     let mut ar = open_archive(b)?;
     let entries = ar.entries().map_err(|e| damaged_read(b, e))?;
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -409,6 +438,11 @@ fn unpack_inner(b: &Path, dest: &Path) -> Result<Index> {
             return Err(damaged("appears twice"));
         }
         safe_rel(&path)?;
+        if !verified && !signed.contains(&path.as_str()) {
+            return Err(damaged(
+                "comes before the signed manifest (a bundle from an older onramp, or altered); make the bundle again with `onramp bundle create`",
+            ));
+        }
         let to = dest.join(&path);
         if let Some(d) = to.parent() {
             fsutil::mkdirs(d)?;
@@ -434,6 +468,10 @@ fn unpack_inner(b: &Path, dest: &Path) -> Result<Index> {
             return Err(damaged(
                 "does not match the bundle's index (size or sha256)",
             ));
+        }
+        if !verified && signed.iter().all(|s| seen.contains(*s)) {
+            manifest::load_signed(&dest.join("manifest.json"), None, keys)?;
+            verified = true;
         }
         if e.path.starts_with("onramp-") || e.path == "install.sh" {
             use std::os::unix::fs::PermissionsExt;
@@ -677,7 +715,16 @@ fn write_archive(stage: &Path, idx: &Index, out: &Path) -> Result<()> {
                 .map_err(|e| Error::io("cannot write the bundle", &tmp, e))
         };
         add(INDEX)?;
-        for e in &idx.files {
+        // The signed members next, so an unpack checks them first.
+        let listed = |p: &str| idx.files.iter().any(|e| e.path == p);
+        for s in SIGNED.iter().filter(|s| listed(s)) {
+            add(s)?;
+        }
+        for e in idx
+            .files
+            .iter()
+            .filter(|e| !SIGNED.contains(&e.path.as_str()))
+        {
             crate::signal::check()?;
             add(&e.path)?;
         }

@@ -186,6 +186,14 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
             "begin needs exactly one of --resume, --fresh or --upgrade",
         );
     }
+    // A --summary-json root may not write (see `named`) is refused now,
+    // not after the whole install.
+    if let Some(p) = &f.summary_json {
+        crate::named::precheck(p, "--summary-json")?;
+    }
+    if let Some(p) = &f.events {
+        drop(crate::named::open_append(p, "--events")?);
+    }
     let Some(me) = owner(f)? else {
         return err(Code::Usage, "begin needs --owner PID");
     };
@@ -586,8 +594,7 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
         let mut data =
             serde_json::to_vec_pretty(&v).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
         data.push(b'\n');
-        let p = fsutil::absolute(p)?;
-        fsutil::write_atomic(&p, &data, 0o644)?;
+        crate::named::replace(p, "--summary-json", &data, 0o644)?;
     }
     rep.bytes_total = phase::total_bytes(&planned);
     rep.bytes_done = phase::done_bytes(&planned, &st);

@@ -75,6 +75,9 @@ pub fn resolve_prefix(f: &Flags, man: Option<&Loaded>) -> Result<PathBuf> {
             "--prefix / is refused; choose a directory of its own",
         );
     }
+    // As root, every command that acts on a prefix (install, doctor's
+    // checks run in it, uninstall, repair) refuses one others can change.
+    crate::trust::check(&abs, crate::trust::PREFIX_FIX)?;
     Ok(abs)
 }
 

@@ -424,6 +424,17 @@ fn released_manifest(man: &Loaded) -> Result<Vec<u8>> {
             let p = man.dir.join(&src);
             let text =
                 std::fs::read(&p).map_err(|e| Error::io("cannot read configure source", &p, e))?;
+            if let Some(want) = f.get("sha256").and_then(|s| s.as_str())
+                && crate::fsutil::sha256_bytes(&text) != want
+            {
+                return Err(Error::new(
+                    Code::Integrity,
+                    format!(
+                        "configure source {} does not match the sha256 the manifest pins ({want}); update the pin or the file",
+                        p.display()
+                    ),
+                ));
+            }
             let text = String::from_utf8(text).map_err(|_| {
                 Error::new(
                     Code::Manifest,
@@ -435,6 +446,7 @@ fn released_manifest(man: &Loaded) -> Result<Vec<u8>> {
             })?;
             if let Some(o) = f.as_object_mut() {
                 o.remove("source");
+                o.remove("sha256");
                 o.insert("content".into(), serde_json::Value::String(text));
             }
         }

@@ -54,6 +54,7 @@ pub fn cmd_uninstall(f: &Flags) -> Result<i32> {
         && let Some(c) = &st.decided.cache_dir
     {
         cache_root = c.into();
+        crate::trust::check(&cache_root, crate::trust::CACHE_FIX)?;
     }
     let acts = receipt::actions(&st);
     if f.dry_run {
@@ -190,6 +191,7 @@ fn purge(cache_root: &Path, state_root: &Path) -> Result<()> {
     if state::all(state_root).is_empty()
         && let Some(home) = helper_home()
     {
+        crate::trust::check(&home, crate::trust::CACHE_FIX)?;
         remove(&home.join("bin"))?;
         fsutil::tidy_root(&home, &[])?;
     }

@@ -102,14 +102,18 @@ struct PartMeta {
     last_modified: Option<String>,
 }
 
+/// The download cache's root; as root, refused (exit 13) when another user
+/// could change it or a directory above it (see `trust`).
 pub fn cache_root(override_dir: Option<&Path>) -> Result<PathBuf> {
-    fsutil::onramp_dir(
+    let root = fsutil::onramp_dir(
         override_dir,
         "ONRAMP_CACHE_DIR",
         "XDG_CACHE_HOME",
         ".cache/onramp",
         "download cache",
-    )
+    )?;
+    crate::trust::check(&root, crate::trust::CACHE_FIX)?;
+    Ok(root)
 }
 
 /// What a verified cache file looked like when its bytes last matched.

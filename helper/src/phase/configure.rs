@@ -24,8 +24,10 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         ctx.st.config_dirs.extend(new);
         ctx.save()?;
     }
+    // Inside the prefix, by descriptor: a link there (from a package, an
+    // archive) is never written through (see `beneath`).
     for d in &cfg.dirs {
-        fsutil::mkdirs(&ctx.prefix.join(d))?;
+        crate::beneath::mkdirs(&ctx.prefix, d)?;
     }
     let mut written = 0;
     let mut kept = Vec::new();
@@ -34,12 +36,26 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
             (Some(c), _) => c.clone().into_bytes(),
             (None, Some(s)) => {
                 let p = ctx.man.dir.join(s);
-                std::fs::read(&p).map_err(|e| {
+                let bytes = std::fs::read(&p).map_err(|e| {
                     Error::new(
                         Code::Manifest,
                         format!("configure: cannot read {}: {e}", p.display()),
                     )
-                })?
+                })?;
+                // Checked here, where it is used: the pin is the manifest's.
+                if let Some(want) = &f.sha256 {
+                    let got = fsutil::sha256_bytes(&bytes);
+                    if &got != want {
+                        return Err(Error::new(
+                            Code::Integrity,
+                            format!(
+                                "configure: {} has sha256 {got}, but the manifest pins {want}; it was changed after the manifest was made, get the stack again",
+                                p.display()
+                            ),
+                        ));
+                    }
+                }
+                bytes
             }
             (None, None) => continue,
         };
@@ -48,22 +64,13 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
             .as_deref()
             .and_then(crate::manifest::parse_mode)
             .unwrap_or(0o644);
-        let dest = ctx.prefix.join(&f.path);
-        if let Some(parent) = dest.parent() {
-            fsutil::mkdirs(parent)?;
-            fsutil::remove_orphans(parent);
-        }
         let new_sha = fsutil::sha256_bytes(&data);
-        let cur_sha = std::fs::read(&dest).ok().map(|c| fsutil::sha256_bytes(&c));
+        let cur_sha = crate::beneath::read(&ctx.prefix, &f.path)?.map(|c| fsutil::sha256_bytes(&c));
         let user_changed = cur_sha
             .as_ref()
             .is_some_and(|c| c != &new_sha && ctx.st.managed_files.get(&f.path) != Some(c));
         // Already as it should be: left alone (same inode, same mtime).
-        let same_mode = {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::symlink_metadata(&dest)
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o7777 == mode)
-        };
+        let same_mode = crate::beneath::file_mode(&ctx.prefix, &f.path)? == Some(mode);
         if cur_sha.as_ref() == Some(&new_sha) && same_mode {
             if ctx.st.managed_files.get(&f.path) != Some(&new_sha) {
                 ctx.st.managed_files.insert(f.path.clone(), new_sha);
@@ -72,22 +79,17 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
             continue;
         }
         if user_changed {
-            let side = dest.with_file_name(format!(
-                "{}.new",
-                dest.file_name()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ));
-            fsutil::write_atomic(&side, &data, mode)?;
+            let side = format!("{}.new", f.path);
+            crate::beneath::write_atomic(&ctx.prefix, &side, &data, mode)?;
             ctx.rep.warn(&format!(
                 "{} was changed by you; kept it and wrote the new version to {}",
                 f.path,
-                side.display()
+                ctx.prefix.join(&side).display()
             ));
             kept.push(f.path.clone());
             continue;
         }
-        fsutil::write_atomic(&dest, &data, mode)?;
+        crate::beneath::write_atomic(&ctx.prefix, &f.path, &data, mode)?;
         ctx.st.managed_files.insert(f.path.clone(), new_sha);
         ctx.save()?;
         written += 1;

@@ -549,25 +549,11 @@ impl Ctx {
 
 /// Remove the files (or trees) a step recorded that `keep` does not list,
 /// relative to the prefix, and the directories that leaves empty, up to the
-/// prefix.
+/// prefix; by descriptor, never through a link (see `beneath`).
 pub fn remove_files(prefix: &std::path::Path, files: &[String], keep: &[String]) -> Result<()> {
     for rel in files.iter().filter(|f| !keep.contains(f)) {
         crate::manifest::check_rel("a recorded file", rel)?;
-        let p = prefix.join(rel);
-        match std::fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => crate::fault::io("unlink", &p, || std::fs::remove_dir_all(&p))
-                .map_err(|e| Error::io("cannot remove", &p, e))?,
-            Ok(_) => crate::fault::io("unlink", &p, || std::fs::remove_file(&p))
-                .map_err(|e| Error::io("cannot remove", &p, e))?,
-            Err(_) => {}
-        }
-        let mut d = p.parent();
-        while let Some(dir) = d {
-            if dir == prefix || std::fs::remove_dir(dir).is_err() {
-                break;
-            }
-            d = dir.parent();
-        }
+        crate::beneath::remove(prefix, rel)?;
     }
     Ok(())
 }
