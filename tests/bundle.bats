@@ -236,3 +236,79 @@ make_bundle() {
     run setsid -w dash "$S/signed/install.sh" --from "$S/signed" --prefix "$PREFIX" -y </dev/null
     assert_success
 }
+
+@test "r2 class 5: a signed bundle pins every byte it makes onramp read: a configure source changed with the unsigned index is refused at use, a signed manifest with an unpinned source is refused, an archive's signature is checked before any other member is written" {
+    mkdir -p "$S/keys"
+    minisign -G -W -p "$S/keys/a.pub" -s "$S/keys/a.sec" >/dev/null
+    minisign -G -W -p "$S/keys/b.pub" -s "$S/keys/b.sec" >/dev/null
+    minisign -S -s "$S/keys/a.sec" -m "$T/m/manifest.json" >/dev/null </dev/null
+    run make_bundle "$S/signed" --trust-key "$S/keys/a.pub"
+    assert_success
+    # the attack: the configure source and the (unsigned) index, changed together
+    printf '{"evil": true}\n' >"$S/signed/config/models.json"
+    local n h
+    n=$(stat -c %s "$S/signed/config/models.json")
+    h=$(sha256sum <"$S/signed/config/models.json" | cut -c1-64)
+    jq --argjson n "$n" --arg h "$h" '(.files[] | select(.path == "config/models.json")) |= (.size = $n | .sha256 = $h)' \
+        "$S/signed/index.json" >"$S/i.json"
+    mv "$S/i.json" "$S/signed/index.json"
+    # the index alone cannot tell: the bundle still verifies
+    run env ONRAMP_TRUST_KEY="$S/keys/a.pub" "$H" bundle verify "$S/signed"
+    assert_success
+    # but the signed manifest pins the file, checked when it is used
+    run setsid -w dash "$S/signed/install.sh" --from "$S/signed" --prefix "$PREFIX" -y </dev/null
+    assert_failure
+    assert_output --partial "config/models.json has sha256 $h, but the manifest pins"
+    if [ -e "$PREFIX/config/models.json" ]; then fails grep -q evil "$PREFIX/config/models.json"; fi
+    # a signed manifest that names a source without its sha256 is refused
+    # (bundle create, and an install of the stack directory)
+    jq '(.configure.files[] | select(.path == "config/models.json")) |= del(.sha256)' "$T/m/manifest.json" >"$S/u.json"
+    mv "$S/u.json" "$T/m/manifest.json"
+    minisign -S -s "$S/keys/a.sec" -m "$T/m/manifest.json" >/dev/null </dev/null
+    run make_bundle "$S/unpinned" --trust-key "$S/keys/a.pub"
+    assert_equal "$status" 3
+    assert_output --partial "a signed manifest must pin its source \"config/models.json\" with \"sha256\""
+    run env ONRAMP_TRUST_KEY="$S/keys/a.pub" "$H" plan --manifest "$T/m/manifest.json" --prefix "$PREFIX"
+    assert_equal "$status" 3
+    # an archive carries the signed members right after its index ...
+    nginx_manifest "$T/m/manifest.json"
+    minisign -S -s "$S/keys/a.sec" -m "$T/m/manifest.json" >/dev/null </dev/null
+    run make_bundle "$S/good.tar.zst" --trust-key "$S/keys/a.pub"
+    assert_success
+    run bash -c "zstd -dc '$S/good.tar.zst' | tar -tf - | head -n 3"
+    assert_output "$(printf 'index.json\nmanifest.json\nmanifest.json.minisig')"
+    # ... so a forged one (signed by another key, then 64 MiB) is refused
+    # before anything else is written
+    run make_bundle "$S/f" --trust-key "$S/keys/a.pub"
+    assert_success
+    minisign -S -s "$S/keys/b.sec" -m "$S/f/manifest.json" -x "$S/f/manifest.json.minisig" >/dev/null </dev/null
+    head -c 67108864 /dev/zero >"$S/f/big"
+    local z
+    z=$(sha256sum <"$S/f/big" | cut -c1-64)
+    jq --arg z "$z" --argjson n "$(stat -c %s "$S/f/manifest.json.minisig")" --arg m "$(sha256sum <"$S/f/manifest.json.minisig" | cut -c1-64)" \
+        '.files |= (map(if .path == "manifest.json.minisig" then .size = $n | .sha256 = $m else . end) + [{path: "big", size: 67108864, sha256: $z}])' \
+        "$S/f/index.json" >"$S/i.json"
+    mv "$S/i.json" "$S/f/index.json"
+    (cd "$S/f" && tar -cf - index.json manifest.json manifest.json.minisig big $(jq -r '.files[].path' index.json | grep -vx 'manifest.json\|manifest.json.minisig\|big') | zstd -q -o "$S/forged.tar.zst")
+    run strace -f -qq -e trace=openat -o "$S/strace" env ONRAMP_TRUST_KEY="$S/keys/a.pub" "$H" bundle unpack "$S/forged.tar.zst" -o "$S/out"
+    assert_equal "$status" 7
+    assert_output --partial "out/manifest.json is signed by a key this install does not trust"
+    grep -q "$S/out/manifest.json" "$S/strace"
+    fails grep -q "$S/out/big" "$S/strace"
+    [ ! -e "$S/out" ]
+    # the same members in another order (a big one first) are refused as
+    # soon as that member comes
+    (cd "$S/f" && tar -cf - index.json big manifest.json manifest.json.minisig | zstd -q -o "$S/early.tar.zst")
+    run env ONRAMP_TRUST_KEY="$S/keys/a.pub" "$H" bundle unpack "$S/early.tar.zst" -o "$S/out"
+    assert_equal "$status" 7
+    assert_output --partial "big comes before the signed manifest"
+    [ ! -e "$S/out" ]
+    # an index that claims more than the disk holds: refused before unpacking
+    jq '.files[-1].size = 4503599627370496' "$S/f/index.json" >"$S/f/i2"
+    mv "$S/f/i2" "$S/f/index.json"
+    (cd "$S/f" && tar -cf - index.json manifest.json manifest.json.minisig | zstd -q -o "$S/huge.tar.zst")
+    run "$H" bundle unpack "$S/huge.tar.zst" -o "$S/out"
+    assert_equal "$status" 4
+    assert_output --partial "unpacking it needs"
+    [ ! -e "$S/out" ]
+}

@@ -59,13 +59,6 @@ no_process() {
     fi
 }
 
-# fails CMD...: CMD must fail (a plain `! CMD` never fails a bats test).
-fails() {
-    if "$@"; then
-        echo "unexpectedly succeeded: $*" >&2
-        return 1
-    fi
-}
 
 @test "1: a recipe that swaps \$startdir/pkg (or its pkgdir) for a link cannot make root chown or write outside" {
     need_root
@@ -85,18 +78,28 @@ build() {
   ln -sfn "$OUT/victimdir" "\$pkgdir" 2>/dev/null || true
   echo 'package() { echo hijacked >"\\\$pkgdir/hijacked"; }' >>"\$startdir/PKGBUILD" 2>/dev/null || true
 }
-package() { echo ok >"\$pkgdir/ok"; ln -s "$OUT/victimdir/file" "\$pkgdir/link"; }
+package() { echo ok >"\$pkgdir/ok"; ln -s ok "\$pkgdir/link"; }
 EOF
     } | recipe swap
     manifest "$T/m.json" w "$W/swap"
     run onramp_install --manifest "$T/m.json" --prefix "$PREFIX"
     diff <(echo "$before") <(owners "$OUT")
+    # ln -sfn into the real pkgdir left a link to outside in the package:
+    # the package is refused whole (round two, class 2)
+    assert_equal "$status" 9
+    run reason w
+    assert_output --partial "package() made the link victimdir -> $OUT/victimdir, which leaves the install dir"
+    [ ! -e "$PREFIX/workers/w" ]
+    # without that link, it installs: the recipe could not rewrite the
+    # PKGBUILD root runs package() from, and a link inside stays a link
+    sed -i "s|ln -sfn \"$OUT/victimdir\" \"\\\$pkgdir\"|true|" "$W/swap/PKGBUILD"
+    manifest "$T/m.json" w "$W/swap"
+    run onramp_install --manifest "$T/m.json" --prefix "$PREFIX" --yes
+    diff <(echo "$before") <(owners "$OUT")
     assert_success
     [ "$(cat "$PREFIX/workers/w/ok")" = ok ]
-    # the recipe could not rewrite the PKGBUILD root runs package() from
     [ ! -e "$PREFIX/workers/w/hijacked" ]
-    # a link is installed as a link, owned by root, its target untouched
-    [ "$(readlink "$PREFIX/workers/w/link")" = "$OUT/victimdir/file" ]
+    [ "$(readlink "$PREFIX/workers/w/link")" = ok ]
     [ "$(stat -c %U "$PREFIX/workers/w/ok")" = root ]
 }
 
@@ -236,13 +239,11 @@ sleep 0.3' '' | recipe daemon
     [ -z "$(ls -A "$T/open")" ]
     mkdir -p "$T/sticky"
     chmod 1777 "$T/sticky"
-    XDG_STATE_HOME=$T/sticky/state
-    mkdir -p "$XDG_STATE_HOME"
-    chown nobody "$XDG_STATE_HOME"
-    run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    mkdir -p "$T/sticky/state"
+    chown nobody "$T/sticky/state"
+    ONRAMP_STATE_DIR=$T/sticky/state run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
     assert_equal "$status" 13
     assert_output --partial "set ONRAMP_STATE_DIR (or XDG_STATE_HOME) to a directory only root can write"
-    XDG_STATE_HOME=$T/state
     mkdir -p "$T/gw"
     chmod 775 "$T/gw"
     ONRAMP_CACHE_DIR=$T/gw/cache run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
@@ -528,4 +529,326 @@ PY
     rm -rf "$d"
     assert_success
     assert_equal "$made" no
+}
+
+# --- Round two (issue 20): root with a user's environment, links inside
+# packages, files named by callers, the progress server's hand-over,
+# signed bundles. Each test performs the attack with an unprivileged
+# account (nobody) and checks its effect is gone.
+
+# as_nobody CMD: sh -c CMD as nobody:nogroup, no supplementary groups.
+as_nobody() {
+    setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c "$1"
+}
+
+# ALICE: a directory of nobody's (her HOME); MARKS: world-writable, where
+# her binary EVIL (which then runs the real helper) notes the uid running it.
+alice_setup() {
+    local d=$T
+    while [ "$d" != / ] && [ "$d" != /tmp ]; do
+        chmod 755 "$d"
+        d=$(dirname "$d")
+    done
+    ALICE=$T/alice
+    mkdir -p "$ALICE"
+    chown nobody:nogroup "$ALICE"
+    MARKS=$T/marks
+    mkdir -p "$MARKS"
+    chmod 1777 "$MARKS"
+    EVIL=$T/evil.sh
+    printf '#!/bin/sh\nid -u >>"%s/ran"\nexec "%s" "$@"\n' "$MARKS" "$H" >"$EVIL"
+    chmod 755 "$EVIL"
+}
+
+# Did anything of hers run as root?
+ran_as_root() {
+    [ -f "$MARKS/ran" ] && grep -qx 0 "$MARKS/ran"
+}
+
+ROOT_HOME=$(getent passwd 0 | cut -d: -f6)
+
+@test "r2 class 1: as root with her HOME/XDG_* (sudo -E), the released install.sh never runs the helper from her cache (swapped after its check) and makes nothing in her tree" {
+    need_root
+    alice_setup
+    local hn
+    hn=$(cd "$REPO/dist" && ls onramp-*-* | head -n 1)
+    as_nobody "mkdir -p '$ALICE/.cache/onramp/bin' && cp '$REPO/dist/$hn' '$ALICE/.cache/onramp/bin/$hn'"
+    # the pinned helper is in her cache (it matches the pin); once the
+    # installer has looked, she swaps in her own binary
+    as_nobody "sleep 0.3; cp '$EVIL' '$ALICE/.cache/onramp/bin/.x' && mv -f '$ALICE/.cache/onramp/bin/.x' '$ALICE/.cache/onramp/bin/$hn'" &
+    local swapper=$!
+    run env HOME="$ALICE" XDG_CACHE_HOME="$ALICE/.cache" XDG_STATE_HOME="$ALICE/.local/state" \
+        setsid -w dash "$REPO/dist/install.sh" --from "$REPO/dist" --manifest "$DEMO" --prefix "$PREFIX" </dev/null
+    wait "$swapper"
+    assert_success
+    assert_output --partial "as root, ignoring HOME=$ALICE ($ALICE is owned by uid $(id -u nobody) (not root)): another user's environment (sudo -E?); using root's home $ROOT_HOME"
+    assert_output --partial "as root, ignoring XDG_CACHE_HOME=$ALICE/.cache"
+    assert_output --partial "as root, ignoring XDG_STATE_HOME=$ALICE/.local/state"
+    fails ran_as_root
+    # root made nothing in her tree, and ran the helper from its own cache
+    [ -z "$(find "$ALICE" -uid 0)" ]
+    cmp "$REPO/dist/$hn" "$ROOT_HOME/.cache/onramp/bin/$hn"
+    [ -s "$PREFIX/models/chat-tiny.bin" ]
+    # the same environment uninstalls it (root's own state); her binary,
+    # in place all along now, still never runs
+    run env HOME="$ALICE" XDG_CACHE_HOME="$ALICE/.cache" XDG_STATE_HOME="$ALICE/.local/state" \
+        setsid -w dash "$REPO/dist/install.sh" --from "$REPO/dist" --uninstall --prefix "$PREFIX" </dev/null
+    assert_success
+    [ ! -e "$PREFIX" ]
+    fails ran_as_root
+    # variants: a root-owned directory inside hers (her parent can be
+    # swapped), a link of hers one level higher, a relative path, TMPDIR
+    mkdir -p "$ALICE/sub" "$T/rootdir"
+    ln -s "$T/rootdir" "$T/herlink"
+    chown -h nobody:nogroup "$T/herlink"
+    run env HOME="$ALICE/sub" XDG_CACHE_HOME="$T/herlink/c" XDG_STATE_HOME=rel/state TMPDIR="$ALICE" \
+        dash "$REPO/install.sh" --print-target </dev/null
+    assert_success
+    assert_output --partial "ignoring HOME=$ALICE/sub ($ALICE is owned by uid $(id -u nobody)"
+    assert_output --partial "ignoring XDG_CACHE_HOME=$T/herlink/c ($T/herlink is owned by uid $(id -u nobody) (not root))"
+    assert_output --partial "ignoring XDG_STATE_HOME=rel/state (rel/state is not an absolute path)"
+    assert_output --partial "ignoring TMPDIR=$ALICE ($ALICE is owned by uid"
+    # the helper applies the same rule on its own (run by hand with sudo -E)
+    run env HOME="$ALICE/sub" XDG_STATE_HOME="$T/herlink/s" "$H" state --prefix "$PREFIX"
+    assert_output --partial "onramp: as root, ignoring HOME=$ALICE/sub"
+    assert_output --partial "onramp: as root, ignoring XDG_STATE_HOME=$T/herlink/s"
+    assert_output --partial "$ROOT_HOME/.local/state/onramp/installs/"
+    # ONRAMP_HELPER of hers, a root-owned link to it, a hard link to it: refused
+    as_nobody "cp '$EVIL' '$ALICE/onramp' && chmod 755 '$ALICE/onramp'"
+    ln -s "$ALICE/onramp" "$T/hlink"
+    ln "$ALICE/onramp" "$T/hhard"
+    local h
+    for h in "$ALICE/onramp" "$T/hlink" "$T/hhard"; do
+        run env ONRAMP_HELPER="$h" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$T/p2" </dev/null
+        assert_equal "$status" 13
+        assert_output --partial "refusing ONRAMP_HELPER=$h"
+    done
+    [ ! -e "$T/p2" ]
+    fails ran_as_root
+}
+
+@test "r2 class 1: doctor, services, uninstall and cache as root never read a state or cache root she can change: her planted health check never runs, her created-dirs.json removes nothing" {
+    need_root
+    alice_setup
+    # her own install (as herself) of a stack whose health check records
+    # who runs it
+    printf 'model\n' >"$ALICE/m.bin"
+    jq -n --arg sha "$(sha256sum <"$ALICE/m.bin" | cut -c1-64)" --arg marks "$MARKS" '{schema:1,name:"hc",version:"1",
+        components:[{id:"m",kind:"model",install_path:"models/m.bin",artifacts:{any:{path:"m.bin",size:6,sha256:$sha}}}],
+        health_checks:[{name:"who",component:"m",command:["sh","-c",("id -u >>" + $marks + "/ran")]}]}' >"$ALICE/m.json"
+    chown -R nobody:nogroup "$ALICE"
+    local env="HOME='$ALICE' XDG_CACHE_HOME='$ALICE/c' XDG_STATE_HOME='$ALICE/s'"
+    as_nobody "$env ONRAMP_HELPER='$H' dash '$REPO/install.sh' --manifest '$ALICE/m.json' --prefix '$ALICE/p' </dev/null >'$ALICE/out' 2>&1" || { cat "$ALICE/out"; false; }
+    grep -qx "$(id -u nobody)" "$MARKS/ran"
+    # she moves her state to where root's prefix would keep it
+    RP=$T/rootprefix
+    mkdir -p "$RP"
+    local from to
+    from=$(as_nobody "$env '$H' state --prefix '$ALICE/p'" | head -n 1)
+    to=$(as_nobody "$env '$H' state --prefix '$RP'" | head -n 1)
+    as_nobody "mv '$(dirname "$from")' '$(dirname "$to")' && jq --arg p '$RP' '.prefix = \$p' '$to' >'$to.x' && mv '$to.x' '$to'"
+    [ -f "$to" ]
+    # with her environment: ignored, nothing of hers is read
+    run env HOME="$ALICE" XDG_CACHE_HOME="$ALICE/c" XDG_STATE_HOME="$ALICE/s" ONRAMP_HELPER="$H" \
+        setsid -w dash "$REPO/install.sh" --check --prefix "$RP" </dev/null
+    assert_output --partial "as root, ignoring XDG_STATE_HOME=$ALICE/s"
+    fails ran_as_root
+    # named explicitly: refused before anything is read (exit 13)
+    local cmd
+    for cmd in "doctor --prefix $RP" "services status --prefix $RP" "uninstall --prefix $RP" "state --prefix $RP"; do
+        # shellcheck disable=SC2086
+        run env ONRAMP_STATE_DIR="$ALICE/s/onramp" "$H" $cmd
+        assert_equal "$status" 13
+        assert_output --partial "refusing $ALICE: it is owned by uid $(id -u nobody) (not root)"
+    done
+    fails ran_as_root
+    # her cache root notes a directory elsewhere as one onramp made
+    mkdir -p "$T/victim-empty"
+    as_nobody "mkdir -p '$ALICE/c/onramp' && printf '[\"%s\"]' '$T/victim-empty' >'$ALICE/c/onramp/created-dirs.json'"
+    for cmd in "cache prune" "cache list" "uninstall --prefix $RP --purge-cache"; do
+        # shellcheck disable=SC2086
+        run env ONRAMP_CACHE_DIR="$ALICE/c/onramp" ONRAMP_STATE_DIR="$T/rs" "$H" $cmd
+        assert_equal "$status" 13
+    done
+    [ -d "$T/victim-empty" ]
+    # a root-owned cache whose note lists a directory that is not one of
+    # its own parents: the root goes, the other directory stays
+    mkdir -p "$T/rc/onramp"
+    printf '["%s","%s"]' "$T/victim-empty" "$T/rc/onramp" >"$T/rc/onramp/created-dirs.json"
+    run env ONRAMP_CACHE_DIR="$T/rc/onramp" ONRAMP_STATE_DIR="$T/rs" "$H" cache prune
+    assert_success
+    [ ! -e "$T/rc/onramp" ]
+    [ -d "$T/victim-empty" ]
+}
+
+@test "r2 class 2: a package link that leaves its install dir is refused (absolute, climbing, one level higher, through another link); nothing outside changes" {
+    need_root
+    mkdir -p "$OUT/etc"
+    echo keep >"$OUT/etc/settings.json"
+    before=$(owners "$OUT")
+    local i=0 body
+    for body in "ln -s '$OUT/etc' \"\$pkgdir/conf\"" \
+        "ln -s ../../../outside/etc \"\$pkgdir/conf\"" \
+        "ln -s .. \"\$pkgdir/up\"" \
+        "ln -s . \"\$pkgdir/a\"; ln -s a/../.. \"\$pkgdir/conf\"" \
+        "mkdir -p \"\$pkgdir/d\"; ln -s ../../x \"\$pkgdir/d/conf\""; do
+        i=$((i + 1))
+        hello_recipe "" "$body" | recipe "l$i"
+        manifest "$T/m$i.json" w "$W/l$i"
+        run onramp_install --manifest "$T/m$i.json" --prefix "$T/p$i"
+        assert_equal "$status" 9
+        run reason w "$T/p$i"
+        assert_output --partial "which leaves the install dir"
+        [ ! -e "$T/p$i/workers/w" ]
+    done
+    diff <(echo "$before") <(owners "$OUT")
+    # a link that stays inside is installed as it is
+    hello_recipe "" "ln -s bin/hello-worker \"\$pkgdir/hw\"" | recipe ok
+    manifest "$T/ok.json" w "$W/ok"
+    run onramp_install --manifest "$T/ok.json" --prefix "$T/pok"
+    assert_success
+    [ "$(readlink "$T/pok/workers/w/hw")" = bin/hello-worker ]
+}
+
+@test "r2 class 2: configure, an upgrade and an uninstall write and remove inside the prefix by descriptor: never through a link there" {
+    need_root
+    mkdir -p "$OUT/etc"
+    echo keep >"$OUT/etc/settings.json"
+    echo keep >"$OUT/etc/a.txt"
+    # v1 installs conf/a.txt; v2 turns conf into a link to sub (inside) and
+    # ships sub/a.txt: removing v1's conf/a.txt must not delete v2's file
+    hello_recipe "" "mkdir -p \"\$pkgdir/conf\"; echo v1 >\"\$pkgdir/conf/a.txt\"" | recipe v
+    manifest "$T/m.json" w "$W/v"
+    jq '.configure = {files: [{path: "config/settings.json", content: "ours\n"}]}' "$T/m.json" >"$T/m1.json"
+    run onramp_install --manifest "$T/m1.json" --prefix "$PREFIX"
+    assert_success
+    [ "$(cat "$PREFIX/workers/w/conf/a.txt")" = v1 ]
+    hello_recipe "" "mkdir -p \"\$pkgdir/sub\"; echo v2 >\"\$pkgdir/sub/a.txt\"; ln -s sub \"\$pkgdir/conf\"" | recipe v
+    manifest "$T/m.json" w "$W/v"
+    jq '.version = "2" | .configure = {files: [{path: "config/settings.json", content: "ours\n"}]}' "$T/m.json" >"$T/m2.json"
+    run onramp_install --manifest "$T/m2.json" --prefix "$PREFIX" --yes
+    assert_success
+    [ "$(cat "$PREFIX/workers/w/sub/a.txt")" = v2 ]
+    [ "$(readlink "$PREFIX/workers/w/conf")" = sub ]
+    # a link to outside in place of config/ (as a package or an older onramp
+    # could have left it): configure refuses to write through it
+    before=$(owners "$OUT")
+    rm -rf "$PREFIX/config"
+    ln -s "$OUT/etc" "$PREFIX/config"
+    jq '.version = "3" | .configure.files[0].content = "changed\n"' "$T/m2.json" >"$T/m3.json"
+    run onramp_install --manifest "$T/m3.json" --prefix "$PREFIX" --yes
+    assert_failure
+    assert_output --partial "$PREFIX/config is not a directory (a symbolic link?)"
+    diff <(echo "$before") <(owners "$OUT")
+    # and an uninstall removes the link, never what it points to
+    run onramp_install --uninstall --prefix "$PREFIX"
+    diff <(echo "$before") <(owners "$OUT")
+    [ "$(cat "$OUT/etc/settings.json")" = keep ]
+}
+
+@test "r2 class 3: files named by the caller: a planted link, hard link or FIFO at --events, --summary-json or --progress-url-file is refused or replaced, never followed or waited on; as root not in a directory others can write" {
+    need_root
+    echo 'keep' >"$OUT/rc"
+    chmod 644 "$OUT/rc"
+    mkdir -p "$T/d" "$T/pub"
+    chmod 1777 "$T/pub"
+    ln -s "$OUT/rc" "$T/d/link.ndjson"
+    ln "$OUT/rc" "$T/d/hard.ndjson"
+    mkfifo "$T/d/fifo.ndjson" "$T/d/url.fifo"
+    before=$(owners "$OUT")
+    run timeout 60 env ONRAMP_HELPER="$H" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --events "$T/d/link.ndjson" </dev/null
+    assert_equal "$status" 13
+    assert_output --partial "refusing --events $T/d/link.ndjson: it is a symbolic link"
+    run timeout 60 env ONRAMP_HELPER="$H" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --events "$T/d/hard.ndjson" </dev/null
+    assert_equal "$status" 13
+    assert_output --partial "it has 2 names (a hard link)"
+    run timeout 60 env ONRAMP_HELPER="$H" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --events "$T/d/fifo.ndjson" </dev/null
+    assert_equal "$status" 13
+    assert_output --partial "refusing --events $T/d/fifo.ndjson"
+    # refused before the install began: no state was saved
+    [ ! -e "$(state_file)" ]
+    # a directory others can write (even sticky): refused as root
+    run timeout 60 env ONRAMP_HELPER="$H" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --summary-json "$T/pub/s.json" </dev/null
+    assert_equal "$status" 13
+    assert_output --partial "--summary-json $T/pub/s.json: refusing $T/pub: it is writable by every user (mode 1777)"
+    [ ! -e "$T/pub/s.json" ]
+    diff <(echo "$before") <(owners "$OUT")
+    [ "$(cat "$OUT/rc")" = keep ]
+    # a link at --summary-json and a FIFO at the URL file are replaced (no
+    # hang), their targets untouched
+    ln -s "$OUT/rc" "$T/d/s.json"
+    run timeout 120 env ONRAMP_HELPER="$H" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$PREFIX" \
+        --summary-json "$T/d/s.json" --progress-listen 127.0.0.1:0 --progress-url-file "$T/d/url.fifo" --progress-linger 0 </dev/null
+    assert_success
+    [ ! -L "$T/d/s.json" ]
+    jq -e '.status == "success"' "$T/d/s.json"
+    diff <(echo "$before") <(owners "$OUT")
+    [ "$(cat "$OUT/rc")" = keep ]
+}
+
+@test "r2 class 4: the progress server hands over only to a loopback server of ours: a URL file with a foreign address, CR LF after its token, or another owner is never connected to; a FIFO does not hang it" {
+    need_root
+    # a local service that records what reaches it
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    python3 - "$port" "$T/got" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+s.settimeout(0.2)
+end = time.time() + 40
+with open(sys.argv[2], "ab") as out:
+    while time.time() < end:
+        try:
+            c, _ = s.accept()
+        except socket.timeout:
+            continue
+        c.settimeout(1)
+        try:
+            out.write(c.recv(65536))
+            out.flush()
+        except Exception:
+            pass
+        c.close()
+PY
+    local srv=$! tok=0123456789abcdef0123456789abcdef url
+    sleep 0.5
+    : >"$T/got"
+    : >"$T/ev.ndjson"
+    for url in "http://10.9.9.9:$port/?token=$tok" \
+        "http://127.0.0.1:$port/?token=$tok"$'\r\n'"POST /evil HTTP/1.1" \
+        "http://127.0.0.1:$port/?token=${tok}x" \
+        "http://localhost:$port/?token=$tok"; do
+        printf '%s\n' "$url" >"$T/url"
+        run strace -f -qq -e trace=connect -o "$T/strace" timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 \
+            --events "$T/ev.ndjson" --url-file "$T/url" --foreground
+        assert_equal "$status" 137
+        fails grep -q "htons($port)" "$T/strace"
+        fails grep -q '10\.9\.9\.9' "$T/strace"
+    done
+    # the right form, but in a file of another user's: refused
+    printf 'http://127.0.0.1:%s/?token=%s\n' "$port" "$tok" >"$T/url"
+    chown nobody "$T/url"
+    run strace -f -qq -e trace=connect -o "$T/strace" timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 \
+        --events "$T/ev.ndjson" --url-file "$T/url" --foreground
+    fails grep -q "htons($port)" "$T/strace"
+    [ ! -s "$T/got" ]
+    # a FIFO there: no hang (the server starts and serves until stopped)
+    rm -f "$T/url"
+    mkfifo "$T/url"
+    run timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 --events "$T/ev.ndjson" --url-file "$T/url" --foreground
+    assert_equal "$status" 137
+    assert_output --partial "http://127.0.0.1:"
+    # the right form in a file of ours is honoured: POST /shutdown with that
+    # token, and nothing else
+    printf 'http://127.0.0.1:%s/?token=%s\n' "$port" "$tok" >"$T/url2"
+    run timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 --events "$T/ev.ndjson" --url-file "$T/url2" --foreground
+    sleep 0.5
+    kill "$srv" 2>/dev/null || true
+    wait "$srv" 2>/dev/null || true
+    [ "$(head -n 1 "$T/got" | tr -d '\r')" = "POST /shutdown?token=$tok HTTP/1.1" ]
+    [ "$(grep -c 'HTTP/1.1' "$T/got")" = 1 ]
+    fails grep -q evil "$T/got"
 }

@@ -29,6 +29,14 @@ common_setup() {
     H=$ONRAMP_TEST_HELPER
 }
 
+# fails CMD...: CMD must fail (a plain `! CMD` never fails a bats test).
+fails() {
+    if "$@"; then
+        echo "unexpectedly succeeded: $*" >&2
+        return 1
+    fi
+}
+
 # The command line that runs install.sh in the form and shell under test.
 # shellcheck disable=SC2206
 install_argv() {

@@ -48,13 +48,14 @@ makedepends=('cc' 'make')
 EOF
 }
 
-# The demo worker's recipe with sha256sums SUM (the tarball's by default).
+# hello_recipe [SUM] [CMDS]: the demo worker's recipe with sha256sums SUM
+# (the tarball's by default); package() runs CMDS after installing it.
 hello_recipe() {
     hello_body
     cat <<EOF
 source=("hello-worker-1.0.0.tar.gz")
 sha256sums=('${1:-$TARBALL_SHA}')
 build() { cd "\$pkgname-\$pkgver"; make; }
-package() { cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker"; }
+package() { cd "\$pkgname-\$pkgver"; install -Dm755 hello-worker "\$pkgdir/bin/hello-worker";${2:+ $2;} }
 EOF
 }
