@@ -577,21 +577,23 @@ ROOT_HOME=$(getent passwd 0 | cut -d: -f6)
     # installer has looked, she swaps in her own binary
     as_nobody "sleep 0.3; cp '$EVIL' '$ALICE/.cache/onramp/bin/.x' && mv -f '$ALICE/.cache/onramp/bin/.x' '$ALICE/.cache/onramp/bin/$hn'" &
     local swapper=$!
-    run env HOME="$ALICE" XDG_CACHE_HOME="$ALICE/.cache" XDG_STATE_HOME="$ALICE/.local/state" \
+    # (the state and download cache are root's, named explicitly: only the
+    # helper's place comes from her environment)
+    run env HOME="$ALICE" XDG_CACHE_HOME="$ALICE/.cache" ONRAMP_STATE_DIR="$T/rs" ONRAMP_CACHE_DIR="$T/rc" \
         setsid -w dash "$REPO/dist/install.sh" --from "$REPO/dist" --manifest "$DEMO" --prefix "$PREFIX" </dev/null
     wait "$swapper"
+    # the effect: her binary never ran as root; root made nothing in her tree
+    fails ran_as_root
+    [ -z "$(find "$ALICE" -uid 0)" ]
     assert_success
     assert_output --partial "as root, ignoring HOME=$ALICE ($ALICE is owned by uid $(id -u nobody) (not root)): another user's environment (sudo -E?); using root's home $ROOT_HOME"
     assert_output --partial "as root, ignoring XDG_CACHE_HOME=$ALICE/.cache"
-    assert_output --partial "as root, ignoring XDG_STATE_HOME=$ALICE/.local/state"
-    fails ran_as_root
-    # root made nothing in her tree, and ran the helper from its own cache
-    [ -z "$(find "$ALICE" -uid 0)" ]
+    # it ran the helper from root's own cache
     cmp "$REPO/dist/$hn" "$ROOT_HOME/.cache/onramp/bin/$hn"
     [ -s "$PREFIX/models/chat-tiny.bin" ]
     # the same environment uninstalls it (root's own state); her binary,
     # in place all along now, still never runs
-    run env HOME="$ALICE" XDG_CACHE_HOME="$ALICE/.cache" XDG_STATE_HOME="$ALICE/.local/state" \
+    run env HOME="$ALICE" XDG_CACHE_HOME="$ALICE/.cache" XDG_STATE_HOME="$ALICE/.local/state" ONRAMP_STATE_DIR="$T/rs" \
         setsid -w dash "$REPO/dist/install.sh" --from "$REPO/dist" --uninstall --prefix "$PREFIX" </dev/null
     assert_success
     [ ! -e "$PREFIX" ]
@@ -651,13 +653,14 @@ ROOT_HOME=$(getent passwd 0 | cut -d: -f6)
     # with her environment: ignored, nothing of hers is read
     run env HOME="$ALICE" XDG_CACHE_HOME="$ALICE/c" XDG_STATE_HOME="$ALICE/s" ONRAMP_HELPER="$H" \
         setsid -w dash "$REPO/install.sh" --check --prefix "$RP" </dev/null
-    assert_output --partial "as root, ignoring XDG_STATE_HOME=$ALICE/s"
     fails ran_as_root
+    assert_output --partial "as root, ignoring XDG_STATE_HOME=$ALICE/s"
     # named explicitly: refused before anything is read (exit 13)
     local cmd
     for cmd in "doctor --prefix $RP" "services status --prefix $RP" "uninstall --prefix $RP" "state --prefix $RP"; do
         # shellcheck disable=SC2086
         run env ONRAMP_STATE_DIR="$ALICE/s/onramp" "$H" $cmd
+        fails ran_as_root
         assert_equal "$status" 13
         assert_output --partial "refusing $ALICE: it is owned by uid $(id -u nobody) (not root)"
     done
@@ -668,6 +671,7 @@ ROOT_HOME=$(getent passwd 0 | cut -d: -f6)
     for cmd in "cache prune" "cache list" "uninstall --prefix $RP --purge-cache"; do
         # shellcheck disable=SC2086
         run env ONRAMP_CACHE_DIR="$ALICE/c/onramp" ONRAMP_STATE_DIR="$T/rs" "$H" $cmd
+        [ -d "$T/victim-empty" ]
         assert_equal "$status" 13
     done
     [ -d "$T/victim-empty" ]
@@ -757,9 +761,11 @@ ROOT_HOME=$(getent passwd 0 | cut -d: -f6)
     mkfifo "$T/d/fifo.ndjson" "$T/d/url.fifo"
     before=$(owners "$OUT")
     run timeout 60 env ONRAMP_HELPER="$H" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --events "$T/d/link.ndjson" </dev/null
+    diff <(echo "$before") <(owners "$OUT")
     assert_equal "$status" 13
     assert_output --partial "refusing --events $T/d/link.ndjson: it is a symbolic link"
     run timeout 60 env ONRAMP_HELPER="$H" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --events "$T/d/hard.ndjson" </dev/null
+    diff <(echo "$before") <(owners "$OUT")
     assert_equal "$status" 13
     assert_output --partial "it has 2 names (a hard link)"
     run timeout 60 env ONRAMP_HELPER="$H" setsid -w dash "$REPO/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --events "$T/d/fifo.ndjson" </dev/null
