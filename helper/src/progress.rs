@@ -399,7 +399,10 @@ pub fn cmd_progress_serve(f: &Flags) -> Result<i32> {
             loop {
                 std::thread::sleep(Duration::from_millis(100));
                 let g = lock(&shared.feed);
-                let over = g.stop || g.linger_until.is_some_and(|t| Instant::now() >= t);
+                // SIGTERM/SIGINT end it too (the handler only sets a flag).
+                let over = g.stop
+                    || g.linger_until.is_some_and(|t| Instant::now() >= t)
+                    || crate::signal::interrupted();
                 drop(g);
                 if over {
                     if let Some(uf) = &url_file {
