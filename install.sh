@@ -396,10 +396,11 @@ main() {
     umask 022
     onramp_load_lib
     onramp_exit_codes
+    # As root, another user's environment decides nothing (PATH first).
+    onramp_own_environment
     onramp_release
     onramp_defaults
     onramp_parse_args ${1+"$@"}
-    onramp_own_environment
     onramp_target=$(onramp_detect_target)
     if [ "$onramp_print_target" = 1 ]; then
         printf '%s\n' "$onramp_target"

@@ -22,11 +22,27 @@ onramp_mkdir_noted() {
         done
     fi
     mkdir -p "$2"
+    # Checked before anything is written in them; the note goes in by a
+    # fresh name and a rename (never through a name someone planted).
+    onramp_private_dir "$1"
+    onramp_private_dir "$2"
     case $1 in
-    *'"'* | *\\*) ;;
-    *) [ -z "$onramp_mn_list" ] || printf '[%s]' "$onramp_mn_list" >"$1/created-dirs.json" ;;
+    *'"'* | *\\* | *"$onramp_nl"*) ;;
+    *)
+        if [ -n "$onramp_mn_list" ]; then
+            onramp_mn_tmp=$(mktemp "$1/.onramp-tmp-XXXXXX")
+            printf '[%s]' "$onramp_mn_list" >"$onramp_mn_tmp"
+            mv -f "$onramp_mn_tmp" "$1/created-dirs.json"
+        fi
+        ;;
     esac
 }
+
+# The most bytes a helper may have: what is taken out of a bundle before its
+# pin is checked stops there.
+onramp_helper_max=268435456
+onramp_nl='
+'
 
 onramp_cache_home() {
     if [ -n "${XDG_CACHE_HOME:-}" ]; then
@@ -118,7 +134,18 @@ onramp_untrusted() {
             esac
             case $onramp_ut_name in '' | .) continue ;; esac
             onramp_ut_cur=$onramp_ut_cur/$onramp_ut_name
-            [ -e "$onramp_ut_cur" ] || [ -h "$onramp_ut_cur" ] || break
+            if [ ! -e "$onramp_ut_cur" ] && [ ! -h "$onramp_ut_cur" ]; then
+                # Missing: another user must not be able to make it first.
+                if [ "$onramp_ut_pass" = logical ]; then
+                    onramp_ut_par=${onramp_ut_cur%/*}
+                    onramp_ut_why=$(onramp_entry_why "${onramp_ut_par:-/}" private)
+                    [ -z "$onramp_ut_why" ] || {
+                        printf '%s does not exist yet and %s' "$1" "$onramp_ut_why"
+                        return 0
+                    }
+                fi
+                break
+            fi
             [ "$onramp_ut_pass" = physical ] || [ ! -d "$onramp_ut_cur" ] || onramp_ut_deep=$onramp_ut_cur
             onramp_ut_last=inner
             [ -n "$onramp_ut_rest" ] || onramp_ut_last=${2:-private}
@@ -140,14 +167,43 @@ onramp_root_home() {
 # are ignored, each said; HOME becomes root's own. The helper gets the same
 # environment (and applies the same rule to itself).
 onramp_own_environment() {
-    [ "$(id -u)" = 0 ] || return 0
-    for onramp_oe_var in HOME XDG_CACHE_HOME XDG_STATE_HOME XDG_CONFIG_HOME XDG_DATA_HOME TMPDIR; do
+    onramp_oe_id=id
+    for onramp_oe_p in /usr/bin/id /bin/id; do
+        if [ -x "$onramp_oe_p" ]; then
+            onramp_oe_id=$onramp_oe_p
+            break
+        fi
+    done
+    [ "$("$onramp_oe_id" -u)" = 0 ] || return 0
+    # PATH first: the checks below run ls and awk, from the system's dirs.
+    onramp_oe_path=${PATH:-}
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    onramp_oe_keep=
+    onramp_oe_drop=
+    onramp_oe_rest=$onramp_oe_path:
+    while [ -n "$onramp_oe_rest" ]; do
+        onramp_oe_d=${onramp_oe_rest%%:*}
+        onramp_oe_rest=${onramp_oe_rest#*:}
+        [ -n "$onramp_oe_d" ] || continue
+        if [ -z "$(onramp_untrusted "$onramp_oe_d")" ]; then
+            onramp_oe_keep=${onramp_oe_keep:+$onramp_oe_keep:}$onramp_oe_d
+        else
+            onramp_oe_drop=${onramp_oe_drop:+$onramp_oe_drop, }$onramp_oe_d
+        fi
+    done
+    [ -z "$onramp_oe_keep" ] || PATH=$onramp_oe_keep
+    export PATH
+    [ -z "$onramp_oe_drop" ] ||
+        onramp_warn "as root, leaving out of PATH what another user could change: $(onramp_visible "$onramp_oe_drop")"
+    for onramp_oe_var in HOME XDG_CACHE_HOME XDG_STATE_HOME XDG_CONFIG_HOME XDG_DATA_HOME XDG_BIN_HOME XDG_RUNTIME_DIR TMPDIR; do
         case $onramp_oe_var in
         HOME) onramp_oe_val=${HOME:-} ;;
         XDG_CACHE_HOME) onramp_oe_val=${XDG_CACHE_HOME:-} ;;
         XDG_STATE_HOME) onramp_oe_val=${XDG_STATE_HOME:-} ;;
         XDG_CONFIG_HOME) onramp_oe_val=${XDG_CONFIG_HOME:-} ;;
         XDG_DATA_HOME) onramp_oe_val=${XDG_DATA_HOME:-} ;;
+        XDG_BIN_HOME) onramp_oe_val=${XDG_BIN_HOME:-} ;;
+        XDG_RUNTIME_DIR) onramp_oe_val=${XDG_RUNTIME_DIR:-} ;;
         *) onramp_oe_val=${TMPDIR:-} ;;
         esac
         [ -n "$onramp_oe_val" ] || continue
@@ -159,17 +215,25 @@ onramp_own_environment() {
         HOME)
             HOME=$(onramp_root_home)
             export HOME
-            onramp_warn "as root, ignoring HOME=$onramp_oe_val ($onramp_oe_why): another user's environment (sudo -E?); using root's home $HOME"
+            onramp_warn "as root, ignoring HOME=$(onramp_visible "$onramp_oe_val") ($(onramp_visible "$onramp_oe_why")): another user's environment (sudo -E?); using root's home $HOME"
             ;;
         XDG_CACHE_HOME) unset XDG_CACHE_HOME ;;
         XDG_STATE_HOME) unset XDG_STATE_HOME ;;
         XDG_CONFIG_HOME) unset XDG_CONFIG_HOME ;;
         XDG_DATA_HOME) unset XDG_DATA_HOME ;;
+        XDG_BIN_HOME) unset XDG_BIN_HOME ;;
+        XDG_RUNTIME_DIR) unset XDG_RUNTIME_DIR ;;
         *) unset TMPDIR ;;
         esac
         [ "$onramp_oe_var" = HOME ] ||
-            onramp_warn "as root, ignoring $onramp_oe_var=$onramp_oe_val ($onramp_oe_why): another user's environment (sudo -E?); onramp uses root's own directories"
+            onramp_warn "as root, ignoring $onramp_oe_var=$(onramp_visible "$onramp_oe_val") ($(onramp_visible "$onramp_oe_why")): another user's environment (sudo -E?); onramp uses root's own directories"
     done
+}
+
+# onramp_visible TEXT: TEXT with control characters shown as '?', so a
+# value from the environment cannot drive the terminal.
+onramp_visible() {
+    printf '%s' "$1" | tr '\000-\037\177' '?'
 }
 
 # onramp_private_dir DIR: the directory the helper is staged in must be ours
@@ -288,14 +352,13 @@ onramp_acquire_helper() {
             return 0
         fi
         onramp_mkdir_noted "${onramp_bin_dir%/bin}" "$onramp_bin_dir"
-        onramp_private_dir "${onramp_bin_dir%/bin}"
-        onramp_private_dir "$onramp_bin_dir"
         case $onramp_from in
         *.tar.zst)
             # A bundle archive: its helper, when zstd and tar are here to
             # take it out (the pin is checked all the same).
             if onramp_has zstd && onramp_has tar &&
-                zstd -dc "$onramp_from" 2>/dev/null | tar -xOf - "$onramp_helper_name" >"$onramp_tmp/$onramp_helper_name" 2>/dev/null &&
+                zstd -dc "$onramp_from" 2>/dev/null | tar -xOf - "$onramp_helper_name" 2>/dev/null |
+                head -c "$onramp_helper_max" >"$onramp_tmp/$onramp_helper_name" &&
                 [ -s "$onramp_tmp/$onramp_helper_name" ]; then
                 onramp_install_helper "$onramp_tmp/$onramp_helper_name" "$onramp_pin_sha"
                 onramp_probe_helper "$onramp_helper_cached" || onramp_helper_unusable "$onramp_helper_cached"

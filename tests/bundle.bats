@@ -303,6 +303,14 @@ make_bundle() {
     assert_equal "$status" 7
     assert_output --partial "big comes before the signed manifest"
     [ ! -e "$S/out" ]
+    # a signed member listed larger than it may be is refused before it is
+    # written
+    jq '(.files[] | select(.path == "manifest.json")) |= (.size = 1073741824)' "$S/f/index.json" >"$S/f/i3"
+    (cd "$S/f" && cp i3 index.json && tar -cf - index.json manifest.json | zstd -q -o "$S/bigman.tar.zst")
+    run env ONRAMP_TRUST_KEY="$S/keys/a.pub" "$H" bundle unpack "$S/bigman.tar.zst" -o "$S/out"
+    assert_equal "$status" 7
+    assert_output --partial "manifest.json is listed at 1073741824 bytes, more than the 4194304 it may have"
+    [ ! -e "$S/out" ]
     # an index that claims more than the disk holds: refused before unpacking
     jq '.files[-1].size = 4503599627370496' "$S/f/index.json" >"$S/f/i2"
     mv "$S/f/i2" "$S/f/index.json"

@@ -106,7 +106,7 @@ target_of() {
 @test "a helper staged on a noexec filesystem is explained, not run (root only)" {
     [ "$(id -u)" = 0 ] || skip "needs root to mount a tmpfs"
     mkdir -p "$T/noexec"
-    mount -t tmpfs -o noexec,size=16m tmpfs "$T/noexec" || skip "cannot mount tmpfs here"
+    mount -t tmpfs -o noexec,size=16m,mode=0755 tmpfs "$T/noexec" || skip "cannot mount tmpfs here"
     XDG_CACHE_HOME=$T/noexec run setsid -w sh "$REPO/dist/install.sh" --manifest "$DEMO" --prefix "$PREFIX" --from "$REPO/dist" </dev/null
     umount "$T/noexec"
     assert_equal "$status" 11

@@ -603,6 +603,25 @@ ROOT_HOME=$(getent passwd 0 | cut -d: -f6)
     mkdir -p "$ALICE/sub" "$T/rootdir"
     ln -s "$T/rootdir" "$T/herlink"
     chown -h nobody:nogroup "$T/herlink"
+    # ... and her PATH: programs named as the installer's tools, first in it
+    mkdir -p "$ALICE/bin"
+    local tool
+    for tool in id ls awk sha256sum curl zstd tar cargo mktemp; do
+        printf '#!/bin/sh\nid -u >>"%s/ran"\n' "$MARKS" >"$ALICE/bin/$tool"
+        chmod 755 "$ALICE/bin/$tool"
+    done
+    chown -R nobody:nogroup "$ALICE/bin"
+    run env PATH="$ALICE/bin:$PATH" HOME="$ALICE/sub" XDG_CACHE_HOME="$T/herlink/c" XDG_STATE_HOME=rel/state TMPDIR="$ALICE" \
+        XDG_BIN_HOME="$ALICE/bin" XDG_DATA_HOME="/tmp/onramp-r2-not-yet-$$" dash "$REPO/install.sh" --print-target </dev/null
+    fails ran_as_root
+    assert_success
+    assert_output --partial "as root, leaving out of PATH what another user could change: $ALICE/bin"
+    assert_output --partial "ignoring XDG_BIN_HOME=$ALICE/bin"
+    assert_output --partial "ignoring XDG_DATA_HOME=/tmp/onramp-r2-not-yet-$$ (/tmp/onramp-r2-not-yet-$$ does not exist yet and /tmp is writable by others"
+    run env PATH="$ALICE/bin:$PATH" ONRAMP_STATE_DIR="$T/rs" ONRAMP_CACHE_DIR="$T/rc" \
+        setsid -w dash "$REPO/dist/install.sh" --from "$REPO/dist" --manifest "$DEMO" --prefix "$T/p3" </dev/null
+    fails ran_as_root
+    assert_success
     run env HOME="$ALICE/sub" XDG_CACHE_HOME="$T/herlink/c" XDG_STATE_HOME=rel/state TMPDIR="$ALICE" \
         dash "$REPO/install.sh" --print-target </dev/null
     assert_success
@@ -611,7 +630,8 @@ ROOT_HOME=$(getent passwd 0 | cut -d: -f6)
     assert_output --partial "ignoring XDG_STATE_HOME=rel/state (rel/state is not an absolute path)"
     assert_output --partial "ignoring TMPDIR=$ALICE ($ALICE is owned by uid"
     # the helper applies the same rule on its own (run by hand with sudo -E)
-    run env HOME="$ALICE/sub" XDG_STATE_HOME="$T/herlink/s" "$H" state --prefix "$PREFIX"
+    run env PATH="$ALICE/bin:$PATH" HOME="$ALICE/sub" XDG_STATE_HOME="$T/herlink/s" "$H" state --prefix "$PREFIX"
+    assert_output --partial "onramp: as root, leaving out of PATH what another user could change: $ALICE/bin"
     assert_output --partial "onramp: as root, ignoring HOME=$ALICE/sub"
     assert_output --partial "onramp: as root, ignoring XDG_STATE_HOME=$T/herlink/s"
     assert_output --partial "$ROOT_HOME/.local/state/onramp/installs/"
@@ -804,7 +824,7 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 s.listen(8)
 s.settimeout(0.2)
-end = time.time() + 40
+end = time.time() + 180
 with open(sys.argv[2], "ab") as out:
     while time.time() < end:
         try:
@@ -823,34 +843,46 @@ PY
     sleep 0.5
     : >"$T/got"
     : >"$T/ev.ndjson"
+    # (each listens on the service's port: only the file decides; the
+    # server then cannot bind it and says so, exit 2)
     for url in "http://10.9.9.9:$port/?token=$tok" \
         "http://127.0.0.1:$port/?token=$tok"$'\r\n'"POST /evil HTTP/1.1" \
         "http://127.0.0.1:$port/?token=${tok}x" \
         "http://localhost:$port/?token=$tok"; do
         printf '%s\n' "$url" >"$T/url"
-        run strace -f -qq -e trace=connect -o "$T/strace" timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 \
+        run strace -f -qq -e trace=connect -o "$T/strace" timeout -s KILL 20 "$H" progress-serve --listen "127.0.0.1:$port" \
             --events "$T/ev.ndjson" --url-file "$T/url" --foreground
-        assert_equal "$status" 137
         fails grep -q "htons($port)" "$T/strace"
         fails grep -q '10\.9\.9\.9' "$T/strace"
+        assert_equal "$status" 2
+        assert_output --partial "cannot listen there"
     done
     # the right form, but in a file of another user's: refused
     printf 'http://127.0.0.1:%s/?token=%s\n' "$port" "$tok" >"$T/url"
     chown nobody "$T/url"
-    run strace -f -qq -e trace=connect -o "$T/strace" timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 \
+    run strace -f -qq -e trace=connect -o "$T/strace" timeout -s KILL 20 "$H" progress-serve --listen "127.0.0.1:$port" \
         --events "$T/ev.ndjson" --url-file "$T/url" --foreground
     fails grep -q "htons($port)" "$T/strace"
     [ ! -s "$T/got" ]
+    # with port 0 (a free one) nothing is handed over: a stale file may name
+    # a port another program has since taken
+    printf 'http://127.0.0.1:%s/?token=%s\n' "$port" "$tok" >"$T/url0"
+    run strace -f -qq -e trace=connect -o "$T/strace" timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 \
+        --events "$T/ev.ndjson" --url-file "$T/url0" --foreground
+    fails grep -q "htons($port)" "$T/strace"
+    [ ! -s "$T/got" ]
     # a FIFO there: no hang (the server starts and serves until stopped)
+    local free
+    free=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     rm -f "$T/url"
     mkfifo "$T/url"
-    run timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 --events "$T/ev.ndjson" --url-file "$T/url" --foreground
+    run timeout -s KILL 3 "$H" progress-serve --listen "127.0.0.1:$free" --events "$T/ev.ndjson" --url-file "$T/url" --foreground
     assert_equal "$status" 137
-    assert_output --partial "http://127.0.0.1:"
+    assert_output --partial "http://127.0.0.1:$free/"
     # the right form in a file of ours is honoured: POST /shutdown with that
     # token, and nothing else
     printf 'http://127.0.0.1:%s/?token=%s\n' "$port" "$tok" >"$T/url2"
-    run timeout -s KILL 3 "$H" progress-serve --listen 127.0.0.1:0 --events "$T/ev.ndjson" --url-file "$T/url2" --foreground
+    run timeout -s KILL 20 "$H" progress-serve --listen "127.0.0.1:$port" --events "$T/ev.ndjson" --url-file "$T/url2" --foreground
     sleep 0.5
     kill "$srv" 2>/dev/null || true
     wait "$srv" 2>/dev/null || true

@@ -385,6 +385,10 @@ pub struct HealthCheck {
     pub retries: Option<u32>,
 }
 
+/// The most bytes a manifest may have (fetched, or unpacked from a bundle
+/// before its signature is checked).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+
 /// A loaded manifest with the bytes it came from and its directory.
 #[derive(Debug, Clone)]
 pub struct Loaded {

@@ -495,10 +495,14 @@ fn hand_over(url_file: &Path, addr: SocketAddr) {
 
 /// The address and token in a URL file, only in the exact form this
 /// server writes: `http://LOOPBACK:PORT/?token=` and 32 lowercase hex
-/// digits, one line. A loopback address only, on the port this one is
-/// asked to listen on (any loopback port when that is 0, a free one); no
-/// other byte reaches the request.
+/// digits, one line. Only the loopback address and port this one is asked
+/// to listen on: with port 0 (a free one) nothing can be in the way, and a
+/// stale file may name a port another program has since taken. No other
+/// byte reaches the request.
 fn previous_server(text: &str, addr: SocketAddr) -> Option<(SocketAddr, String)> {
+    if addr.port() == 0 {
+        return None;
+    }
     let line = text.strip_suffix('\n').unwrap_or(text);
     let rest = line.strip_prefix("http://")?;
     let (hostport, token) = rest.split_once("/?token=")?;
@@ -513,7 +517,7 @@ fn previous_server(text: &str, addr: SocketAddr) -> Option<(SocketAddr, String)>
     if !old.ip().is_loopback() || old.port() == 0 {
         return None;
     }
-    if addr.port() != 0 && (old.port() != addr.port() || old.ip() != addr.ip()) {
+    if old.port() != addr.port() || old.ip() != addr.ip() {
         return None;
     }
     Some((old, token.to_string()))
@@ -980,7 +984,7 @@ mod tests {
             previous_server(&good, at),
             Some(("127.0.0.1:7777".parse().unwrap(), tok.to_string()))
         );
-        assert!(previous_server(&format!("http://127.0.0.1:9999/?token={tok}"), free).is_some());
+        assert!(previous_server(&format!("http://127.0.0.1:9999/?token={tok}"), free).is_none());
         for bad in [
             format!("http://10.0.0.1:7777/?token={tok}"),
             format!("http://192.168.1.1:0/?token={tok}"),

@@ -18,10 +18,12 @@
 //!
 //! Root with another user's environment (`sudo -E`, a sudoers or macOS sudo
 //! that keeps `HOME`): the variables that place onramp's directories by
-//! default (`HOME`, `XDG_CACHE_HOME`, `XDG_STATE_HOME`, `XDG_CONFIG_HOME`,
-//! `XDG_DATA_HOME`) are ignored, with a note naming each, when the
-//! directory they name fails the check above; `HOME` then becomes root's
-//! own home from the password database. Explicit choices (`--prefix`,
+//! default (`HOME`, `XDG_*_HOME`, `XDG_RUNTIME_DIR`, `TMPDIR`) are
+//! ignored, with a note naming each, when the directory they name fails
+//! the check above, or does not exist yet in a directory others can write
+//! (they could make it first); `HOME` then becomes root's own home from the
+//! password database. `PATH` keeps only its entries that pass (else the
+//! system's default), so no program of another user's runs as root. Explicit choices (`--prefix`,
 //! `ONRAMP_CACHE_DIR`, `ONRAMP_STATE_DIR`, ...) are refused instead (exit
 //! 13). `own_environment` does this once, at the helper's start, so every
 //! command sees the same environment and passes it on.
@@ -128,6 +130,8 @@ pub const HOME_VARS: &[&str] = &[
     "XDG_STATE_HOME",
     "XDG_CONFIG_HOME",
     "XDG_DATA_HOME",
+    "XDG_BIN_HOME",
+    "XDG_RUNTIME_DIR",
 ];
 
 /// Why, as root, `dir` may not be used (None: it may). Checks what exists
@@ -136,13 +140,29 @@ pub fn untrusted(dir: &Path, last: Last) -> Option<String> {
     if !dir.is_absolute() {
         return Some(format!("{} is not an absolute path", dir.display()));
     }
-    walk(dir, last, false, Some("")).err().map(|e| {
-        e.msg
-            .trim_end_matches("; ")
-            .trim_start_matches("refusing ")
-            .to_string()
-    })
+    // The reason alone, without the advice that follows it.
+    let why = |e: Error| {
+        let m = e.msg.trim_start_matches("refusing ");
+        m.split_once("; ").map_or(m, |(w, _)| w).to_string()
+    };
+    if let Err(e) = walk(dir, last, false, Some("")) {
+        return Some(why(e));
+    }
+    // Missing: the directory it would be made in must be one only root
+    // can write, or another user could make it first.
+    let have = dir
+        .ancestors()
+        .find(|a| std::fs::symlink_metadata(a).is_ok())?;
+    if have != dir {
+        return walk(have, Last::Private, false, Some(""))
+            .err()
+            .map(|e| format!("{} does not exist yet and {}", dir.display(), why(e)));
+    }
+    None
 }
+
+/// The system's PATH, for root when none of the caller's entries pass.
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Root's home directory from the password database (`/etc/passwd`), else
 /// `/root`.
@@ -201,6 +221,28 @@ pub fn own_environment() -> Vec<String> {
             unsafe { std::env::remove_var(var) };
             notes.push(format!(
                 "as root, ignoring {var}={shown} ({why}): another user's environment (sudo -E?); onramp uses root's own directories"
+            ));
+        }
+    }
+    // PATH: only entries no other user can change.
+    if let Some(path) = std::env::var_os("PATH") {
+        let (keep, drop): (Vec<PathBuf>, Vec<PathBuf>) =
+            std::env::split_paths(&path).partition(|d| untrusted(d, Last::Private).is_none());
+        if !drop.is_empty() {
+            let shown: Vec<String> = drop
+                .iter()
+                .map(|d| crate::out::bounded(&d.to_string_lossy(), 200).into_owned())
+                .collect();
+            let new = if keep.is_empty() {
+                std::ffi::OsString::from(SYSTEM_PATH)
+            } else {
+                std::env::join_paths(&keep).unwrap_or_else(|_| SYSTEM_PATH.into())
+            };
+            // SAFETY: as above.
+            unsafe { std::env::set_var("PATH", &new) };
+            notes.push(format!(
+                "as root, leaving out of PATH what another user could change: {}",
+                shown.join(", ")
             ));
         }
     }

@@ -560,7 +560,8 @@ fn build_in(
 fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Result<Vec<String>> {
     let dest = prefix.join(dir);
     let parent = dest.parent().unwrap_or(prefix).to_path_buf();
-    fsutil::mkdirs(&parent)?;
+    fsutil::mkdirs(prefix)?;
+    crate::phase::mkdirs_beneath(prefix, dir)?;
     fsutil::remove_orphans(&parent);
     let staging = fsutil::temp_beside(&dest);
     crate::fault::io("mkdir", &staging, || fs::create_dir(&staging))

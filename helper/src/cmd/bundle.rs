@@ -443,6 +443,18 @@ fn unpack_inner(b: &Path, dest: &Path, keys: &crate::sign::Keys) -> Result<Index
                 "comes before the signed manifest (a bundle from an older onramp, or altered); make the bundle again with `onramp bundle create`",
             ));
         }
+        // Written before the signature is checked: bounded.
+        let cap = match path.as_str() {
+            "manifest.json" => manifest::MAX_MANIFEST,
+            "manifest.json.minisig" => crate::sign::MAX_SIG,
+            _ => u64::MAX,
+        };
+        if !verified && e.size > cap {
+            return Err(damaged(&format!(
+                "is listed at {} bytes, more than the {cap} it may have",
+                e.size
+            )));
+        }
         let to = dest.join(&path);
         if let Some(d) = to.parent() {
             fsutil::mkdirs(d)?;

@@ -14,7 +14,7 @@ use crate::state;
 use std::path::PathBuf;
 
 /// Largest manifest accepted (the demo's is 6 KB).
-const MAX_MANIFEST: u64 = 4 << 20;
+use crate::manifest::MAX_MANIFEST;
 
 /// Where the copy of the manifest from `url` lives.
 fn local_copy(root: &std::path::Path, url: &str) -> PathBuf {

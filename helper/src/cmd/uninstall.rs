@@ -54,7 +54,11 @@ pub fn cmd_uninstall(f: &Flags) -> Result<i32> {
         && let Some(c) = &st.decided.cache_dir
     {
         cache_root = c.into();
-        crate::trust::check(&cache_root, crate::trust::CACHE_FIX)?;
+        // Read (and pruned) only with --purge-cache: checked then, so an
+        // install recorded with a cache root now refused still uninstalls.
+        if f.purge_cache {
+            crate::trust::check(&cache_root, crate::trust::CACHE_FIX)?;
+        }
     }
     let acts = receipt::actions(&st);
     if f.dry_run {

@@ -36,12 +36,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
             (Some(c), _) => c.clone().into_bytes(),
             (None, Some(s)) => {
                 let p = ctx.man.dir.join(s);
-                let bytes = std::fs::read(&p).map_err(|e| {
-                    Error::new(
-                        Code::Manifest,
-                        format!("configure: cannot read {}: {e}", p.display()),
-                    )
-                })?;
+                let bytes = read_source(&p)?;
                 // Checked here, where it is used: the pin is the manifest's.
                 if let Some(want) = &f.sha256 {
                     let got = fsutil::sha256_bytes(&bytes);
@@ -114,6 +109,36 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         ));
     }
     Ok(msg)
+}
+
+/// The most bytes a configure source may have (it is a config file).
+const MAX_SOURCE: u64 = 16 << 20;
+
+/// A configure source: a regular file (never a link's target, never a FIFO
+/// waited on), at most `MAX_SOURCE` bytes.
+fn read_source(p: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let bad = |why: String| {
+        Error::new(
+            Code::Manifest,
+            format!("configure: cannot read {}: {why}", p.display()),
+        )
+    };
+    let f = crate::download::open_nofollow(p).map_err(|e| bad(e.to_string()))?;
+    let st = crate::dirfd::fstat(&f).map_err(|e| bad(e.to_string()))?;
+    if st.kind != crate::dirfd::Kind::File {
+        return Err(bad("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_SOURCE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SOURCE {
+        return Err(bad(format!(
+            "larger than {MAX_SOURCE} bytes; ship it as an artifact instead"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Note `dir`'s missing parents in the state (before they are made), so

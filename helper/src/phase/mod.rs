@@ -533,7 +533,8 @@ impl Ctx {
             .ok_or_else(|| Error::new(Code::Internal, format!("{} is not an archive", p.id)))?;
         let dest = self.prefix.join(dir);
         let parent = dest.parent().unwrap_or(&self.prefix).to_path_buf();
-        fsutil::mkdirs(&parent)?;
+        fsutil::mkdirs(&self.prefix)?;
+        mkdirs_beneath(&self.prefix, dir)?;
         fsutil::remove_orphans(&parent);
         let staging = fsutil::temp_beside(&dest);
         let sha = p.want.as_ref().map(|w| w.sha256.as_str());
@@ -544,6 +545,17 @@ impl Ctx {
             return Err(e);
         }
         replace_dir(&staging, &dest)
+    }
+}
+
+/// Make the directories above `dir` (relative to the prefix) by descriptor:
+/// a link among them is refused, so nothing is placed through one.
+pub fn mkdirs_beneath(prefix: &std::path::Path, dir: &str) -> Result<()> {
+    match std::path::Path::new(dir).parent() {
+        Some(p) if !p.as_os_str().is_empty() => {
+            crate::beneath::mkdirs(prefix, &p.to_string_lossy())
+        }
+        _ => Ok(()),
     }
 }
 

@@ -121,6 +121,10 @@ pub(super) fn place(
         .as_ref()
         .map(|w| w.sha256.as_str())
         .unwrap_or_default();
+    // The directories inside the prefix are made (and checked) by
+    // descriptor: a link on the way is refused, never placed through.
+    crate::fsutil::mkdirs(&ctx.prefix)?;
+    super::mkdirs_beneath(&ctx.prefix, &rel)?;
     crate::download::place(&ctx.cache, cached, &ctx.prefix.join(&rel), sha)?;
     Ok(Some(format!("installed {rel}")))
 }
