@@ -82,22 +82,30 @@ onramp_sha256() {
 # group or others (LAST=shared: sticky is fine, as above the last). Prints
 # nothing when it may.
 onramp_entry_why() {
+    onramp_ew_path=$1
+    onramp_ew_last=$2
     # shellcheck disable=SC2012 # ls -ldn is the portable way to read owner and mode
     onramp_ew=$(ls -ldn "$1" 2>/dev/null) || return 0
-    onramp_ew_mode=${onramp_ew%% *}
-    onramp_ew_uid=$(printf '%s\n' "$onramp_ew" | awk '{print $3}')
+    # Its fields, split by the shell (no awk: this runs for every directory
+    # on every PATH entry); globbing off meanwhile.
+    set -f
+    # shellcheck disable=SC2086 # split on purpose
+    set -- $onramp_ew
+    set +f
+    onramp_ew_mode=$1
+    onramp_ew_uid=$3
     if [ "$onramp_ew_uid" != 0 ]; then
-        printf '%s is owned by uid %s (not root)' "$1" "$onramp_ew_uid"
+        printf '%s is owned by uid %s (not root)' "$onramp_ew_path" "$onramp_ew_uid"
         return 0
     fi
     case $onramp_ew_mode in
     l*) return 0 ;;
     ?????w???[tT]* | ????????w[tT]*)
-        if [ "$2" = private ]; then
-            printf '%s is writable by others (mode %s)' "$1" "$onramp_ew_mode"
+        if [ "$onramp_ew_last" = private ]; then
+            printf '%s is writable by others (mode %s)' "$onramp_ew_path" "$onramp_ew_mode"
         fi
         ;;
-    ?????w* | ????????w*) printf '%s is writable by others (mode %s)' "$1" "$onramp_ew_mode" ;;
+    ?????w* | ????????w*) printf '%s is writable by others (mode %s)' "$onramp_ew_path" "$onramp_ew_mode" ;;
     esac
 }
 
