@@ -832,11 +832,17 @@ with open(sys.argv[2], "ab") as out:
         except socket.timeout:
             continue
         c.settimeout(1)
+        got = b""
         try:
-            out.write(c.recv(65536))
-            out.flush()
+            while b"\r\n\r\n" not in got:
+                part = c.recv(65536)
+                if not part:
+                    break
+                got += part
         except Exception:
             pass
+        out.write(got)
+        out.flush()
         c.close()
 PY
     local srv=$! tok=0123456789abcdef0123456789abcdef url

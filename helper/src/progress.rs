@@ -484,10 +484,11 @@ fn hand_over(url_file: &Path, addr: SocketAddr) {
     };
     if let Ok(mut s) = TcpStream::connect_timeout(&old, Duration::from_secs(1)) {
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let _ = write!(
-            s,
+        // One write: the whole request in one piece.
+        let req = format!(
             "POST /shutdown?token={token} HTTP/1.1\r\nHost: {old}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
+        let _ = s.write_all(req.as_bytes());
         let mut sink = Vec::new();
         let _ = s.take(4096).read_to_end(&mut sink);
     }
