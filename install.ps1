@@ -701,10 +701,18 @@ function Get-OnrampCommonArgs {
     param($S)
     $a = @('--manifest', $S.Manifest, '--prefix', $S.Prefix)
     if ($S.ManifestUrl -ne '') { $a += @('--manifest-url', $S.ManifestUrl) }
-    if ($S.O.AllowDowngrade) { $a += '--allow-downgrade' }
-    if ($S.O.AllowExpired) { $a += '--allow-expired' }
     if ($S.O.Gpu -ne '') { $a += @('--gpu', $S.O.Gpu) }
     if ($S.O.Profile -ne '') { $a += @('--profile', $S.O.Profile) }
+    $a
+}
+
+# What lets the commands that accept a manifest (resume-check, begin) take
+# a rollback or an expired one.
+function Get-OnrampFreshArgs {
+    param($S)
+    $a = @()
+    if ($S.O.AllowDowngrade) { $a += '--allow-downgrade' }
+    if ($S.O.AllowExpired) { $a += '--allow-expired' }
     $a
 }
 
@@ -737,7 +745,7 @@ function Get-OnrampPhaseArgs {
 function Select-OnrampMode {
     param($S)
     $S.Mode = '--fresh'
-    $line = Get-OnrampHelperOutput $S (@('resume-check') + (Get-OnrampCommonArgs $S) + @('--owner', [string]$PID))
+    $line = Get-OnrampHelperOutput $S (@('resume-check') + (Get-OnrampCommonArgs $S) + (Get-OnrampFreshArgs $S) + @('--owner', [string]$PID))
     $w = @($line -split ' ')
     $fresh = $S.O.Fresh
     switch ($w[0]) {
@@ -792,7 +800,7 @@ function Select-OnrampMode {
 
 function Start-OnrampBegin {
     param($S)
-    $rc = Invoke-OnrampHelper $S (@('begin') + (Get-OnrampCommonArgs $S) + @('--owner', [string]$PID, $S.Mode) + (Get-OnrampEventArgs $S))
+    $rc = Invoke-OnrampHelper $S (@('begin') + (Get-OnrampCommonArgs $S) + (Get-OnrampFreshArgs $S) + @('--owner', [string]$PID, $S.Mode) + (Get-OnrampEventArgs $S))
     if ($rc -ne 0) {
         Stop-OnrampWith $rc ''
     }
@@ -1088,7 +1096,7 @@ function Invoke-OnrampMain {
         return (Invoke-OnrampCheck $S)
     }
     if ($o.DryRun) {
-        return (Invoke-OnrampHelper $S (@('plan') + (Get-OnrampCommonArgs $S)))
+        return (Invoke-OnrampHelper $S (@('plan') + (Get-OnrampCommonArgs $S) + (Get-OnrampFreshArgs $S)))
     }
     Write-OnrampSay ('installing into ' + $S.Prefix + ' (' + $S.Target + ')')
     Select-OnrampMode $S

@@ -6,15 +6,25 @@ onramp_phases() {
     printf '%s\n' preflight detect plan server models workers extras configure validate
 }
 
-# onramp_helper_call COMMAND [ARGS]: the helper with this install's manifest
-# and prefix. stdin is /dev/null: under `curl | sh` stdin is the script.
+# onramp_helper_call COMMAND [ARGS]: the helper with this install's manifest,
+# prefix and choices; the commands that accept a manifest (plan,
+# resume-check, begin) also get --allow-downgrade/--allow-expired when
+# given. stdin is /dev/null: under `curl | sh` stdin is the script.
 onramp_helper_call() {
     onramp_hc_cmd=$1
     shift
+    onramp_hc_down=
+    onramp_hc_exp=
+    case $onramp_hc_cmd in
+        plan | resume-check | begin)
+            onramp_hc_down=$onramp_downgrade_flag
+            onramp_hc_exp=$onramp_expired_flag
+            ;;
+    esac
     "$onramp_helper" "$onramp_hc_cmd" --manifest "$onramp_manifest" --prefix "$onramp_prefix" \
         ${onramp_manifest_url:+--manifest-url "$onramp_manifest_url"} \
-        ${onramp_downgrade_flag:+"$onramp_downgrade_flag"} \
-        ${onramp_expired_flag:+"$onramp_expired_flag"} \
+        ${onramp_hc_down:+"$onramp_hc_down"} \
+        ${onramp_hc_exp:+"$onramp_hc_exp"} \
         ${onramp_gpu:+--gpu "$onramp_gpu"} \
         ${onramp_profile:+--profile "$onramp_profile"} \
         ${1+"$@"} </dev/null

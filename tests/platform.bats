@@ -155,6 +155,43 @@ target_of() {
     assert_output --partial "no checksum, no install"
 }
 
+@test "each command's help lists only what it accepts, and it refuses every other option" {
+    run "$H" release --help
+    assert_success
+    assert_output --partial "--base-url URL"
+    assert_output --partial "--minisign-key FILE"
+    for other in --owner --deep --listen --events --offline --connections --dry-run --state-dir; do
+        refute_output --partial -- "$other"
+    done
+    run "$H" release --owner 1 -o "$T/r"
+    assert_equal "$status" 2
+    assert_output --partial 'unknown option --owner for `onramp release`'
+    [ ! -e "$T/r" ]
+    # What install.sh passes to a phase is accepted; what it does not read is not.
+    run "$H" phase models --allow-downgrade
+    assert_equal "$status" 2
+    assert_output --partial 'unknown option --allow-downgrade for `onramp phase`'
+    run "$H" progress-serve --help
+    assert_output --partial "--listen ADDR"
+    refute_output --partial "--manifest"
+    # A value that does not parse names its option.
+    run "$H" download https://127.0.0.1:9/x -o "$T/x" --sha256 "$(printf 'a%.0s' $(seq 64))" --connections many
+    assert_equal "$status" 2
+    assert_output --partial "--connections"
+    # Every option a help lists is one the command takes.
+    local cmd opt
+    for cmd in plan resume-check begin phase finish download fetch-manifest release pkgbuild sha256 \
+        services uninstall bundle doctor cache prefix state progress-serve; do
+        for opt in $("$H" "$cmd" --help | sed -n 's/^  \(-[-a-z0-9]*\).*/\1/p'); do
+            run "$H" "$cmd" "$opt" --help
+            [ "$status" -eq 0 ] || { echo "$cmd: $opt listed but refused: $output"; false; }
+        done
+    done
+    run "$H" supervise --help
+    assert_success
+    assert_output --partial "Usage: onramp supervise SECS -- COMMAND..."
+}
+
 @test "the helper never dies of a closed stdout (no exit 101)" {
     run bash -c "'$H' help | head -c 1 >/dev/null; exit \${PIPESTATUS[0]}"
     assert_success

@@ -30,6 +30,7 @@ pub mod receipt;
 pub mod run;
 pub mod sandbox;
 pub mod service;
+pub mod ship;
 pub mod sign;
 pub mod signal;
 pub mod stamp;

@@ -13,7 +13,6 @@
 //! install runs the same whether or not anyone is connected: the server only
 //! reads the file.
 
-use crate::cli::Flags;
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use crate::out;
@@ -298,7 +297,20 @@ fn check_origin(o: &str) -> Result<()> {
     }
 }
 
-pub fn cmd_progress_serve(f: &Flags) -> Result<i32> {
+/// What `onramp progress-serve` was asked (see `cmd::progress`).
+pub struct Serve {
+    pub listen: Option<String>,
+    pub events: Option<PathBuf>,
+    pub owner: Option<u32>,
+    pub linger: Option<u64>,
+    pub url_file: Option<PathBuf>,
+    pub allow_origin: Option<String>,
+    pub foreground: bool,
+    pub heartbeat: Option<u64>,
+}
+
+/// Serve an install's progress (`onramp progress-serve`).
+pub fn serve_main(f: &Serve) -> Result<i32> {
     let Some(listen) = &f.listen else {
         return err(Code::Usage, "progress-serve needs --listen 127.0.0.1:PORT");
     };

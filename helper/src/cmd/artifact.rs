@@ -1,15 +1,59 @@
 //! `onramp download`: one artifact through the cache.
 
-use super::*;
-use crate::cli::Flags;
+use super::args::{self, Command, Fetch, Local, Parser};
 use crate::download::{self, Cache, Source, Want};
 use crate::error::{Code, Error, Result, err};
 use crate::events::{Format, Reporter};
 use crate::fsutil;
 use std::path::Path;
 
-pub fn cmd_download(f: &Flags) -> Result<i32> {
-    let url = f.free[0].clone();
+/// `onramp download URL -o PATH --sha256 HEX`.
+pub struct Download {
+    url: String,
+    output: Option<std::path::PathBuf>,
+    sha256: Option<String>,
+    size: Option<u64>,
+    cache_dir: Option<std::path::PathBuf>,
+    local: Local,
+    fetch: Fetch,
+}
+
+const SHA256: args::Opt = args::Opt {
+    name: "--sha256",
+    value: "HEX",
+    help: "the artifact's sha256: the bytes are checked against it",
+};
+const SIZE: args::Opt = args::Opt {
+    name: "--size",
+    value: "BYTES",
+    help: "the artifact's size (default: asked of the server)",
+};
+
+impl Command for Download {
+    const NAME: &'static str = "download";
+    const USAGE: &'static str =
+        "URL -o PATH --sha256 HEX --size BYTES [--connections N] [--mirror BASE]... [--allow-http]";
+    const ABOUT: &'static str = "Fetch one artifact through the cache; PATH holds exactly the verified bytes on exit 0, nothing otherwise.";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        let mut a = Download {
+            url: String::new(),
+            output: p.path(&args::OUTPUT)?,
+            sha256: p.value(&SHA256)?,
+            size: p.value(&SIZE)?,
+            cache_dir: p.path(&args::CACHE_DIR)?,
+            local: Local::parse(p)?,
+            fetch: Fetch::parse(p)?,
+        };
+        a.url = p.words(1)?.remove(0);
+        Ok(a)
+    }
+    fn run(self) -> Result<i32> {
+        download(&self)
+    }
+}
+
+fn download(f: &Download) -> Result<i32> {
+    let url = f.url.clone();
     let (Some(out_path), Some(sha)) = (&f.output, &f.sha256) else {
         return err(
             Code::Usage,
@@ -25,7 +69,7 @@ pub fn cmd_download(f: &Flags) -> Result<i32> {
     } else {
         Source::Path(fsutil::absolute(Path::new(&url))?)
     };
-    let opts = options(f)?;
+    let opts = f.fetch.options(Some(&f.local))?;
     let size = match (f.size, &source) {
         (Some(n), _) => n,
         (None, Source::Path(p)) => std::fs::metadata(p)

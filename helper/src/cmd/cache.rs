@@ -6,7 +6,7 @@
 //! entry a worker's build used (its sources). An entry another process is
 //! writing (its lock is held) is never touched.
 
-use crate::cli::Flags;
+use super::args::{self, Command, Parser};
 use crate::download::{self, Cache};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -132,11 +132,37 @@ pub fn prune(cache_root: &Path, state_root: &Path, dry_run: bool) -> Result<(usi
     Ok((n, bytes))
 }
 
-/// `cache list|prune [--dry-run]`.
-pub fn cmd_cache(f: &Flags) -> Result<i32> {
+/// `onramp cache list|prune [--dry-run]`.
+pub struct CacheCmd {
+    what: String,
+    cache_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    dry_run: bool,
+}
+
+impl Command for CacheCmd {
+    const NAME: &'static str = "cache";
+    const USAGE: &'static str = "(list | prune) [--dry-run]";
+    const ABOUT: &'static str = "List the download cache (each entry's size and which installs use it), or prune it: remove verified files and partial downloads no recorded install uses (an entry being downloaded is left alone).";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        let mut a = CacheCmd {
+            what: String::new(),
+            cache_dir: p.path(&args::CACHE_DIR)?,
+            state_dir: p.path(&args::STATE_DIR)?,
+            dry_run: p.switch(&args::DRY_RUN),
+        };
+        a.what = p.words(1)?.remove(0);
+        Ok(a)
+    }
+    fn run(self) -> Result<i32> {
+        cache(&self)
+    }
+}
+
+fn cache(f: &CacheCmd) -> Result<i32> {
     let cache_root = download::cache_root(f.cache_dir.as_deref())?;
     let state_root = state::root(f.state_dir.as_deref())?;
-    match f.free[0].as_str() {
+    match f.what.as_str() {
         "list" => {
             let used = users(&state_root);
             let all = entries(&cache_root);

@@ -7,7 +7,7 @@
 //! the installer's next run does it from the cache, touching nothing else
 //! (`install.sh --check --repair` does both).
 
-use crate::cli::Flags;
+use super::args::{Command, Opt, Parser, Place, Stack};
 use crate::cmd::{resolve_prefix, trusted_keys};
 use crate::error::{Code, Result};
 use crate::manifest::{self, Loaded};
@@ -30,14 +30,54 @@ struct Report {
     configure: bool,
 }
 
-pub fn cmd_doctor(f: &Flags) -> Result<i32> {
-    let keys = trusted_keys(f)?;
-    let given = match &f.manifest {
-        Some(m) => Some(manifest::load_signed(m, f.manifest_url.as_deref(), &keys)?),
+/// `onramp doctor`.
+pub struct Doctor {
+    stack: Stack,
+    place: Place,
+    deep: bool,
+    repair: bool,
+}
+
+const DEEP: Opt = Opt {
+    name: "--deep",
+    value: "",
+    help: "re-hash every recorded file instead of comparing size and time",
+};
+const REPAIR: Opt = Opt {
+    name: "--repair",
+    value: "",
+    help: "mark what is missing or changed to be put back by the installer's next run",
+};
+
+impl Command for Doctor {
+    const NAME: &'static str = "doctor";
+    const USAGE: &'static str = "--prefix DIR [--manifest FILE] [--deep] [--repair]";
+    const ABOUT: &'static str = "Say whether an install is ready, changing nothing: every required component done, every file it placed present and unchanged (size and time; --deep re-hashes), config files there, services running, health checks passing. Prints `ready` (exit 0) or `not ready` and each reason (exit 15). --repair marks what is missing or changed to be put back by the installer's next run, from the cache (install.sh --check --repair does both).";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        Ok(Doctor {
+            stack: Stack::parse(p)?,
+            place: Place::parse(p)?,
+            deep: p.switch(&DEEP),
+            repair: p.switch(&REPAIR),
+        })
+    }
+    fn run(self) -> Result<i32> {
+        doctor(&self)
+    }
+}
+
+fn doctor(f: &Doctor) -> Result<i32> {
+    let keys = trusted_keys(&f.stack)?;
+    let given = match &f.stack.manifest {
+        Some(m) => Some(manifest::load_signed(
+            m,
+            f.stack.manifest_url.as_deref(),
+            &keys,
+        )?),
         None => None,
     };
-    let prefix = resolve_prefix(f, given.as_ref())?;
-    let root = state::root(f.state_dir.as_deref())?;
+    let prefix = resolve_prefix(f.place.prefix.as_deref(), given.as_ref())?;
+    let root = state::root(f.place.state_dir.as_deref())?;
     let dir = state::dir_for(&root, &prefix);
     if !dir.join("state.json").is_file() {
         out::stdout_line(&format!(

@@ -3,8 +3,8 @@
 //! names is requested, and keep the verified pair in the state root, where
 //! later commands read it with `--manifest FILE --manifest-url URL`.
 
-use super::{check_fresh, options, trusted_keys};
-use crate::cli::Flags;
+use super::args::{Command, Fresh, Parser, Stack, Tls};
+use super::{check_fresh, trusted_keys};
 use crate::download::http;
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
@@ -22,8 +22,43 @@ fn local_copy(root: &std::path::Path, url: &str) -> PathBuf {
     root.join("manifests").join(&h[..16]).join("manifest.json")
 }
 
-pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
-    let url = f.free[0].clone();
+/// `onramp fetch-manifest URL`.
+pub struct FetchManifest {
+    url: String,
+    stack: Stack,
+    fresh: Fresh,
+    state_dir: Option<PathBuf>,
+    offline: bool,
+    tls: Tls,
+}
+
+impl Command for FetchManifest {
+    const NAME: &'static str = "fetch-manifest";
+    const USAGE: &'static str = "URL [--trust-key KEY]... [--ca-file FILE] [--offline]";
+    const ABOUT: &'static str = "Fetch a stack's manifest and its .minisig over https, check the signature (with any key trusted), serial and expiry before anything it names is requested, keep the verified pair in the state root and print the kept file's path (pass it as --manifest FILE --manifest-url URL). --offline prints the copy fetched before.";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        let mut a = FetchManifest {
+            url: String::new(),
+            stack: Stack {
+                manifest: None,
+                manifest_url: None,
+                trust_keys: p.values(&super::args::TRUST_KEY)?,
+            },
+            fresh: Fresh::parse(p),
+            state_dir: p.path(&super::args::STATE_DIR)?,
+            offline: p.switch(&super::args::OFFLINE),
+            tls: Tls::parse(p)?,
+        };
+        a.url = p.words(1)?.remove(0);
+        Ok(a)
+    }
+    fn run(self) -> Result<i32> {
+        fetch_manifest(&self)
+    }
+}
+
+fn fetch_manifest(f: &FetchManifest) -> Result<i32> {
+    let url = f.url.clone();
     if !url.starts_with("https://") {
         return err(
             Code::Usage,
@@ -38,7 +73,7 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
             format!("manifest URL {url:?} holds spaces or control characters"),
         );
     }
-    let keys = trusted_keys(f)?;
+    let keys = trusted_keys(&f.stack)?;
     if keys.is_empty() {
         out::line(&format!(
             "onramp: warning: no signing key is trusted, so only TLS vouches for {url}; pass --trust-key (a released install.sh trusts its publisher's key)"
@@ -57,12 +92,11 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
             );
         }
         let man = manifest::load_signed(&dest, Some(&url), &keys)?;
-        check_fresh(f, &man)?;
+        check_fresh(&f.fresh, f.state_dir.as_deref(), &man)?;
         out::stdout_line(&dest.display().to_string());
         return Ok(0);
     }
-    let opts = options(f)?;
-    let client = http::Client::new(&opts.net)?;
+    let client = http::Client::new(&f.tls.net(false)?)?;
     let bytes = http::get_small(&client, &url, MAX_MANIFEST)
         .map_err(|e| Error::new(e.code, format!("cannot fetch the manifest: {}", e.msg)))?;
     let sig_url = format!("{url}.minisig");
@@ -86,7 +120,7 @@ pub fn cmd_fetch_manifest(f: &Flags) -> Result<i32> {
     // Parse it and check its paths, serial and expiry before keeping it:
     // a refused manifest never replaces the copy kept before.
     let man = manifest::from_bytes(dest.clone(), &bytes, Some(&url))?;
-    check_fresh(f, &man)?;
+    check_fresh(&f.fresh, f.state_dir.as_deref(), &man)?;
     fsutil::make_root(&root, crate::trust::STATE_FIX)?;
     if let Some(dir) = dest.parent() {
         fsutil::mkdirs(dir)?;

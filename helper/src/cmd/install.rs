@@ -1,8 +1,8 @@
 //! The commands install.sh calls for an install: plan, resume-check,
 //! begin, phase, finish, state.
 
+use super::args::{self, Command, Events, Fetch, Fresh, Local, Parser};
 use super::*;
-use crate::cli::Flags;
 use crate::download::{self, Cache};
 use crate::error::{Code, Error, Result, err};
 use crate::events::Reporter;
@@ -10,18 +10,42 @@ use crate::fsutil;
 use crate::out;
 use crate::phase::{self, Ctx};
 use crate::plan;
-use crate::state::{self, InstallStatus, State, Status, Store};
+use crate::state::{self, InstallStatus, State, Status};
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-pub fn cmd_plan(f: &Flags) -> Result<i32> {
-    let mut man = need_fresh_manifest(f)?;
-    let prefix = resolve_prefix(f, Some(&man))?;
+/// `onramp plan`.
+pub struct Plan {
+    install: Install,
+    fresh: Fresh,
+}
+
+impl Command for Plan {
+    const NAME: &'static str = "plan";
+    const USAGE: &'static str = "--manifest FILE [--prefix DIR]";
+    const ABOUT: &'static str =
+        "Print the install plan for this machine and change nothing (the --dry-run of install.sh).";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        Ok(Plan {
+            install: Install::parse(p)?,
+            fresh: Fresh::parse(p),
+        })
+    }
+    fn run(self) -> Result<i32> {
+        plan(&self)
+    }
+}
+
+fn plan(a: &Plan) -> Result<i32> {
+    let i = &a.install;
+    let mut man = need_manifest(&i.stack)?;
+    check_fresh(&a.fresh, i.state_dir(), &man)?;
+    let prefix = resolve_prefix(i.place.prefix.as_deref(), Some(&man))?;
     let target = crate::platform::target();
     // What a run would decide now; a saved install is only read, not locked.
-    let saved = state::root(f.state_dir.as_deref())
+    let saved = state::root(i.state_dir())
         .ok()
         .and_then(|r| state::peek(&state::dir_for(&r, &prefix)));
-    select(f, &mut man, &prefix, saved.as_ref())?;
+    select(&i.choice, false, &mut man, &prefix, saved.as_ref())?;
     let planned = plan::resolve(&man, &target)?;
     out::stdout_line(&format!(
         "Dry run: nothing will be changed. Prefix: {}",
@@ -67,10 +91,43 @@ pub fn not_resumable(o: &Opened, st: &State, ttl: u64) -> Option<String> {
     None
 }
 
-pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
-    let o = open(f)?;
-    let me = owner(f)?;
-    check_fresh(f, &o.man)?;
+/// `onramp resume-check`.
+pub struct ResumeCheck {
+    install: Install,
+    fresh: Fresh,
+    owner: Option<u32>,
+    ttl_hours: Option<u64>,
+    cache_dir: Option<PathBuf>,
+}
+
+pub const TTL_HOURS: args::Opt = args::Opt {
+    name: "--ttl-hours",
+    value: "H",
+    help: "a saved install older than H hours is not resumed (default 24, or $ONRAMP_STATE_TTL_HOURS)",
+};
+
+impl Command for ResumeCheck {
+    const NAME: &'static str = "resume-check";
+    const USAGE: &'static str = "--manifest FILE --prefix DIR [--owner PID] [--ttl-hours H]";
+    const ABOUT: &'static str = "Say whether a saved install can be resumed. Prints one line: `fresh`, `complete`, `upgrade` (the same stack, another manifest: begin --upgrade keeps what it repeats), `resume N NAME M NEXT` (interrupted; completed through phase N) or `retry N NAME M NEXT` (it finished, but steps failed or were skipped: they run again). What will be retried is said on stderr.";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        Ok(ResumeCheck {
+            install: Install::parse(p)?,
+            fresh: Fresh::parse(p),
+            owner: p.value(&args::OWNER)?,
+            ttl_hours: p.value(&TTL_HOURS)?,
+            cache_dir: p.path(&args::CACHE_DIR)?,
+        })
+    }
+    fn run(self) -> Result<i32> {
+        resume_check(&self)
+    }
+}
+
+fn resume_check(f: &ResumeCheck) -> Result<i32> {
+    let o = open(&f.install, false)?;
+    let me = owner(f.owner)?;
+    check_fresh(&f.fresh, f.install.state_dir(), &o.man)?;
     let Some(st) = &o.st else {
         out::stdout_line("fresh");
         return Ok(0);
@@ -102,7 +159,7 @@ pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
         out::stdout_line("complete");
         return Ok(0);
     }
-    if let Some(why) = not_resumable(&o, st, ttl_secs(f)?) {
+    if let Some(why) = not_resumable(&o, st, ttl_secs(f.ttl_hours)?) {
         out::line(&format!(
             "onramp: a saved install from {} is not resumed: {why}; starting fresh",
             st.started_at
@@ -115,7 +172,7 @@ pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
         out::line(&format!("onramp: {line}"));
     }
     let n = st.completed_through();
-    if let Some(line) = inside_phase(f, &o, st, n) {
+    if let Some(line) = inside_phase(f.cache_dir.as_deref(), &o, st, n) {
         out::line(&format!("onramp: {line}"));
     }
     let next = state::PHASES.get(n).copied().unwrap_or("summary");
@@ -136,7 +193,7 @@ pub fn cmd_resume_check(f: &Flags) -> Result<i32> {
 
 /// What is done inside the phase a resume continues: "models: 3 of 4
 /// done; model-vision 56 % downloaded (kept)".
-fn inside_phase(f: &Flags, o: &Opened, st: &State, n: usize) -> Option<String> {
+fn inside_phase(cache_dir: Option<&Path>, o: &Opened, st: &State, n: usize) -> Option<String> {
     let phase = *state::PHASES.get(n)?;
     let steps: Vec<&state::Step> = st
         .steps
@@ -149,7 +206,7 @@ fn inside_phase(f: &Flags, o: &Opened, st: &State, n: usize) -> Option<String> {
     let done = steps.iter().filter(|s| s.settled()).count();
     let mut line = format!("{phase}: {done} of {} done", steps.len());
     if let (Ok(root), Ok(planned)) = (
-        download::cache_root(f.cache_dir.as_deref()),
+        download::cache_root(cache_dir),
         plan::resolve(&o.man, &o.target),
     ) {
         let cache = Cache::new(root);
@@ -174,13 +231,61 @@ fn inside_phase(f: &Flags, o: &Opened, st: &State, n: usize) -> Option<String> {
     Some(line)
 }
 
-pub fn cmd_begin(f: &Flags) -> Result<i32> {
-    if [f.resume, f.fresh, f.upgrade]
-        .iter()
-        .filter(|b| **b)
-        .count()
-        != 1
-    {
+/// `onramp begin`.
+pub struct Begin {
+    install: Install,
+    fresh: Fresh,
+    owner: Option<u32>,
+    resume: bool,
+    new: bool,
+    upgrade: bool,
+    ttl_hours: Option<u64>,
+    cache_dir: Option<PathBuf>,
+    events: Events,
+    summary_json: Option<PathBuf>,
+}
+
+const RESUME: args::Opt = args::Opt {
+    name: "--resume",
+    value: "",
+    help: "take over the saved install and go on from where it stopped",
+};
+const FRESH: args::Opt = args::Opt {
+    name: "--fresh",
+    value: "",
+    help: "start a new install (a saved one is set aside; verified downloads are reused)",
+};
+const UPGRADE: args::Opt = args::Opt {
+    name: "--upgrade",
+    value: "",
+    help: "move the saved install to this manifest, keeping what it repeats unchanged",
+};
+
+impl Command for Begin {
+    const NAME: &'static str = "begin";
+    const USAGE: &'static str = "--manifest FILE --prefix DIR --owner PID (--resume | --fresh | --upgrade) [--events FILE] [--summary-json FILE]";
+    const ABOUT: &'static str = "Start a new install, take over a saved one to resume it, or upgrade one to this manifest (done components it repeats unchanged are kept, dropped ones removed), owned by process PID (install.sh). Records the manifest's serial as accepted. --events and --summary-json are checked here, before anything is saved (see README, Security).";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        Ok(Begin {
+            install: Install::parse(p)?,
+            fresh: Fresh::parse(p),
+            owner: p.value(&args::OWNER)?,
+            resume: p.switch(&RESUME),
+            new: p.switch(&FRESH),
+            upgrade: p.switch(&UPGRADE),
+            ttl_hours: p.value(&TTL_HOURS)?,
+            cache_dir: p.path(&args::CACHE_DIR)?,
+            events: Events::parse(p)?,
+            summary_json: p.path(&args::SUMMARY_JSON)?,
+        })
+    }
+    fn run(self) -> Result<i32> {
+        begin(&self)
+    }
+}
+
+fn begin(f: &Begin) -> Result<i32> {
+    if [f.resume, f.new, f.upgrade].iter().filter(|b| **b).count() != 1 {
         return err(
             Code::Usage,
             "begin needs exactly one of --resume, --fresh or --upgrade",
@@ -191,19 +296,19 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
     if let Some(p) = &f.summary_json {
         crate::named::precheck(p, "--summary-json")?;
     }
-    if let Some(p) = &f.events {
+    if let Some(p) = &f.events.file {
         drop(crate::named::open_append(p, "--events")?);
     }
-    let Some(me) = owner(f)? else {
+    let Some(me) = owner(f.owner)? else {
         return err(Code::Usage, "begin needs --owner PID");
     };
-    let o = open(f)?;
-    trust_install_dirs(&o.prefix, f)?;
+    let o = open(&f.install, f.new)?;
+    trust_install_dirs(&o.prefix, f.cache_dir.as_deref())?;
     if let Some(st) = &o.st {
         state::check_owner(st, Some(&me))?;
     }
-    check_fresh(f, &o.man)?;
-    let ttl = ttl_secs(f)?;
+    check_fresh(&f.fresh, f.install.state_dir(), &o.man)?;
+    let ttl = ttl_secs(f.ttl_hours)?;
     let now = fsutil::now_unix();
     let mut st = match (f.resume, o.st.clone()) {
         (true, Some(mut st)) => {
@@ -328,11 +433,11 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
     st.status = InstallStatus::Running;
     st.exit_code = None;
     o.store.save(&mut st)?;
-    crate::freshness::accept(&o.man, &state::root(f.state_dir.as_deref())?)?;
+    crate::freshness::accept(&o.man, &state::root(f.install.state_dir())?)?;
     if o.prefix.is_dir() {
         fsutil::remove_orphans_deep(&o.prefix);
     }
-    if f.events.is_some() {
+    if f.events.file.is_some() {
         let mode = if f.resume {
             "resume"
         } else if f.upgrade {
@@ -358,7 +463,7 @@ pub fn cmd_begin(f: &Flags) -> Result<i32> {
                 })
                 .collect(),
         );
-        let mut rep = Reporter::new(f.events.as_deref(), events_format(f)?, "preflight")?;
+        let mut rep = Reporter::new(f.events.file.as_deref(), f.events.format()?, "preflight")?;
         rep.started(
             mode,
             &format!(
@@ -441,8 +546,68 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
     Ok(())
 }
 
-pub fn cmd_phase(f: &Flags) -> Result<i32> {
-    let name = f.free[0].clone();
+/// `onramp phase NAME`.
+pub struct Phase {
+    name: String,
+    install: Install,
+    owner: Option<u32>,
+    events: Events,
+    local: Local,
+    fetch: Fetch,
+    cache_dir: Option<PathBuf>,
+    allow_skip_checksums: bool,
+    allow_unpinned_catalog: bool,
+    build_user: Option<String>,
+    no_start: bool,
+    modify_path: bool,
+}
+
+const ALLOW_SKIP_CHECKSUMS: args::Opt = args::Opt {
+    name: "--allow-skip-checksums",
+    value: "",
+    help: "build worker sources whose sums are SKIP, unverified",
+};
+const NO_START: args::Opt = args::Opt {
+    name: "--no-start",
+    value: "",
+    help: "do not start the stack's services after configure",
+};
+const MODIFY_PATH: args::Opt = args::Opt {
+    name: "--modify-path",
+    value: "",
+    help: "add a marked block to the user's shell profiles that puts the bin dir (ONRAMP_BIN_DIR, XDG_BIN_HOME or ~/.local/bin) on PATH, for `expose`d commands",
+};
+
+impl Command for Phase {
+    const NAME: &'static str = "phase";
+    const USAGE: &'static str = "NAME --manifest FILE --prefix DIR --owner PID [options]";
+    const ABOUT: &'static str = "Run one phase: preflight, detect, plan, server, models, workers, extras, configure, validate. A phase already done is a no-op.";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        let mut a = Phase {
+            name: String::new(),
+            install: Install::parse(p)?,
+            owner: p.value(&args::OWNER)?,
+            events: Events::parse(p)?,
+            local: Local::parse(p)?,
+            fetch: Fetch::parse(p)?,
+            cache_dir: p.path(&args::CACHE_DIR)?,
+            allow_skip_checksums: p.switch(&ALLOW_SKIP_CHECKSUMS),
+            allow_unpinned_catalog: p.switch(&args::ALLOW_UNPINNED_CATALOG),
+            build_user: p.value(&args::BUILD_USER)?,
+            no_start: p.switch(&NO_START),
+            modify_path: p.switch(&MODIFY_PATH),
+        };
+        a.name = p.words(1)?.remove(0);
+        Ok(a)
+    }
+    fn run(self) -> Result<i32> {
+        args::export_build_user(self.build_user.as_deref());
+        phase(self)
+    }
+}
+
+fn phase(f: Phase) -> Result<i32> {
+    let name = f.name.clone();
     if state::phase_index(&name).is_none() {
         return err(
             Code::Usage,
@@ -452,8 +617,8 @@ pub fn cmd_phase(f: &Flags) -> Result<i32> {
             ),
         );
     }
-    let me = owner(f)?;
-    let o = open(f)?;
+    let me = owner(f.owner)?;
+    let o = open(&f.install, false)?;
     let Some(st) = o.st else {
         return err(
             Code::State,
@@ -466,15 +631,15 @@ pub fn cmd_phase(f: &Flags) -> Result<i32> {
             "the saved install belongs to another manifest, prefix or machine; start again with --fresh",
         );
     }
-    trust_install_dirs(&o.prefix, f)?;
+    trust_install_dirs(&o.prefix, f.cache_dir.as_deref())?;
     let cache = Cache::new(download::cache_root(f.cache_dir.as_deref())?);
     let planned = plan::resolve(&o.man, &o.target)?;
     let rep = crate::events::Progress::new(Reporter::new(
-        f.events.as_deref(),
-        events_format(f)?,
+        f.events.file.as_deref(),
+        f.events.format()?,
         &name,
     )?);
-    let mut opts = options(f)?;
+    let mut opts = f.fetch.options(Some(&f.local))?;
     opts.mirrors.extend(o.man.m.mirrors.iter().cloned());
     let mut ctx = Ctx {
         man: o.man,
@@ -495,9 +660,43 @@ pub fn cmd_phase(f: &Flags) -> Result<i32> {
     Ok(0)
 }
 
-pub fn cmd_finish(f: &Flags) -> Result<i32> {
-    let me = owner(f)?;
-    let o = open(f)?;
+/// `onramp finish`.
+pub struct Finish {
+    install: Install,
+    owner: Option<u32>,
+    events: Events,
+    summary_json: Option<PathBuf>,
+    code: Option<i32>,
+}
+
+const CODE: args::Opt = args::Opt {
+    name: "--code",
+    value: "N",
+    help: "the install stopped on a fatal error with this exit code",
+};
+
+impl Command for Finish {
+    const NAME: &'static str = "finish";
+    const USAGE: &'static str =
+        "--manifest FILE --prefix DIR --owner PID [--code N] [--summary-json FILE]";
+    const ABOUT: &'static str = "Print the summary, write --summary-json and the final event, and exit with the install's code (0, or 9 when a required component failed). --code N records a fatal stop with that code.";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        Ok(Finish {
+            install: Install::parse(p)?,
+            owner: p.value(&args::OWNER)?,
+            events: Events::parse(p)?,
+            summary_json: p.path(&args::SUMMARY_JSON)?,
+            code: p.value(&CODE)?,
+        })
+    }
+    fn run(self) -> Result<i32> {
+        finish(&self)
+    }
+}
+
+fn finish(f: &Finish) -> Result<i32> {
+    let me = owner(f.owner)?;
+    let o = open(&f.install, false)?;
     let Some(mut st) = o.st else {
         return err(Code::State, "no install in progress for this prefix");
     };
@@ -508,7 +707,7 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
         .get(st.completed_through())
         .copied()
         .unwrap_or("validate");
-    let mut rep = Reporter::new(f.events.as_deref(), events_format(f)?, at)?;
+    let mut rep = Reporter::new(f.events.file.as_deref(), f.events.format()?, at)?;
     let planned = plan::resolve(&o.man, &o.target)?;
     let req_failed: Vec<&state::Step> = st
         .steps
@@ -608,52 +807,4 @@ pub fn cmd_finish(f: &Flags) -> Result<i32> {
     st.owner = None;
     o.store.save(&mut st)?;
     Ok(code)
-}
-
-/// `services status|stop --prefix DIR`.
-pub fn cmd_services(f: &Flags) -> Result<i32> {
-    let what = f.free[0].as_str();
-    if !matches!(what, "status" | "stop") {
-        return err(
-            Code::Usage,
-            format!("services {what:?}: use status or stop"),
-        );
-    }
-    let prefix = resolve_prefix(f, None)?;
-    let root = state::root(f.state_dir.as_deref())?;
-    let store = Store::lock(&state::dir_for(&root, &prefix))?;
-    let Some(mut st) = store.load()? else {
-        out::stdout_line("no install of this prefix");
-        return Ok(0);
-    };
-    let mut all_up = true;
-    for (id, r) in st.services.clone() {
-        if what == "stop" {
-            crate::service::stop(&r, std::time::Duration::from_secs(10))?;
-            st.services.remove(&id);
-            store.save(&mut st)?;
-            out::stdout_line(&format!("{id}: stopped ({})", r.manager));
-        } else {
-            let up = crate::service::running(&r);
-            all_up &= up;
-            out::stdout_line(&format!(
-                "{id}: {} ({} {})",
-                if up { "running" } else { "not running" },
-                r.manager,
-                r.handle
-            ));
-        }
-    }
-    Ok(if all_up { 0 } else { 1 })
-}
-
-pub fn cmd_state(f: &Flags) -> Result<i32> {
-    let prefix = resolve_prefix(f, None)?;
-    let root = state::root(f.state_dir.as_deref())?;
-    let file = state::dir_for(&root, &prefix).join("state.json");
-    out::stdout_line(&file.display().to_string());
-    if let Ok(s) = std::fs::read_to_string(&file) {
-        out::stdout_line(s.trim_end());
-    }
-    Ok(0)
 }

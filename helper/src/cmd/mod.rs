@@ -1,61 +1,62 @@
-//! The commands, one module each; `cli` only parses flags and dispatches.
-//! This file holds what several commands share: loading the manifest with
-//! the trusted keys, the prefix, the opened state, download options.
+//! The commands, one module each, each with its arguments as a type of its
+//! own (`args`); `cli` only finds the command and dispatches. This file
+//! holds what several commands share: loading the manifest with the
+//! trusted keys, the prefix, the opened state.
 
-use crate::cli::Flags;
-use crate::download::{self, Options};
+use crate::download;
 use crate::error::{Code, Error, Result, err};
-use crate::events::Format;
 use crate::fsutil;
 use crate::manifest::{self, Loaded};
 use crate::plan;
 use crate::state::{self, State, Store};
+use args::{Choice, Fresh, Parser, Place, Stack};
 use std::path::{Path, PathBuf};
 
+pub mod args;
 pub mod artifact;
 pub mod bundle;
 pub mod cache;
 pub mod doctor;
 pub mod fetch;
+pub mod info;
 pub mod install;
 pub mod pkgbuild;
+pub mod progress;
 pub mod release;
+pub mod services;
 pub mod uninstall;
 
 /// The keys this command trusts: `--trust-key` and `ONRAMP_TRUST_KEY`.
-pub fn trusted_keys(f: &Flags) -> Result<crate::sign::Keys> {
-    crate::sign::Keys::from_specs(&f.trust_keys)
+pub fn trusted_keys(s: &Stack) -> Result<crate::sign::Keys> {
+    crate::sign::Keys::from_specs(&s.trust_keys)
 }
 
-/// Refuse `man` when it is expired or a rollback (unless the flags allow it).
-pub fn check_fresh(f: &Flags, man: &Loaded) -> Result<()> {
+/// Refuse `man` when it is expired or a rollback (unless `fresh` allows it).
+pub fn check_fresh(fresh: &Fresh, state_dir: Option<&Path>, man: &Loaded) -> Result<()> {
     let allow = crate::freshness::Allow {
-        downgrade: f.allow_downgrade,
-        expired: f.allow_expired,
+        downgrade: fresh.allow_downgrade,
+        expired: fresh.allow_expired,
     };
-    crate::freshness::check(man, &state::root(f.state_dir.as_deref())?, allow)
+    crate::freshness::check(man, &state::root(state_dir)?, allow)
 }
 
 /// The manifest, its signature checked when any key is trusted (on every
 /// command: the bytes are verified when they are used).
-pub fn need_manifest(f: &Flags) -> Result<Loaded> {
-    let keys = trusted_keys(f)?;
-    match &f.manifest {
-        Some(m) => manifest::load_signed(m, f.manifest_url.as_deref(), &keys),
+pub fn need_manifest(s: &Stack) -> Result<Loaded> {
+    let keys = trusted_keys(s)?;
+    match &s.manifest {
+        Some(m) => manifest::load_signed(m, s.manifest_url.as_deref(), &keys),
         None => err(Code::Usage, "--manifest FILE is required"),
     }
 }
 
-/// Signature, then serial and expiry: what an install accepts before it
-/// starts (plan, resume-check, begin).
-pub fn need_fresh_manifest(f: &Flags) -> Result<Loaded> {
-    let man = need_manifest(f)?;
-    check_fresh(f, &man)?;
-    Ok(man)
+/// `--manifest` when given (signature checked), else none.
+pub fn given_manifest(s: &Stack) -> Result<Option<Loaded>> {
+    s.manifest.as_ref().map(|_| need_manifest(s)).transpose()
 }
 
-pub fn resolve_prefix(f: &Flags, man: Option<&Loaded>) -> Result<PathBuf> {
-    let p = match (&f.prefix, man.and_then(|m| m.m.default_prefix.as_deref())) {
+pub fn resolve_prefix(given: Option<&Path>, man: Option<&Loaded>) -> Result<PathBuf> {
+    let p = match (given, man.and_then(|m| m.m.default_prefix.as_deref())) {
         (Some(p), _) => fsutil::expand_home(&p.to_string_lossy()),
         (None, Some(d)) => fsutil::expand_home(d),
         (None, None) => {
@@ -81,8 +82,8 @@ pub fn resolve_prefix(f: &Flags, man: Option<&Loaded>) -> Result<PathBuf> {
     Ok(abs)
 }
 
-pub fn ttl_secs(f: &Flags) -> Result<u64> {
-    let h = match f.ttl_hours {
+pub fn ttl_secs(given: Option<u64>) -> Result<u64> {
+    let h = match given {
         Some(h) => h,
         None => match std::env::var("ONRAMP_STATE_TTL_HOURS") {
             Ok(v) if !v.is_empty() => v.parse().map_err(|_| {
@@ -97,15 +98,25 @@ pub fn ttl_secs(f: &Flags) -> Result<u64> {
     Ok(h.saturating_mul(3600))
 }
 
-pub fn events_format(f: &Flags) -> Result<Format> {
-    match f.format.as_deref() {
-        None => Ok(Format::Ndjson),
-        Some(s) => Format::parse(s).ok_or_else(|| {
-            Error::new(
-                Code::Usage,
-                format!("--events-format {s:?}: use ndjson or sse"),
-            )
-        }),
+/// What every step of an install is called with (install.sh's
+/// `onramp_helper_call`): the manifest, the choice of variants, the place.
+pub struct Install {
+    pub stack: Stack,
+    pub choice: Choice,
+    pub place: Place,
+}
+
+impl Install {
+    pub fn parse(p: &mut Parser) -> Result<Install> {
+        Ok(Install {
+            stack: Stack::parse(p)?,
+            choice: Choice::parse(p)?,
+            place: Place::parse(p)?,
+        })
+    }
+
+    pub fn state_dir(&self) -> Option<&Path> {
+        self.place.state_dir.as_deref()
     }
 }
 
@@ -118,14 +129,17 @@ pub struct Opened {
     st: Option<State>,
 }
 
-pub fn open(f: &Flags) -> Result<Opened> {
-    let mut man = need_manifest(f)?;
-    let prefix = resolve_prefix(f, Some(&man))?;
+/// The manifest, prefix and saved state of an install, its variants
+/// chosen; `fresh`: a new install is starting (what was decided before is
+/// not kept).
+pub fn open(i: &Install, fresh: bool) -> Result<Opened> {
+    let mut man = need_manifest(&i.stack)?;
+    let prefix = resolve_prefix(i.place.prefix.as_deref(), Some(&man))?;
     let target = crate::platform::target();
-    let root = state::root(f.state_dir.as_deref())?;
+    let root = state::root(i.state_dir())?;
     let store = Store::lock(&state::dir_for(&root, &prefix))?;
     let mut st = store.load()?;
-    select(f, &mut man, &prefix, st.as_ref())?;
+    select(&i.choice, fresh, &mut man, &prefix, st.as_ref())?;
     let plan_id = plan::plan_id(&man, &prefix, &target);
     if let Some(s) = &st
         && s.plan_id == plan_id
@@ -151,19 +165,25 @@ pub fn open(f: &Flags) -> Result<Opened> {
 /// the profile in its state), so a resume plans what that run planned; a
 /// finished one is probed again, and a new GPU makes a new plan. `--gpu`
 /// and `--profile` always win.
-pub fn select(f: &Flags, man: &mut Loaded, prefix: &Path, st: Option<&State>) -> Result<()> {
-    if let Some(g) = &f.gpu {
+pub fn select(
+    c: &Choice,
+    fresh: bool,
+    man: &mut Loaded,
+    prefix: &Path,
+    st: Option<&State>,
+) -> Result<()> {
+    if let Some(g) = &c.gpu {
         crate::hardware::check_backend(g)?;
     }
     let saved = st.filter(|s| s.prefix == prefix.display().to_string());
-    let mut hw = match saved.filter(|s| s.status != state::InstallStatus::Complete && !f.fresh) {
+    let mut hw = match saved.filter(|s| s.status != state::InstallStatus::Complete && !fresh) {
         Some(s) if s.decided.hardware.is_some() => s.decided.hardware.clone().unwrap_or_default(),
         _ => crate::hardware::probe(prefix),
     };
-    if let Some(g) = &f.gpu {
+    if let Some(g) = &c.gpu {
         crate::hardware::force(&mut hw, g);
     }
-    let profile = f
+    let profile = c
         .profile
         .clone()
         .or_else(|| saved.and_then(|s| s.decided.profile.clone()));
@@ -172,52 +192,11 @@ pub fn select(f: &Flags, man: &mut Loaded, prefix: &Path, st: Option<&State>) ->
 
 /// As root, refuse a prefix or cache another user could change (the state
 /// directory is checked when it is locked).
-pub fn trust_install_dirs(prefix: &Path, f: &Flags) -> Result<()> {
+pub fn trust_install_dirs(prefix: &Path, cache_dir: Option<&Path>) -> Result<()> {
     crate::trust::check(prefix, crate::trust::PREFIX_FIX)?;
-    crate::trust::check(
-        &download::cache_root(f.cache_dir.as_deref())?,
-        crate::trust::CACHE_FIX,
-    )
+    crate::trust::check(&download::cache_root(cache_dir)?, crate::trust::CACHE_FIX)
 }
 
-pub fn owner(f: &Flags) -> Result<Option<state::Owner>> {
-    f.owner.map(state::owner_of).transpose()
-}
-
-/// Why a saved state cannot be resumed, or None when it can.
-pub fn options(f: &Flags) -> Result<Options> {
-    let connections = f.connections.unwrap_or(download::DEFAULT_CONNECTIONS);
-    if !(1..=64).contains(&connections) {
-        return err(
-            Code::Usage,
-            format!("--connections {connections}: use 1 to 64"),
-        );
-    }
-    for m in &f.mirrors {
-        if !(m.starts_with("https://") || m.starts_with("http://")) {
-            return err(
-                Code::Usage,
-                format!("--mirror {m:?}: a mirror is an http(s) base URL"),
-            );
-        }
-    }
-    let mut net = download::http::Net {
-        allow_http: f.allow_http,
-        ca_file: f.ca_file.clone(),
-        ..Default::default()
-    };
-    if let Some(s) = f.read_timeout {
-        if s == 0 {
-            return err(Code::Usage, "--read-timeout must be at least 1 second");
-        }
-        net.read_timeout = std::time::Duration::from_secs(s);
-    }
-    Ok(Options {
-        offline: f.offline,
-        from: f.from.as_deref().map(fsutil::absolute).transpose()?,
-        connections,
-        mirrors: f.mirrors.clone(),
-        net,
-        budget: None,
-    })
+pub fn owner(pid: Option<u32>) -> Result<Option<state::Owner>> {
+    pid.map(state::owner_of).transpose()
 }

@@ -1,13 +1,64 @@
 //! `onramp pkgbuild`: read a PKGBUILD (statically or locked down) and print
 //! its .SRCINFO or JSON.
 
-use crate::cli::Flags;
+use super::args::{self, Command, Parser};
 use crate::error::{Code, Error, Result, err};
 use crate::out;
 use std::path::Path;
 
-pub fn cmd_pkgbuild(f: &Flags) -> Result<i32> {
-    let json = match f.free[0].as_str() {
+/// `onramp pkgbuild (srcinfo | json) FILE`.
+pub struct Pkgbuild {
+    action: String,
+    file: String,
+    carch: Option<String>,
+    eval: bool,
+    timeout: Option<u64>,
+    build_user: Option<String>,
+}
+
+const CARCH: args::Opt = args::Opt {
+    name: "--carch",
+    value: "ARCH",
+    help: "read it for this architecture (default: this machine's)",
+};
+const EVAL: args::Opt = args::Opt {
+    name: "--eval",
+    value: "",
+    help: "source it in a locked-down bash instead of reading it statically",
+};
+const TIMEOUT: args::Opt = args::Opt {
+    name: "--timeout",
+    value: "SECS",
+    help: "(--eval) give up after this long (default 30)",
+};
+
+impl Command for Pkgbuild {
+    const NAME: &'static str = "pkgbuild";
+    const USAGE: &'static str = "(srcinfo | json) FILE [--carch ARCH] [--eval [--timeout S]]";
+    const ABOUT: &'static str = "Read a PKGBUILD without running it and print its .SRCINFO as makepkg --printsrcinfo would (srcinfo), or what the build engine uses, for ARCH, as JSON (json); refuses (exit 3, naming the construct and line) what needs execution. --eval sources it in a locked-down bash instead (no environment, no network, as nobody when root, 30 s), as makepkg does: only for recipes you would build anyway.";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        let carch = p.value(&CARCH)?;
+        let eval = p.switch(&EVAL);
+        let timeout = p.value(&TIMEOUT)?;
+        let build_user = p.value(&args::BUILD_USER)?;
+        let mut w = p.words(2)?.into_iter();
+        Ok(Pkgbuild {
+            action: w.next().unwrap_or_default(),
+            file: w.next().unwrap_or_default(),
+            carch,
+            eval,
+            timeout,
+            build_user,
+        })
+    }
+    fn run(self) -> Result<i32> {
+        args::export_build_user(self.build_user.as_deref());
+        pkgbuild(&self)
+    }
+}
+
+fn pkgbuild(f: &Pkgbuild) -> Result<i32> {
+    let json = match f.action.as_str() {
         "srcinfo" => false,
         "json" => true,
         other => {
@@ -17,7 +68,7 @@ pub fn cmd_pkgbuild(f: &Flags) -> Result<i32> {
             );
         }
     };
-    let path = Path::new(&f.free[1]);
+    let path = Path::new(&f.file);
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::new(
             Code::Manifest,

@@ -6,8 +6,8 @@
 //! state says "uninstalling" until the very end and every revert is
 //! idempotent.
 
-use crate::cli::Flags;
-use crate::cmd::{need_manifest, resolve_prefix};
+use super::args::{self, Command, Parser, Place, Stack};
+use super::{given_manifest, resolve_prefix};
 use crate::download;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -19,11 +19,51 @@ use std::path::Path;
 /// How many files left in the prefix the summary names.
 const SHOW_LEFT: usize = 20;
 
-pub fn cmd_uninstall(f: &Flags) -> Result<i32> {
-    let man = f.manifest.as_ref().map(|_| need_manifest(f)).transpose()?;
-    let prefix = resolve_prefix(f, man.as_ref())?;
+/// `onramp uninstall`.
+pub struct Uninstall {
+    stack: Stack,
+    place: Place,
+    cache_dir: Option<std::path::PathBuf>,
+    dry_run: bool,
+    keep_models: bool,
+    purge_cache: bool,
+}
+
+const KEEP_MODELS: args::Opt = args::Opt {
+    name: "--keep-models",
+    value: "",
+    help: "keep the model files",
+};
+const PURGE_CACHE: args::Opt = args::Opt {
+    name: "--purge-cache",
+    value: "",
+    help: "also remove the cache entries no other install uses",
+};
+
+impl Command for Uninstall {
+    const NAME: &'static str = "uninstall";
+    const USAGE: &'static str = "--prefix DIR [--dry-run] [--keep-models] [--purge-cache]";
+    const ABOUT: &'static str = "Undo an install, last change first: stop its services and remove their units, run extras' uninstall commands, remove every file and directory it recorded (a config file you changed is kept and named), then its state, the stack's serial record when no other install has it, and the state and cache roots when onramp made them and they are empty. --keep-models keeps the models; --purge-cache also removes the cache entries no other install uses; --dry-run prints what it would do. Killed midway, run it again.";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        Ok(Uninstall {
+            stack: Stack::parse(p)?,
+            place: Place::parse(p)?,
+            cache_dir: p.path(&args::CACHE_DIR)?,
+            dry_run: p.switch(&args::DRY_RUN),
+            keep_models: p.switch(&KEEP_MODELS),
+            purge_cache: p.switch(&PURGE_CACHE),
+        })
+    }
+    fn run(self) -> Result<i32> {
+        uninstall(&self)
+    }
+}
+
+fn uninstall(f: &Uninstall) -> Result<i32> {
+    let man = given_manifest(&f.stack)?;
+    let prefix = resolve_prefix(f.place.prefix.as_deref(), man.as_ref())?;
     crate::trust::check(&prefix, crate::trust::PREFIX_FIX)?;
-    let root = state::root(f.state_dir.as_deref())?;
+    let root = state::root(f.place.state_dir.as_deref())?;
     let dir = state::dir_for(&root, &prefix);
     let mut cache_root = download::cache_root(f.cache_dir.as_deref())?;
     let st = if dir.join("state.json").is_file() {

@@ -1,0 +1,319 @@
+//! What a stack ships, in one place: the files a manifest needs from
+//! beside it (`needs`), the installers with the release's values baked in
+//! (`installer`), the helper binaries (`helpers`), and a bundle's index and
+//! archive (`bundle`). Both layouts are built from these pieces:
+//!
+//! | path                       | release | bundle |
+//! |----------------------------|---------|--------|
+//! | install.sh, install.ps1    | yes (base URL, manifest URL, keys, pins) | yes (pins, keys) |
+//! | onramp-VERSION-TARGET[.exe]| yes     | yes    |
+//! | manifest.json[.minisig]    | yes (configure sources inlined, signed here) | yes (as given) |
+//! | every file `needs` lists   | yes, but configure sources | yes |
+//! | sha256/HEX (what URLs name)| no      | yes (a download cache: what `--from` reads) |
+//! | SHA256SUMS                 | yes     | no     |
+//! | index.json                 | no      | yes    |
+//!
+//! `onramp release` and `onramp bundle` (in `cmd/`) only put them together.
+
+use crate::download::{Source, Want};
+use crate::error::{Code, Error, Result, err};
+use crate::fsutil;
+use crate::manifest::{self, Loaded};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+pub mod bundle;
+pub mod helpers;
+pub mod installer;
+
+/// A path a release copies: relative, below the manifest's directory.
+fn below(at: &str, p: &str) -> Result<()> {
+    if p.is_empty() || p.starts_with('/') || p.split('/').any(|c| c == ".." || c == ".") {
+        return err(
+            Code::Manifest,
+            format!(
+                "{at} {p:?} is not below the manifest's directory; a release copies only files below it (or give a url)"
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// Copy `src` to `out/rel` in chunks (a model may be larger than memory),
+/// hashing while copying; with `want`, the bytes must have that sha256
+/// (and size), or nothing is left at `out/rel`.
+pub fn copy_in(
+    src: &Path,
+    out: &Path,
+    rel: &str,
+    want: Option<(&str, Option<u64>)>,
+) -> Result<String> {
+    use sha2::Digest;
+    use std::io::Write;
+    let mut f =
+        crate::download::open_nofollow(src).map_err(|e| Error::io("cannot open", src, e))?;
+    let meta = f.metadata().map_err(|e| Error::io("cannot read", src, e))?;
+    if !meta.is_file() {
+        return err(
+            Code::Manifest,
+            format!("{} is not a regular file", src.display()),
+        );
+    }
+    let dest = out.join(rel);
+    if let Some(d) = dest.parent() {
+        fsutil::mkdirs(d)?;
+    }
+    let tmp = fsutil::temp_beside(&dest);
+    let mut w = std::fs::File::create(&tmp).map_err(|e| Error::io("cannot create", &tmp, e))?;
+    let mut h = sha2::Sha256::new();
+    let mut n = 0u64;
+    let copied = fsutil::read_chunks(&mut f, src, |b| {
+        h.update(b);
+        n += b.len() as u64;
+        w.write_all(b)
+            .map_err(|e| Error::io("cannot write", &tmp, e))
+    })
+    .and_then(|()| w.sync_all().map_err(|e| Error::io("cannot sync", &tmp, e)));
+    if let Err(e) = copied {
+        fsutil::remove(&tmp);
+        return Err(e);
+    }
+    let sha = fsutil::hex(&h.finalize());
+    if let Some((w, size)) = want
+        && (sha != w || size.is_some_and(|s| s != n))
+    {
+        fsutil::remove(&tmp);
+        return err(
+            Code::Integrity,
+            format!(
+                "{}: sha256 {sha} ({n} bytes) is not what the manifest says ({w}); fix the manifest or the file before releasing",
+                src.display(),
+            ),
+        );
+    }
+    if dest.exists() {
+        // Named twice (two targets sharing a file): identical, or refused.
+        fsutil::remove(&tmp);
+        if fsutil::sha256_file(&dest)? != sha {
+            return err(
+                Code::Manifest,
+                format!("{rel} is named twice with different contents"),
+            );
+        }
+        return Ok(sha);
+    }
+    std::fs::rename(&tmp, &dest).map_err(|e| Error::io("cannot move into place", &dest, e))?;
+    Ok(sha)
+}
+
+/// Why a stack ships a file from beside its manifest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A component's artifact named by relative `path`.
+    Artifact,
+    /// A worker's pinned PKGBUILD (`recipe.path`).
+    Recipe,
+    /// A file of a worker's entry in a local catalog.
+    Catalog,
+    /// A configure file's `source` (a release writes its text into the
+    /// manifest instead).
+    ConfigSource,
+}
+
+/// A file below the manifest's directory that an install of the stack
+/// reads: where the manifest names it (for messages), its relative path,
+/// and the sha256 (and size) it must have, when pinned.
+pub struct Need {
+    pub at: String,
+    pub rel: String,
+    pub want: Option<(String, Option<u64>)>,
+    pub role: Role,
+}
+
+/// Every file the manifest names by relative path, the one list release,
+/// bundle and `--from` ship: artifacts (every variant), pinned recipes,
+/// local catalog entries, configure sources. Each path must be below the
+/// manifest's directory.
+pub fn needs(m: &Loaded) -> Result<Vec<Need>> {
+    let mut v = Vec::new();
+    for (i, c) in m.m.components.iter().enumerate() {
+        let sets = std::iter::once((String::new(), &c.artifacts)).chain(
+            c.variants
+                .iter()
+                .enumerate()
+                .map(|(j, v)| (format!(".variants[{j}]"), &v.artifacts)),
+        );
+        for (at, arts) in sets {
+            for (t, a) in arts {
+                if let Some(p) = &a.path {
+                    let at = format!("components[{i}]{at}.artifacts.{t}.path");
+                    below(&at, p)?;
+                    v.push(Need {
+                        at,
+                        rel: p.clone(),
+                        want: a.sha256.clone().map(|s| (s, a.size)),
+                        role: Role::Artifact,
+                    });
+                }
+            }
+        }
+        if let Some(r) = &c.recipe
+            && let Some(p) = &r.path
+        {
+            let at = format!("components[{i}].recipe.path");
+            below(&at, p)?;
+            v.push(Need {
+                at,
+                rel: p.clone(),
+                want: Some((r.sha256.clone(), None)),
+                role: Role::Recipe,
+            });
+        }
+        if let Some(k) = &c.catalog
+            && !k.base.contains("://")
+        {
+            let at = format!("components[{i}].catalog.base");
+            below(&at, &k.base)?;
+            let rel = format!("{}/workers/{}", k.base.trim_end_matches('/'), k.id);
+            for file in files_below(&m.dir.join(&rel))? {
+                v.push(Need {
+                    at: at.clone(),
+                    rel: format!("{rel}/{file}"),
+                    want: None,
+                    role: Role::Catalog,
+                });
+            }
+        }
+    }
+    for (i, cf) in m.m.configure.files.iter().enumerate() {
+        if let Some(s) = &cf.source {
+            let at = format!("configure.files[{i}].source");
+            below(&at, s)?;
+            v.push(Need {
+                at,
+                rel: s.clone(),
+                want: None,
+                role: Role::ConfigSource,
+            });
+        }
+    }
+    Ok(v)
+}
+
+/// Copy each of `needs` from beside the manifest to the same relative path
+/// under `out_dir`, checked against its sha256 when it has one.
+pub fn copy_needs(m: &Loaded, needs: &[Need], out_dir: &Path) -> Result<()> {
+    for n in needs {
+        copy_in(
+            &m.dir.join(&n.rel),
+            out_dir,
+            &n.rel,
+            n.want.as_ref().map(|(s, z)| (s.as_str(), *z)),
+        )?;
+    }
+    Ok(())
+}
+
+/// Into `out` (made when missing): the helpers (`--helper` values, see
+/// `helpers::helpers`) and every file `needs` lists whose role is not
+/// `skip`. The helpers' sha256 by target, for the installers' pins.
+pub fn copy_stack(
+    m: Option<&Loaded>,
+    given_helpers: &[String],
+    out: &Path,
+    skip: Option<Role>,
+) -> Result<BTreeMap<String, String>> {
+    let helpers = helpers::helpers(given_helpers)?;
+    fsutil::mkdirs(out)?;
+    let pins = helpers::copy_helpers(&helpers, out)?;
+    if let Some(m) = m {
+        let mut n = needs(m)?;
+        n.retain(|n| Some(n.role) != skip);
+        copy_needs(m, &n, out)?;
+    }
+    Ok(pins)
+}
+
+/// install.sh and install.ps1 into `out`, with `bake`'s values.
+pub fn write_installers(out: &Path, bake: &installer::Bake) -> Result<()> {
+    let script = installer::installer(bake)?;
+    fsutil::write_atomic(&out.join("install.sh"), script.as_bytes(), 0o755)?;
+    let ps1 = installer::installer_ps1(bake)?;
+    fsutil::write_atomic(&out.join("install.ps1"), ps1.as_bytes(), 0o644)
+}
+
+/// Every regular file below `dir`, relative to it, sorted.
+pub fn files_below(dir: &Path) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        let abs = dir.join(&rel);
+        let rd = std::fs::read_dir(&abs).map_err(|e| Error::io("cannot list", &abs, e))?;
+        for e in rd {
+            let e = e.map_err(|e| Error::io("cannot list", &abs, e))?;
+            let r = rel.join(e.file_name());
+            let t = e
+                .file_type()
+                .map_err(|er| Error::io("cannot read", &e.path(), er))?;
+            if t.is_dir() {
+                todo.push(r);
+            } else if t.is_file() {
+                found.push(r.to_string_lossy().into_owned());
+            } else {
+                return err(
+                    Code::Manifest,
+                    format!(
+                        "{} is not a regular file or directory; a release or bundle carries only those",
+                        e.path().display()
+                    ),
+                );
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Every artifact fetched by URL, of every variant (or only the chosen
+/// ones when `chosen` is given), for `targets` (and `any`).
+pub fn url_wants(
+    man: &Loaded,
+    targets: &[String],
+    chosen: Option<&BTreeSet<String>>,
+) -> Vec<(String, Want)> {
+    let mut v = Vec::new();
+    for c in &man.m.components {
+        if chosen.is_some_and(|s| !s.contains(&c.id)) {
+            continue;
+        }
+        let sets = std::iter::once(&c.artifacts).chain(c.variants.iter().map(|x| &x.artifacts));
+        for arts in sets {
+            for (t, a) in arts {
+                if t != "any" && !targets.contains(t) {
+                    continue;
+                }
+                let url = match (&a.url, &a.path) {
+                    (Some(u), _) => u.clone(),
+                    (None, Some(p)) => match man.resolve(p) {
+                        manifest::Origin::Url(u) => u,
+                        manifest::Origin::Dir(_) => continue,
+                    },
+                    _ => continue,
+                };
+                let (Some(sha), Some(size)) = (&a.sha256, a.size) else {
+                    continue;
+                };
+                v.push((
+                    c.id.clone(),
+                    Want {
+                        label: format!("{} ({t})", c.id),
+                        source: Source::Url(url),
+                        size,
+                        sha256: sha.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    v
+}
