@@ -40,7 +40,7 @@ pub fn bin_dir() -> Result<PathBuf> {
     if let Some(d) = var("ONRAMP_BIN_DIR").or_else(|| var("XDG_BIN_HOME")) {
         return fsutil::absolute(Path::new(&d));
     }
-    if crate::trust::is_root() {
+    if crate::fsutil::is_root() {
         return Ok(PathBuf::from("/usr/local/bin"));
     }
     match var("HOME") {

@@ -409,9 +409,9 @@ impl Store {
                 _ => Error::new(Code::State, e.msg),
             })?;
         }
-        crate::trust::dir(
+        crate::fsutil::dir(
             dir,
-            crate::trust::Last::Private,
+            crate::fsutil::Last::Private,
             Some(crate::trust::STATE_FIX),
         )
         .map_err(|e| match e.code {
