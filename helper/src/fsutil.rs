@@ -68,6 +68,25 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     res
 }
 
+/// Swap a complete `new` tree in at `dest`; the old one (if any) goes last.
+pub fn replace_dir(new: &std::path::Path, dest: &std::path::Path) -> Result<()> {
+    let old = temp_beside(dest);
+    let had_old = std::fs::symlink_metadata(dest).is_ok();
+    if had_old {
+        crate::fault::io("rename", dest, || std::fs::rename(dest, &old))
+            .map_err(|e| Error::io("cannot move aside", dest, e))?;
+    }
+    crate::fault::io("rename", dest, || std::fs::rename(new, dest))
+        .map_err(|e| Error::io("cannot move into place", dest, e))?;
+    if let Some(parent) = dest.parent() {
+        sync_dir(parent)?;
+    }
+    if had_old {
+        remove_tree(&old);
+    }
+    Ok(())
+}
+
 /// Create the file `path`, which must not exist yet (a link at its name is
 /// never followed), to write, with permission bits `mode`.
 pub fn create_new(path: &Path, mode: u32) -> Result<File> {

@@ -4,10 +4,11 @@
 //! carry a size and a sha256 ("no checksum, no install"). This module only
 //! reads and validates; `plan` decides what to do with it.
 
+use crate::beneath::{check_path_text, check_rel};
 use crate::error::{Code, Error, Result, err};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component as PathPart, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The manifest schema version this helper reads.
 pub const SCHEMA: u32 = 1;
@@ -614,50 +615,6 @@ fn is_id(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
         && s.len() <= 64
-}
-
-/// Longest path, and path component, onramp accepts (Linux's PATH_MAX and
-/// NAME_MAX), so an over-long name fails here and not halfway through.
-const PATH_MAX: usize = 4096;
-const NAME_MAX: usize = 255;
-
-/// A path as text: no NUL, no control or bidirectional characters (a name
-/// with U+202E reads differently than it is), within Linux's limits.
-pub fn check_path_text(at: &str, p: &str) -> Result<()> {
-    if p.contains('\0') || crate::out::has_control(p) {
-        return bad(
-            at,
-            format!(
-                "{:?} holds a control or invisible formatting character; use plain text",
-                p
-            ),
-        );
-    }
-    if p.len() > PATH_MAX || p.split('/').any(|c| c.len() > NAME_MAX) {
-        return bad(
-            at,
-            format!("path is longer than {PATH_MAX} bytes or has a component over {NAME_MAX}"),
-        );
-    }
-    Ok(())
-}
-
-/// A path inside the prefix: relative, no `..`, not empty, plain text.
-pub fn check_rel(path: &str, what: &str) -> Result<()> {
-    check_path_text(path, what)?;
-    let p = Path::new(what);
-    let ok = !what.is_empty()
-        && p.components()
-            .all(|c| matches!(c, PathPart::Normal(_) | PathPart::CurDir))
-        && p.components().any(|c| matches!(c, PathPart::Normal(_)));
-    if ok {
-        Ok(())
-    } else {
-        bad(
-            path,
-            format!("{what:?} must be a relative path inside the prefix (no '..', not absolute)"),
-        )
-    }
 }
 
 /// A version used as a directory name: one plain path component.

@@ -159,7 +159,7 @@ impl Action {
                     .iter()
                     .filter(|p| crate::beneath::exists(r.prefix, p).unwrap_or(false))
                     .collect();
-                crate::phase::remove_files(r.prefix, paths, &[])?;
+                crate::beneath::remove_files(r.prefix, paths, &[])?;
                 Ok(match there.is_empty() {
                     true => Outcome::Nothing,
                     false => Outcome::Undone(format!(
@@ -186,14 +186,14 @@ impl Action {
                 })
             }
             Action::ConfigDir(d) => {
-                crate::manifest::check_rel("a configure directory", d)?;
+                crate::beneath::check_rel("a configure directory", d)?;
                 Ok(match crate::beneath::rmdir_if_empty(r.prefix, d)? {
                     true => Outcome::Undone(format!("removed directory {d}")),
                     false => Outcome::Nothing,
                 })
             }
             Action::Config { path, sha256 } => {
-                crate::manifest::check_rel("a config file", path)?;
+                crate::beneath::check_rel("a config file", path)?;
                 let now = match crate::beneath::read(r.prefix, path)? {
                     Some(b) => crate::fsutil::sha256_bytes(&b),
                     None if !crate::beneath::exists(r.prefix, path)? => {
@@ -207,7 +207,7 @@ impl Action {
                         "{path} (you changed it after onramp wrote it)"
                     )));
                 }
-                crate::phase::remove_files(r.prefix, std::slice::from_ref(path), &[])?;
+                crate::beneath::remove_files(r.prefix, std::slice::from_ref(path), &[])?;
                 Ok(Outcome::Undone(format!("removed {path}")))
             }
             Action::Capabilities => {
@@ -215,7 +215,7 @@ impl Action {
                 if !crate::beneath::exists(r.prefix, &f)? {
                     return Ok(Outcome::Nothing);
                 }
-                crate::phase::remove_files(r.prefix, std::slice::from_ref(&f), &[])?;
+                crate::beneath::remove_files(r.prefix, std::slice::from_ref(&f), &[])?;
                 Ok(Outcome::Undone(format!("removed {f}")))
             }
             Action::Service { id, record } => {

@@ -561,7 +561,7 @@ fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Re
     let dest = prefix.join(dir);
     let parent = dest.parent().unwrap_or(prefix).to_path_buf();
     fsutil::mkdirs(prefix)?;
-    crate::phase::mkdirs_beneath(prefix, dir)?;
+    crate::beneath::mkdirs_above(prefix, dir)?;
     fsutil::remove_orphans(&parent);
     let staging = fsutil::temp_beside(&dest);
     crate::fault::io("mkdir", &staging, || fs::create_dir(&staging))
@@ -586,7 +586,7 @@ fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Re
             "package() put nothing into $pkgdir; nothing to install".to_string(),
         ));
     }
-    crate::phase::replace_dir(&staging, &dest)?;
+    crate::fsutil::replace_dir(&staging, &dest)?;
     files.sort();
     Ok(files.into_iter().map(|f| format!("{dir}/{f}")).collect())
 }

@@ -124,7 +124,7 @@ pub(super) fn place(
     // The directories inside the prefix are made (and checked) by
     // descriptor: a link on the way is refused, never placed through.
     crate::fsutil::mkdirs(&ctx.prefix)?;
-    super::mkdirs_beneath(&ctx.prefix, &rel)?;
+    crate::beneath::mkdirs_above(&ctx.prefix, &rel)?;
     crate::download::place(&ctx.cache, cached, &ctx.prefix.join(&rel), sha)?;
     Ok(Some(format!("installed {rel}")))
 }

@@ -47,7 +47,7 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
     // An upgrade: what the old build installed and this one does not goes.
     let old = std::mem::replace(&mut step.files, b.files.clone());
     step.unlocked = b.capabilities.clone();
-    super::remove_files(&ctx.prefix, &old, &b.files)?;
+    crate::beneath::remove_files(&ctx.prefix, &old, &b.files)?;
     Ok(Some(format!(
         "{} built and installed into {} ({} files)",
         b.version,
