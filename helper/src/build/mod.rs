@@ -182,7 +182,7 @@ fn build(
     let rep = job.rep;
     platform_check(job, &meta, rec.entry.as_ref(), os, arch)?;
     let nocheck = job.comp.nocheck || meta.option_off("check") || !meta.has_fn("check");
-    let fakeroot = deps::on_build_path("fakeroot");
+    let fakeroot = crate::run::on_build_path("fakeroot");
     let mut build_tools = vec!["bash".to_string()];
     build_tools.extend(meta.makedepends.iter().cloned());
     let empty = Vec::new();
@@ -469,7 +469,7 @@ fn build_in(
             f.clone(),
         ]);
         let env: Vec<(String, String)> = [
-            ("PATH", deps::BUILD_PATH.to_string()),
+            ("PATH", crate::run::BUILD_PATH.to_string()),
             ("HOME", work.root.join("home").display().to_string()),
             ("TMPDIR", work.root.join("tmp").display().to_string()),
             ("LANG", "C.UTF-8".to_string()),
