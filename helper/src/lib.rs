@@ -18,6 +18,7 @@ pub mod freshness;
 pub mod fsutil;
 pub mod hardware;
 pub mod json;
+pub mod machine;
 pub mod manifest;
 pub mod named;
 pub mod out;

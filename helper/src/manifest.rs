@@ -6,6 +6,7 @@
 
 use crate::beneath::{check_path_text, check_rel};
 use crate::error::{Code, Error, Result, err};
+use crate::machine::Requires;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -93,25 +94,6 @@ pub struct Ready {
     /// How long it may take to become ready (default 60 s).
     #[serde(default)]
     pub timeout_s: Option<u64>,
-}
-
-/// What a variant needs of the machine (see `hardware`); every field given
-/// must hold.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Requires {
-    /// Any of these GPU backends: cuda, rocm, metal, intel, cpu.
-    #[serde(default)]
-    pub gpu: Vec<String>,
-    #[serde(default)]
-    pub min_vram_gb: Option<f64>,
-    #[serde(default)]
-    pub min_ram_gb: Option<f64>,
-    /// The lowest NVIDIA driver (or ROCm runtime) version, dotted.
-    #[serde(default)]
-    pub min_driver: Option<String>,
-    #[serde(default)]
-    pub npu: bool,
 }
 
 /// One way to install a component, for the machines its `requires` fits.
@@ -968,12 +950,12 @@ fn validate_variants(c: &Component, at: &str) -> Result<()> {
         let vat = format!("{at}.variants[{j}]");
         unique_id(&vat, "variant", &v.id, &mut seen)?;
         for (k, g) in v.requires.gpu.iter().enumerate() {
-            if !crate::hardware::BACKENDS.contains(&g.as_str()) {
+            if !crate::machine::BACKENDS.contains(&g.as_str()) {
                 return bad(
                     &format!("{vat}.requires.gpu[{k}]"),
                     format!(
                         "{g:?} is not a GPU backend (use {})",
-                        crate::hardware::BACKENDS.join(", ")
+                        crate::machine::BACKENDS.join(", ")
                     ),
                 );
             }

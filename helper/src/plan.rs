@@ -4,7 +4,7 @@
 use crate::download::{Source, Want};
 use crate::error::{Code, Result, err};
 use crate::fsutil;
-use crate::hardware::Hardware;
+use crate::machine::Hardware;
 use crate::manifest::{Component, Kind, Loaded, Unpack};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

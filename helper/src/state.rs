@@ -163,7 +163,7 @@ pub struct Decided {
     pub cache_dir: Option<String>,
     /// What the first run found (`hardware::probe`); a resume plans with it.
     #[serde(default)]
-    pub hardware: Option<crate::hardware::Hardware>,
+    pub hardware: Option<crate::machine::Hardware>,
     #[serde(default)]
     pub profile: Option<String>,
     /// Component -> the variant installed.

@@ -570,10 +570,10 @@ fn create(f: &Flags) -> Result<i32> {
     }
     // Only the variants and profile named, when any is.
     let chosen: Option<BTreeSet<String>> = if f.gpu.is_some() || f.profile.is_some() {
-        let mut hw = crate::hardware::Hardware::default();
+        let mut hw = crate::machine::Hardware::default();
         if let Some(g) = &f.gpu {
-            crate::hardware::check_backend(g)?;
-            crate::hardware::force(&mut hw, g);
+            crate::machine::check_backend(g)?;
+            crate::machine::force(&mut hw, g);
         }
         crate::plan::select(&mut man, &hw, f.profile.as_deref())?;
         Some(man.m.components.iter().map(|c| c.id.clone()).collect())

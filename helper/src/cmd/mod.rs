@@ -153,7 +153,7 @@ pub fn open(f: &Flags) -> Result<Opened> {
 /// and `--profile` always win.
 pub fn select(f: &Flags, man: &mut Loaded, prefix: &Path, st: Option<&State>) -> Result<()> {
     if let Some(g) = &f.gpu {
-        crate::hardware::check_backend(g)?;
+        crate::machine::check_backend(g)?;
     }
     let saved = st.filter(|s| s.prefix == prefix.display().to_string());
     let mut hw = match saved.filter(|s| s.status != state::InstallStatus::Complete && !f.fresh) {
@@ -161,7 +161,7 @@ pub fn select(f: &Flags, man: &mut Loaded, prefix: &Path, st: Option<&State>) ->
         _ => crate::hardware::probe(prefix),
     };
     if let Some(g) = &f.gpu {
-        crate::hardware::force(&mut hw, g);
+        crate::machine::force(&mut hw, g);
     }
     let profile = f
         .profile
