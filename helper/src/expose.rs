@@ -52,11 +52,6 @@ pub fn bin_dir() -> Result<PathBuf> {
     }
 }
 
-/// The command name a path in the prefix is exposed as (its file name).
-pub fn name_of(rel: &str) -> &str {
-    rel.rsplit('/').next().unwrap_or(rel)
-}
-
 fn begin(stack: &str) -> String {
     format!("# >>> onramp {stack}: the stack's commands on PATH >>>")
 }

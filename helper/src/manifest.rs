@@ -2,11 +2,15 @@
 //!
 //! Unknown fields are errors that carry their JSON path; every artifact must
 //! carry a size and a sha256 ("no checksum, no install"). This module only
-//! reads and validates; `plan` decides what to do with it.
+//! reads and validates; `plan` decides what to do with it. The plain types
+//! that pass between them live here too: what `plan::select` chose
+//! (`Selection`, kept on the loaded manifest), an artifact resolved for
+//! this target (`Want`, which `plan` makes and `download` fetches), and the
+//! command name an `expose` entry gets (`name_of`).
 
 use crate::beneath::{check_path_text, check_rel};
 use crate::error::{Code, Error, Result, err};
-use crate::machine::Requires;
+use crate::machine::{Hardware, Requires};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -385,7 +389,51 @@ pub struct Loaded {
     /// What `plan::select` chose for this machine (empty until it runs):
     /// `m.components` then holds only the profile's components, each as
     /// its chosen variant installs it.
-    pub chosen: crate::plan::Selection,
+    pub chosen: Selection,
+}
+
+/// What the plan chose on this machine: the profile, and for each component
+/// with variants the one that installs, with why.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub profile: Option<String>,
+    pub hardware: Option<Hardware>,
+    pub choices: BTreeMap<String, Choice>,
+    /// Components the profile leaves out.
+    pub left_out: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// None: no variant fits this machine.
+    pub variant: Option<String>,
+    pub why: String,
+}
+
+impl Selection {
+    /// What goes into the plan id: a changed choice is a changed plan.
+    pub fn key(&self) -> String {
+        if self.profile.is_none() && self.choices.is_empty() {
+            return String::new();
+        }
+        let mut k = format!("profile={}", self.profile.as_deref().unwrap_or(""));
+        for (id, c) in &self.choices {
+            k.push_str(&format!(";{id}={}", c.variant.as_deref().unwrap_or("-")));
+        }
+        k
+    }
+
+    /// "model-chat: qwen-9b (needs 12 GB VRAM, found 24)", one per choice.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (id, c) in &self.choices {
+            out.push(match &c.variant {
+                Some(v) => format!("{id}: {v} ({})", c.why),
+                None => format!("{id}: no variant fits this machine ({})", c.why),
+            });
+        }
+        out
+    }
 }
 
 /// Where the files a manifest names by relative path are found.
@@ -443,6 +491,30 @@ impl Loaded {
 
     pub fn component(&self, id: &str) -> Option<&Component> {
         self.m.components.iter().find(|c| c.id == id)
+    }
+}
+
+/// What to fetch: one artifact resolved for this target.
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub label: String,
+    pub source: Source,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Url(String),
+    Path(PathBuf),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Url(u) => u.clone(),
+            Source::Path(p) => p.display().to_string(),
+        }
     }
 }
 
@@ -587,6 +659,11 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest> {
     Ok(m)
 }
 
+/// The command name a path in the prefix is exposed as (its file name).
+pub fn name_of(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
+}
+
 fn bad<T>(path: &str, msg: impl std::fmt::Display) -> Result<T> {
     err(Code::Manifest, format!("at {path}: {msg}"))
 }
@@ -664,7 +741,7 @@ fn validate(m: &Manifest) -> Result<()> {
     for (i, e) in m.expose.iter().enumerate() {
         let at = format!("expose[{i}]");
         check_rel(&at, e)?;
-        let name = crate::expose::name_of(e);
+        let name = name_of(e);
         if !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))

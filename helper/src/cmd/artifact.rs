@@ -2,10 +2,11 @@
 
 use super::*;
 use crate::cli::Flags;
-use crate::download::{self, Cache, Source, Want};
+use crate::download::{self, Cache};
 use crate::error::{Code, Error, Result, err};
 use crate::events::{Format, Reporter};
 use crate::fsutil;
+use crate::manifest::{Source, Want};
 use std::path::Path;
 
 pub fn cmd_download(f: &Flags) -> Result<i32> {

@@ -16,10 +16,11 @@
 
 use crate::cli::Flags;
 use crate::cmd::{options, trusted_keys};
-use crate::download::{Cache, Source, Want};
+use crate::download::Cache;
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use crate::manifest::{self, Kind, Loaded};
+use crate::manifest::{Source, Want};
 use crate::out;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

@@ -171,7 +171,7 @@ fn expose(ctx: &mut Ctx) -> Result<Vec<String>> {
     let mut linked = Vec::new();
     let mut unreached = Vec::new();
     for rel in &list {
-        let name = ex::name_of(rel).to_string();
+        let name = crate::manifest::name_of(rel).to_string();
         let target = ctx.prefix.join(rel);
         if !target.is_file() {
             ctx.rep.info(&format!(

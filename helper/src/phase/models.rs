@@ -32,7 +32,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     // they go first, smallest first, then the downloads overlap.
     let (together, local): (Vec<Planned>, Vec<Planned>) = ready.into_iter().partition(|p| {
         p.want.as_ref().is_some_and(|w| {
-            matches!(w.source, crate::download::Source::Url(_)) && ctx.cache.lookup(w).is_none()
+            matches!(w.source, crate::manifest::Source::Url(_)) && ctx.cache.lookup(w).is_none()
         })
     });
     for p in local {
