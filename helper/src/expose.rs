@@ -11,28 +11,8 @@
 
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
-use serde::{Deserialize, Serialize};
+use crate::state::{Block, Link};
 use std::path::{Path, PathBuf};
-
-/// A link onramp made: where, and what it points to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Link {
-    pub path: String,
-    pub target: String,
-}
-
-/// A block onramp added to a shell profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Block {
-    pub file: String,
-    /// The file did not exist: it goes when the block leaves it empty.
-    pub created: bool,
-    /// The file did not end with a newline: one was added before the block.
-    #[serde(default)]
-    pub added_newline: bool,
-}
 
 /// The user's bin directory (see the module doc).
 pub fn bin_dir() -> Result<PathBuf> {

@@ -13,8 +13,7 @@
 //! directories and files (with the sha256 written), the services.
 
 use crate::error::{Error, Result};
-use crate::service::Record;
-use crate::state::{State, Status};
+use crate::state::{Record, State, Status};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,10 +40,10 @@ pub enum Action {
     /// A service onramp started.
     Service { id: String, record: Record },
     /// A link to an exposed command.
-    Link(crate::expose::Link),
+    Link(crate::state::Link),
     /// A PATH block in a shell profile.
     Profile {
-        block: crate::expose::Block,
+        block: crate::state::Block,
         stack: String,
     },
 }
