@@ -4,7 +4,6 @@
 
 pub mod archive;
 pub mod beneath;
-pub mod build;
 pub mod capabilities;
 pub mod cli;
 pub mod cmd;
@@ -36,3 +35,4 @@ pub mod signal;
 pub mod stamp;
 pub mod state;
 pub mod trust;
+pub mod worker;

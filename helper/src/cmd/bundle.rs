@@ -647,7 +647,7 @@ fn create(f: &Flags) -> Result<i32> {
             );
         }
         for t in &targets {
-            let job = crate::build::Job {
+            let job = crate::worker::Job {
                 comp: c,
                 man: &man,
                 prefix: &prefix,
@@ -658,7 +658,7 @@ fn create(f: &Flags) -> Result<i32> {
                 allow_skip_checksums: false,
                 allow_unpinned_catalog: f.allow_unpinned_catalog,
             };
-            crate::build::prefetch(&job)?;
+            crate::worker::prefetch(&job)?;
         }
     }
     // The cache's own bookkeeping is not part of the bundle.
