@@ -5,19 +5,70 @@
 //! A link inside the prefix (from a package, an archive, or an older
 //! onramp) is then an entry like any other: replaced or removed itself,
 //! never written, read or deleted through. Paths are relative to `root`
-//! and plain (`manifest::check_rel`).
+//! and plain (`check_rel`, which also judges the manifest's paths into the
+//! prefix). Putting a tree in place and removing what a step recorded go
+//! through here too (`mkdirs_above`, `remove_files`).
 
 use crate::dirfd::{Dir, Kind};
-use crate::error::{Error, Result};
+use crate::error::{Code, Error, Result, err};
 use crate::fsutil::TMP_MARK;
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
+/// A refused path, as the manifest's checks word it.
+fn bad<T>(path: &str, msg: impl std::fmt::Display) -> Result<T> {
+    err(Code::Manifest, format!("at {path}: {msg}"))
+}
+
+/// Longest path, and path component, onramp accepts (Linux's PATH_MAX and
+/// NAME_MAX), so an over-long name fails here and not halfway through.
+const PATH_MAX: usize = 4096;
+const NAME_MAX: usize = 255;
+
+/// A path as text: no NUL, no control or bidirectional characters (a name
+/// with U+202E reads differently than it is), within Linux's limits.
+pub fn check_path_text(at: &str, p: &str) -> Result<()> {
+    if p.contains('\0') || crate::out::has_control(p) {
+        return bad(
+            at,
+            format!(
+                "{:?} holds a control or invisible formatting character; use plain text",
+                p
+            ),
+        );
+    }
+    if p.len() > PATH_MAX || p.split('/').any(|c| c.len() > NAME_MAX) {
+        return bad(
+            at,
+            format!("path is longer than {PATH_MAX} bytes or has a component over {NAME_MAX}"),
+        );
+    }
+    Ok(())
+}
+
+/// A path inside the prefix: relative, no `..`, not empty, plain text.
+pub fn check_rel(path: &str, what: &str) -> Result<()> {
+    check_path_text(path, what)?;
+    let p = Path::new(what);
+    let ok = !what.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && p.components().any(|c| matches!(c, Component::Normal(_)));
+    if ok {
+        Ok(())
+    } else {
+        bad(
+            path,
+            format!("{what:?} must be a relative path inside the prefix (no '..', not absolute)"),
+        )
+    }
+}
+
 /// The plain components of `rel` (an error names anything else).
 fn parts(rel: &str) -> Result<Vec<&OsStr>> {
-    crate::manifest::check_rel("a path in the prefix", rel)?;
+    check_rel("a path in the prefix", rel)?;
     Ok(Path::new(rel)
         .components()
         .filter_map(|c| match c {
@@ -269,6 +320,26 @@ fn rmdir_parts(root: &Path, p: &[&OsStr]) -> Result<Option<bool>> {
         }
         Err(e) => Err(Error::io("cannot remove directory", &at, e)),
     }
+}
+
+/// Make the directories above `dir` (relative to the prefix) by descriptor:
+/// a link among them is refused, so nothing is placed through one.
+pub fn mkdirs_above(prefix: &Path, dir: &str) -> Result<()> {
+    match std::path::Path::new(dir).parent() {
+        Some(p) if !p.as_os_str().is_empty() => mkdirs(prefix, &p.to_string_lossy()),
+        _ => Ok(()),
+    }
+}
+
+/// Remove the files (or trees) a step recorded that `keep` does not list,
+/// relative to the prefix, and the directories that leaves empty, up to the
+/// prefix; by descriptor, never through a link (see the module doc).
+pub fn remove_files(prefix: &Path, files: &[String], keep: &[String]) -> Result<()> {
+    for rel in files.iter().filter(|f| !keep.contains(f)) {
+        check_rel("a recorded file", rel)?;
+        remove(prefix, rel)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

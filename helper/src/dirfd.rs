@@ -7,7 +7,7 @@
 //! never followed (the `openat2(RESOLVE_BENEATH)` guarantee, by hand).
 //!
 //! Used by root to collect a build's `$pkgdir` and to hand a prepared tree
-//! to the build user; see `build`.
+//! to the build user; see `worker`.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;

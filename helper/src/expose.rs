@@ -11,28 +11,8 @@
 
 use crate::error::{Code, Error, Result};
 use crate::fsutil;
-use serde::{Deserialize, Serialize};
+use crate::state::{Block, Link};
 use std::path::{Path, PathBuf};
-
-/// A link onramp made: where, and what it points to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Link {
-    pub path: String,
-    pub target: String,
-}
-
-/// A block onramp added to a shell profile.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Block {
-    pub file: String,
-    /// The file did not exist: it goes when the block leaves it empty.
-    pub created: bool,
-    /// The file did not end with a newline: one was added before the block.
-    #[serde(default)]
-    pub added_newline: bool,
-}
 
 /// The user's bin directory (see the module doc).
 pub fn bin_dir() -> Result<PathBuf> {
@@ -40,7 +20,7 @@ pub fn bin_dir() -> Result<PathBuf> {
     if let Some(d) = var("ONRAMP_BIN_DIR").or_else(|| var("XDG_BIN_HOME")) {
         return fsutil::absolute(Path::new(&d));
     }
-    if crate::trust::is_root() {
+    if crate::fsutil::is_root() {
         return Ok(PathBuf::from("/usr/local/bin"));
     }
     match var("HOME") {
@@ -50,11 +30,6 @@ pub fn bin_dir() -> Result<PathBuf> {
             "no HOME: set ONRAMP_BIN_DIR to where the stack's commands should be linked",
         )),
     }
-}
-
-/// The command name a path in the prefix is exposed as (its file name).
-pub fn name_of(rel: &str) -> &str {
-    rel.rsplit('/').next().unwrap_or(rel)
 }
 
 fn begin(stack: &str) -> String {

@@ -2,14 +2,18 @@
 //!
 //! Everything that must survive `kill -9` or a power cut is written here the
 //! same way: a temp file in the target's directory, fsync, rename, fsync of
-//! the directory.
+//! the directory. Directories are made through `dir`, which as root walks
+//! the path and refuses one another user could change (the rules, and the
+//! environment they apply to, are `trust`'s).
 
 use crate::error::{Code, Error, Result};
 use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The prefix of every temp file onramp creates; orphans are removed by name.
@@ -64,6 +68,25 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     res
 }
 
+/// Swap a complete `new` tree in at `dest`; the old one (if any) goes last.
+pub fn replace_dir(new: &std::path::Path, dest: &std::path::Path) -> Result<()> {
+    let old = temp_beside(dest);
+    let had_old = std::fs::symlink_metadata(dest).is_ok();
+    if had_old {
+        crate::fault::io("rename", dest, || std::fs::rename(dest, &old))
+            .map_err(|e| Error::io("cannot move aside", dest, e))?;
+    }
+    crate::fault::io("rename", dest, || std::fs::rename(new, dest))
+        .map_err(|e| Error::io("cannot move into place", dest, e))?;
+    if let Some(parent) = dest.parent() {
+        sync_dir(parent)?;
+    }
+    if had_old {
+        remove_tree(&old);
+    }
+    Ok(())
+}
+
 /// Create the file `path`, which must not exist yet (a link at its name is
 /// never followed), to write, with permission bits `mode`.
 pub fn create_new(path: &Path, mode: u32) -> Result<File> {
@@ -99,10 +122,172 @@ pub fn remove_tree(p: impl AsRef<Path>) {
     let _ = crate::fault::io("unlink", p, || fs::remove_dir_all(p));
 }
 
+/// Is this process running as root (so the checks apply)?
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// How strict to be with the last directory of the path.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Last {
+    /// onramp makes directories and files in it: only root may write it.
+    Private,
+    /// onramp only places one file in it (a fresh temp name, then rename):
+    /// a sticky directory such as /tmp is fine.
+    Shared,
+}
+
+const FIX: &str = "as root, onramp writes only where no other user can change things: use a directory only root can write (a prefix such as /opt/NAME, ONRAMP_CACHE_DIR, ONRAMP_STATE_DIR), or run the installer as that user without sudo";
+
+fn refuse(path: &Path, why: String, fix: &str) -> Error {
+    Error::new(
+        Code::Unsafe,
+        format!("refusing {}: {why}; {fix}", path.display()),
+    )
+}
+
+fn check_one(
+    path: &Path,
+    m: &std::fs::Metadata,
+    last: Option<Last>,
+    fix: &str,
+) -> std::result::Result<(), Error> {
+    if m.uid() != 0 {
+        return Err(refuse(
+            path,
+            format!("it is owned by uid {} (not root)", m.uid()),
+            fix,
+        ));
+    }
+    let mode = m.permissions().mode();
+    let writable = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    let ok = match last {
+        Some(Last::Private) => !writable,
+        Some(Last::Shared) | None => !writable || sticky,
+    };
+    if !ok {
+        return Err(refuse(
+            path,
+            format!(
+                "it is writable by {} (mode {:04o})",
+                if mode & 0o002 != 0 {
+                    "every user"
+                } else {
+                    "its group"
+                },
+                mode & 0o7777
+            ),
+            &format!("chmod go-w it, or {fix}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Make sure `dir` exists and that, as root, nobody else can change it or
+/// any directory on its way (see `trust`). `fix` says what the user
+/// can do instead (None: the generic advice). Not as root: create it only.
+pub fn dir(dir: &Path, last: Last, fix: Option<&str>) -> Result<()> {
+    if !is_root() {
+        return crate::fault::io("mkdir", dir, || std::fs::create_dir_all(dir))
+            .map_err(|e| Error::io("cannot create directory", dir, e));
+    }
+    walk(dir, last, true, fix)
+}
+
+/// The walk behind `dir`, `trust::check` and `trust::untrusted`: each
+/// directory from `/` down to `dir` judged (see `trust`), missing ones
+/// made when `create`; `fix` says what to do instead (None: the generic
+/// advice).
+pub fn walk(dir: &Path, last: Last, create: bool, fix: Option<&str>) -> Result<()> {
+    let fix = fix.unwrap_or(FIX);
+    let abs = crate::fsutil::absolute(dir)?;
+    let mut todo: VecDeque<OsString> = abs
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_os_string()),
+            _ => None,
+        })
+        .collect();
+    let mut cur = PathBuf::from("/");
+    let root_meta = std::fs::metadata(&cur).map_err(|e| Error::io("cannot stat", &cur, e))?;
+    check_one(
+        &cur,
+        &root_meta,
+        if todo.is_empty() { Some(last) } else { None },
+        fix,
+    )?;
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        if name == ".." {
+            cur.pop();
+            continue;
+        }
+        if name == "." {
+            continue;
+        }
+        let next = cur.join(&name);
+        let is_last = todo.is_empty();
+        let m = match std::fs::symlink_metadata(&next) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match crate::fault::io("mkdir", &next, || std::fs::create_dir(&next)) {
+                    Ok(()) => {}
+                    // Made by someone else meanwhile: judged below.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(Error::io("cannot create directory", &next, e)),
+                }
+                std::fs::symlink_metadata(&next).map_err(|e| Error::io("cannot stat", &next, e))?
+            }
+            Err(e) => return Err(Error::io("cannot stat", &next, e)),
+        };
+        if m.file_type().is_symlink() {
+            if m.uid() != 0 {
+                return Err(refuse(
+                    &next,
+                    format!(
+                        "it is a symbolic link owned by uid {} (not root), which can be pointed elsewhere at any moment",
+                        m.uid()
+                    ),
+                    fix,
+                ));
+            }
+            links += 1;
+            if links > 40 {
+                return Err(refuse(&abs, "too many symbolic links".into(), fix));
+            }
+            let target =
+                std::fs::read_link(&next).map_err(|e| Error::io("cannot read link", &next, e))?;
+            if target.is_absolute() {
+                cur = PathBuf::from("/");
+            }
+            for c in target.components().rev() {
+                match c {
+                    Component::Normal(s) => todo.push_front(s.to_os_string()),
+                    Component::ParentDir => todo.push_front("..".into()),
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        if !m.is_dir() {
+            return Err(Error::new(
+                Code::Unsafe,
+                format!("{} is not a directory", next.display()),
+            ));
+        }
+        check_one(&next, &m, if is_last { Some(last) } else { None }, fix)?;
+        cur = next;
+    }
+    Ok(())
+}
+
 /// Create `dir` and its parents. As root, refuse (exit 13) a directory on
 /// the way that another user could change (see `trust`).
 pub fn mkdirs(dir: &Path) -> Result<()> {
-    crate::trust::dir(dir, crate::trust::Last::Private, None)
+    self::dir(dir, Last::Private, None)
 }
 
 /// The note in an onramp root (state or cache) that lists the directories
@@ -120,7 +305,7 @@ pub fn make_root(root: &Path, fix: &str) -> Result<()> {
         return Ok(());
     }
     let missing = missing_dirs(root);
-    crate::trust::dir(root, crate::trust::Last::Private, Some(fix))?;
+    self::dir(root, Last::Private, Some(fix))?;
     if !missing.is_empty() {
         let list: Vec<String> = missing.iter().map(|p| p.display().to_string()).collect();
         let body = serde_json::to_vec(&list)
@@ -216,7 +401,7 @@ pub fn list_files(root: &Path, limit: usize) -> std::collections::BTreeSet<Strin
 /// Like `mkdirs`, for a directory that only receives one file by a fresh
 /// temp name and a rename: as root a sticky directory (`/tmp`) is fine.
 pub fn mkdirs_for_file(dir: &Path) -> Result<()> {
-    crate::trust::dir(dir, crate::trust::Last::Shared, None)
+    self::dir(dir, Last::Shared, None)
 }
 
 /// Remove onramp temp files and staging dirs left in `dir` by a killed run.
@@ -239,10 +424,7 @@ pub fn remove_orphans(dir: &Path) {
 /// followed). Only called under the install lock, with no other owner alive.
 /// As root, a directory another user could change is not entered.
 pub fn remove_orphans_deep(dir: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    if crate::trust::is_root()
-        && fs::symlink_metadata(dir).is_ok_and(|m| m.uid() != 0 || m.mode() & 0o022 != 0)
-    {
+    if is_root() && fs::symlink_metadata(dir).is_ok_and(|m| m.uid() != 0 || m.mode() & 0o022 != 0) {
         return;
     }
     remove_orphans(dir);
@@ -502,6 +684,61 @@ pub fn expand_home(s: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("onramp-fsutil-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        d
+    }
+
+    #[test]
+    fn as_root_refuses_what_others_can_change() {
+        if !is_root() || !std::env::temp_dir().starts_with("/tmp") {
+            return;
+        }
+        let d = tmp("root");
+        // Creates a missing chain, root-owned 0755.
+        dir(&d.join("a/b/c"), Last::Private, None).unwrap();
+        let m = std::fs::metadata(d.join("a/b/c")).unwrap();
+        assert_eq!((m.uid(), m.permissions().mode() & 0o777), (0, 0o755));
+        // Group-writable, even sticky, is refused for the directory itself.
+        std::fs::create_dir(d.join("gw")).unwrap();
+        std::fs::set_permissions(d.join("gw"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let e = dir(&d.join("gw"), Last::Private, None).unwrap_err();
+        assert_eq!(e.code, Code::Unsafe);
+        assert!(
+            e.msg.contains("writable by every user (mode 1777)"),
+            "{}",
+            e.msg
+        );
+        // ... but fine above it, and for a single file placed in it.
+        dir(&d.join("gw/sub"), Last::Private, None).unwrap();
+        dir(&d.join("gw"), Last::Shared, None).unwrap();
+        // Owned by someone else: refused, above or at the end.
+        std::fs::create_dir(d.join("theirs")).unwrap();
+        std::os::unix::fs::chown(d.join("theirs"), Some(65534), Some(65534)).unwrap();
+        let e = dir(&d.join("theirs/x"), Last::Private, None).unwrap_err();
+        assert!(e.msg.contains("owned by uid 65534"), "{}", e.msg);
+        assert!(!d.join("theirs/x").exists());
+        // A link root owns is followed (and its target judged); one another
+        // user owns is refused.
+        symlink(d.join("a"), d.join("ok-link")).unwrap();
+        dir(&d.join("ok-link/b"), Last::Private, None).unwrap();
+        symlink(d.join("a"), d.join("their-link")).unwrap();
+        std::os::unix::fs::lchown(d.join("their-link"), Some(65534), Some(65534)).unwrap();
+        let e = dir(&d.join("their-link/b"), Last::Private, None).unwrap_err();
+        assert!(
+            e.msg.contains("symbolic link owned by uid 65534"),
+            "{}",
+            e.msg
+        );
+        symlink(d.join("theirs"), d.join("to-theirs")).unwrap();
+        assert!(dir(&d.join("to-theirs"), Last::Private, None).is_err());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 
     #[test]
     fn rfc3339_parses_what_it_prints_and_offsets() {

@@ -2,12 +2,18 @@
 //!
 //! Unknown fields are errors that carry their JSON path; every artifact must
 //! carry a size and a sha256 ("no checksum, no install"). This module only
-//! reads and validates; `plan` decides what to do with it.
+//! reads and validates; `plan` decides what to do with it. The plain types
+//! that pass between them live here too: what `plan::select` chose
+//! (`Selection`, kept on the loaded manifest), an artifact resolved for
+//! this target (`Want`, which `plan` makes and `download` fetches), and the
+//! command name an `expose` entry gets (`name_of`).
 
+use crate::beneath::{check_path_text, check_rel};
 use crate::error::{Code, Error, Result, err};
+use crate::machine::{Hardware, Requires};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Component as PathPart, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// The manifest schema version this helper reads.
 pub const SCHEMA: u32 = 1;
@@ -92,25 +98,6 @@ pub struct Ready {
     /// How long it may take to become ready (default 60 s).
     #[serde(default)]
     pub timeout_s: Option<u64>,
-}
-
-/// What a variant needs of the machine (see `hardware`); every field given
-/// must hold.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Requires {
-    /// Any of these GPU backends: cuda, rocm, metal, intel, cpu.
-    #[serde(default)]
-    pub gpu: Vec<String>,
-    #[serde(default)]
-    pub min_vram_gb: Option<f64>,
-    #[serde(default)]
-    pub min_ram_gb: Option<f64>,
-    /// The lowest NVIDIA driver (or ROCm runtime) version, dotted.
-    #[serde(default)]
-    pub min_driver: Option<String>,
-    #[serde(default)]
-    pub npu: bool,
 }
 
 /// One way to install a component, for the machines its `requires` fits.
@@ -402,7 +389,51 @@ pub struct Loaded {
     /// What `plan::select` chose for this machine (empty until it runs):
     /// `m.components` then holds only the profile's components, each as
     /// its chosen variant installs it.
-    pub chosen: crate::plan::Selection,
+    pub chosen: Selection,
+}
+
+/// What the plan chose on this machine: the profile, and for each component
+/// with variants the one that installs, with why.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub profile: Option<String>,
+    pub hardware: Option<Hardware>,
+    pub choices: BTreeMap<String, Choice>,
+    /// Components the profile leaves out.
+    pub left_out: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    /// None: no variant fits this machine.
+    pub variant: Option<String>,
+    pub why: String,
+}
+
+impl Selection {
+    /// What goes into the plan id: a changed choice is a changed plan.
+    pub fn key(&self) -> String {
+        if self.profile.is_none() && self.choices.is_empty() {
+            return String::new();
+        }
+        let mut k = format!("profile={}", self.profile.as_deref().unwrap_or(""));
+        for (id, c) in &self.choices {
+            k.push_str(&format!(";{id}={}", c.variant.as_deref().unwrap_or("-")));
+        }
+        k
+    }
+
+    /// "model-chat: qwen-9b (needs 12 GB VRAM, found 24)", one per choice.
+    pub fn describe(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (id, c) in &self.choices {
+            out.push(match &c.variant {
+                Some(v) => format!("{id}: {v} ({})", c.why),
+                None => format!("{id}: no variant fits this machine ({})", c.why),
+            });
+        }
+        out
+    }
 }
 
 /// Where the files a manifest names by relative path are found.
@@ -460,6 +491,30 @@ impl Loaded {
 
     pub fn component(&self, id: &str) -> Option<&Component> {
         self.m.components.iter().find(|c| c.id == id)
+    }
+}
+
+/// What to fetch: one artifact resolved for this target.
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub label: String,
+    pub source: Source,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Url(String),
+    Path(PathBuf),
+}
+
+impl Source {
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Url(u) => u.clone(),
+            Source::Path(p) => p.display().to_string(),
+        }
     }
 }
 
@@ -604,6 +659,11 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest> {
     Ok(m)
 }
 
+/// The command name a path in the prefix is exposed as (its file name).
+pub fn name_of(rel: &str) -> &str {
+    rel.rsplit('/').next().unwrap_or(rel)
+}
+
 fn bad<T>(path: &str, msg: impl std::fmt::Display) -> Result<T> {
     err(Code::Manifest, format!("at {path}: {msg}"))
 }
@@ -614,50 +674,6 @@ fn is_id(s: &str) -> bool {
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
         && s.len() <= 64
-}
-
-/// Longest path, and path component, onramp accepts (Linux's PATH_MAX and
-/// NAME_MAX), so an over-long name fails here and not halfway through.
-const PATH_MAX: usize = 4096;
-const NAME_MAX: usize = 255;
-
-/// A path as text: no NUL, no control or bidirectional characters (a name
-/// with U+202E reads differently than it is), within Linux's limits.
-pub fn check_path_text(at: &str, p: &str) -> Result<()> {
-    if p.contains('\0') || crate::out::has_control(p) {
-        return bad(
-            at,
-            format!(
-                "{:?} holds a control or invisible formatting character; use plain text",
-                p
-            ),
-        );
-    }
-    if p.len() > PATH_MAX || p.split('/').any(|c| c.len() > NAME_MAX) {
-        return bad(
-            at,
-            format!("path is longer than {PATH_MAX} bytes or has a component over {NAME_MAX}"),
-        );
-    }
-    Ok(())
-}
-
-/// A path inside the prefix: relative, no `..`, not empty, plain text.
-pub fn check_rel(path: &str, what: &str) -> Result<()> {
-    check_path_text(path, what)?;
-    let p = Path::new(what);
-    let ok = !what.is_empty()
-        && p.components()
-            .all(|c| matches!(c, PathPart::Normal(_) | PathPart::CurDir))
-        && p.components().any(|c| matches!(c, PathPart::Normal(_)));
-    if ok {
-        Ok(())
-    } else {
-        bad(
-            path,
-            format!("{what:?} must be a relative path inside the prefix (no '..', not absolute)"),
-        )
-    }
 }
 
 /// A version used as a directory name: one plain path component.
@@ -725,7 +741,7 @@ fn validate(m: &Manifest) -> Result<()> {
     for (i, e) in m.expose.iter().enumerate() {
         let at = format!("expose[{i}]");
         check_rel(&at, e)?;
-        let name = crate::expose::name_of(e);
+        let name = name_of(e);
         if !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
@@ -1011,12 +1027,12 @@ fn validate_variants(c: &Component, at: &str) -> Result<()> {
         let vat = format!("{at}.variants[{j}]");
         unique_id(&vat, "variant", &v.id, &mut seen)?;
         for (k, g) in v.requires.gpu.iter().enumerate() {
-            if !crate::hardware::BACKENDS.contains(&g.as_str()) {
+            if !crate::machine::BACKENDS.contains(&g.as_str()) {
                 return bad(
                     &format!("{vat}.requires.gpu[{k}]"),
                     format!(
                         "{g:?} is not a GPU backend (use {})",
-                        crate::hardware::BACKENDS.join(", ")
+                        crate::machine::BACKENDS.join(", ")
                     ),
                 );
             }

@@ -18,7 +18,7 @@ const FIX: &str = "as root, name a file in a directory only root can write (such
 /// The absolute path, its directory checked as root.
 fn checked(path: &Path, what: &str) -> Result<PathBuf> {
     let abs = crate::fsutil::absolute(path)?;
-    if crate::trust::is_root() {
+    if crate::fsutil::is_root() {
         let dir = abs.parent().unwrap_or(Path::new("/"));
         crate::trust::check(dir, FIX)
             .map_err(|e| Error::new(e.code, format!("{what} {}: {}", abs.display(), e.msg)))?;
@@ -37,9 +37,9 @@ fn judge(f: &File, path: &Path, what: &str) -> Result<()> {
     let st = crate::dirfd::fstat(f).map_err(|e| Error::io("cannot stat", path, e))?;
     let why = if st.kind != Kind::File {
         Some("it is not a regular file (a FIFO, a device or a directory?)".to_string())
-    } else if crate::trust::is_root() && st.uid != 0 {
+    } else if crate::fsutil::is_root() && st.uid != 0 {
         Some(format!("it belongs to uid {}, not root", st.uid))
-    } else if crate::trust::is_root() && st.nlink > 1 {
+    } else if crate::fsutil::is_root() && st.nlink > 1 {
         Some(format!("it has {} names (a hard link)", st.nlink))
     } else {
         None

@@ -1,57 +1,12 @@
 //! The resolved plan: which artifact each component uses on this target, in
 //! which order things happen, and the plan id that a saved state must match.
 
-use crate::download::{Source, Want};
 use crate::error::{Code, Result, err};
 use crate::fsutil;
-use crate::hardware::Hardware;
-use crate::manifest::{Component, Kind, Loaded, Unpack};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::machine::Hardware;
+use crate::manifest::{Choice, Component, Kind, Loaded, Selection, Source, Unpack, Want};
+use std::collections::BTreeSet;
 use std::path::Path;
-
-/// What the plan chose on this machine: the profile, and for each component
-/// with variants the one that installs, with why.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    pub profile: Option<String>,
-    pub hardware: Option<Hardware>,
-    pub choices: BTreeMap<String, Choice>,
-    /// Components the profile leaves out.
-    pub left_out: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Choice {
-    /// None: no variant fits this machine.
-    pub variant: Option<String>,
-    pub why: String,
-}
-
-impl Selection {
-    /// What goes into the plan id: a changed choice is a changed plan.
-    fn key(&self) -> String {
-        if self.profile.is_none() && self.choices.is_empty() {
-            return String::new();
-        }
-        let mut k = format!("profile={}", self.profile.as_deref().unwrap_or(""));
-        for (id, c) in &self.choices {
-            k.push_str(&format!(";{id}={}", c.variant.as_deref().unwrap_or("-")));
-        }
-        k
-    }
-
-    /// "model-chat: qwen-9b (needs 12 GB VRAM, found 24)", one per choice.
-    pub fn describe(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (id, c) in &self.choices {
-            out.push(match &c.variant {
-                Some(v) => format!("{id}: {v} ({})", c.why),
-                None => format!("{id}: no variant fits this machine ({})", c.why),
-            });
-        }
-        out
-    }
-}
 
 /// Narrow `man` to what this machine installs: the profile's components
 /// (`profile`, else the manifest's default; every component without

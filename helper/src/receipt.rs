@@ -13,8 +13,7 @@
 //! directories and files (with the sha256 written), the services.
 
 use crate::error::{Error, Result};
-use crate::service::Record;
-use crate::state::{State, Status};
+use crate::state::{Record, State, Status};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -41,10 +40,10 @@ pub enum Action {
     /// A service onramp started.
     Service { id: String, record: Record },
     /// A link to an exposed command.
-    Link(crate::expose::Link),
+    Link(crate::state::Link),
     /// A PATH block in a shell profile.
     Profile {
-        block: crate::expose::Block,
+        block: crate::state::Block,
         stack: String,
     },
 }
@@ -159,7 +158,7 @@ impl Action {
                     .iter()
                     .filter(|p| crate::beneath::exists(r.prefix, p).unwrap_or(false))
                     .collect();
-                crate::phase::remove_files(r.prefix, paths, &[])?;
+                crate::beneath::remove_files(r.prefix, paths, &[])?;
                 Ok(match there.is_empty() {
                     true => Outcome::Nothing,
                     false => Outcome::Undone(format!(
@@ -186,14 +185,14 @@ impl Action {
                 })
             }
             Action::ConfigDir(d) => {
-                crate::manifest::check_rel("a configure directory", d)?;
+                crate::beneath::check_rel("a configure directory", d)?;
                 Ok(match crate::beneath::rmdir_if_empty(r.prefix, d)? {
                     true => Outcome::Undone(format!("removed directory {d}")),
                     false => Outcome::Nothing,
                 })
             }
             Action::Config { path, sha256 } => {
-                crate::manifest::check_rel("a config file", path)?;
+                crate::beneath::check_rel("a config file", path)?;
                 let now = match crate::beneath::read(r.prefix, path)? {
                     Some(b) => crate::fsutil::sha256_bytes(&b),
                     None if !crate::beneath::exists(r.prefix, path)? => {
@@ -207,7 +206,7 @@ impl Action {
                         "{path} (you changed it after onramp wrote it)"
                     )));
                 }
-                crate::phase::remove_files(r.prefix, std::slice::from_ref(path), &[])?;
+                crate::beneath::remove_files(r.prefix, std::slice::from_ref(path), &[])?;
                 Ok(Outcome::Undone(format!("removed {path}")))
             }
             Action::Capabilities => {
@@ -215,7 +214,7 @@ impl Action {
                 if !crate::beneath::exists(r.prefix, &f)? {
                     return Ok(Outcome::Nothing);
                 }
-                crate::phase::remove_files(r.prefix, std::slice::from_ref(&f), &[])?;
+                crate::beneath::remove_files(r.prefix, std::slice::from_ref(&f), &[])?;
                 Ok(Outcome::Undone(format!("removed {f}")))
             }
             Action::Service { id, record } => {

@@ -4,7 +4,8 @@
 //! message. What untrusted output fills is bounded: a line is cut at
 //! `MAX_LINE` bytes, stdout is kept up to `MAX_STDOUT`, the tail is 20 lines.
 //! A contained command (a recipe) also leaves nothing running behind it
-//! (see `sandbox`) and can never gain privileges (no_new_privs).
+//! (see `sandbox`) and can never gain privileges (no_new_privs). A recipe
+//! (a build, or a PKGBUILD read with `--eval`) gets `BUILD_PATH`.
 
 use crate::error::{Code, Error, Result};
 use std::os::unix::process::CommandExt;
@@ -255,6 +256,24 @@ pub fn program_path(prog: &str, cwd: &Path) -> std::path::PathBuf {
     } else {
         prog.into()
     }
+}
+
+/// PATH given to builds (and used to probe commands).
+pub const BUILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A command on the build PATH (or an executable path).
+pub fn on_build_path(c: &str) -> bool {
+    if c.contains('/') {
+        return is_exec(Path::new(c));
+    }
+    BUILD_PATH
+        .split(':')
+        .any(|d| is_exec(&Path::new(d).join(c)))
+}
+
+fn is_exec(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The mount flags of the filesystem of `p` that a remount in a user

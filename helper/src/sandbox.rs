@@ -206,12 +206,12 @@ pub fn kill_uid(uid: u32, gid: u32) -> Result<()> {
 fn lock_dir() -> Result<PathBuf> {
     let run = PathBuf::from("/run/onramp");
     if Path::new("/run").is_dir()
-        && crate::trust::dir(&run, crate::trust::Last::Private, None).is_ok()
+        && crate::fsutil::dir(&run, crate::fsutil::Last::Private, None).is_ok()
     {
         return Ok(run);
     }
     let tmp = std::env::temp_dir().join("onramp-root-locks");
-    crate::trust::dir(&tmp, crate::trust::Last::Private, None)?;
+    crate::fsutil::dir(&tmp, crate::fsutil::Last::Private, None)?;
     Ok(tmp)
 }
 
@@ -237,7 +237,7 @@ fn try_lock(f: &File) -> bool {
 /// user). `ONRAMP_BUILD_USER` names an account or uid to use instead of
 /// onramp's own range.
 pub fn acquire() -> Result<Option<BuildUser>> {
-    if !crate::trust::is_root() {
+    if !crate::fsutil::is_root() {
         return Ok(None);
     }
     let dir = lock_dir()?;

@@ -13,28 +13,12 @@
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use crate::manifest::Service;
-use serde::{Deserialize, Serialize};
+use crate::state::Record;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// What the state keeps of a started service.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Record {
-    /// `systemd` or `pidfile`.
-    pub manager: String,
-    /// The unit name, or the pid file's path.
-    pub handle: String,
-    /// What it ran when it was started: a different one means restart.
-    pub fingerprint: String,
-    /// Directories onramp made for its unit (`~/.config/systemd/user` and
-    /// parents that did not exist), removed with it when they are empty.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub created: Vec<String>,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manager {

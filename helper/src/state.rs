@@ -1,4 +1,7 @@
-//! The install state: one JSON file per prefix, written only here.
+//! The install state: one JSON file per prefix, written only here. Its
+//! records of what onramp made outside its own files (a started service's
+//! `Record`, an exposed command's `Link`, a shell profile's PATH `Block`)
+//! are defined here too; `service` and `expose` fill them in.
 //!
 //! Location: `$ONRAMP_STATE_DIR` or `$XDG_STATE_HOME/onramp` (default
 //! `~/.local/state/onramp`), then `installs/<hash of prefix>/state.json`, so
@@ -163,7 +166,7 @@ pub struct Decided {
     pub cache_dir: Option<String>,
     /// What the first run found (`hardware::probe`); a resume plans with it.
     #[serde(default)]
-    pub hardware: Option<crate::hardware::Hardware>,
+    pub hardware: Option<crate::machine::Hardware>,
     #[serde(default)]
     pub profile: Option<String>,
     /// Component -> the variant installed.
@@ -195,7 +198,7 @@ pub struct State {
     pub managed_files: BTreeMap<String, String>,
     /// Services onramp started, component id -> how to find and stop it.
     #[serde(default)]
-    pub services: BTreeMap<String, crate::service::Record>,
+    pub services: BTreeMap<String, Record>,
     /// Directories the install created for the prefix (the prefix and its
     /// missing parents, outermost first), noted before they were made: an
     /// uninstall removes those it leaves empty.
@@ -206,10 +209,46 @@ pub struct State {
     pub config_dirs: Vec<String>,
     /// The links to exposed commands onramp made (`expose`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exposed: Vec<crate::expose::Link>,
+    pub exposed: Vec<Link>,
     /// The PATH blocks onramp added to shell profiles (`--modify-path`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub path_blocks: Vec<crate::expose::Block>,
+    pub path_blocks: Vec<Block>,
+}
+
+/// What the state keeps of a started service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// `systemd` or `pidfile`.
+    pub manager: String,
+    /// The unit name, or the pid file's path.
+    pub handle: String,
+    /// What it ran when it was started: a different one means restart.
+    pub fingerprint: String,
+    /// Directories onramp made for its unit (`~/.config/systemd/user` and
+    /// parents that did not exist), removed with it when they are empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub created: Vec<String>,
+}
+
+/// A link onramp made: where, and what it points to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub path: String,
+    pub target: String,
+}
+
+/// A block onramp added to a shell profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    pub file: String,
+    /// The file did not exist: it goes when the block leaves it empty.
+    pub created: bool,
+    /// The file did not end with a newline: one was added before the block.
+    #[serde(default)]
+    pub added_newline: bool,
 }
 
 impl State {
@@ -409,9 +448,9 @@ impl Store {
                 _ => Error::new(Code::State, e.msg),
             })?;
         }
-        crate::trust::dir(
+        crate::fsutil::dir(
             dir,
-            crate::trust::Last::Private,
+            crate::fsutil::Last::Private,
             Some(crate::trust::STATE_FIX),
         )
         .map_err(|e| match e.code {

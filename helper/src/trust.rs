@@ -14,7 +14,9 @@
 //! owns them. Missing directories are created one by one (mode 0755) and
 //! checked after creation, so a directory someone else made first in a
 //! race is caught. Not as root, none of this applies: a user's files are
-//! theirs to change.
+//! theirs to change. The walk itself is `fsutil::dir` (below this module,
+//! so that every directory onramp makes goes through it); this module
+//! holds the checks without creating anything and what to do instead.
 //!
 //! Root with another user's environment (`sudo -E`, a sudoers or macOS sudo
 //! that keeps `HOME`): the variables that place onramp's directories by
@@ -28,98 +30,22 @@
 //! 13). `own_environment` does this once, at the helper's start, so every
 //! command sees the same environment and passes it on.
 
-use crate::error::{Code, Error, Result};
-use std::collections::VecDeque;
-use std::ffi::OsString;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
-
-/// Is this process running as root (so the checks apply)?
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// How strict to be with the last directory of the path.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Last {
-    /// onramp makes directories and files in it: only root may write it.
-    Private,
-    /// onramp only places one file in it (a fresh temp name, then rename):
-    /// a sticky directory such as /tmp is fine.
-    Shared,
-}
+use crate::error::{Error, Result};
+use crate::fsutil::{self, Last};
+use std::path::{Path, PathBuf};
 
 /// What to do instead, per directory.
 pub const PREFIX_FIX: &str = "choose a prefix only root can write (such as /opt/NAME), or run the installer as the owner of that directory, without sudo";
 pub const CACHE_FIX: &str = "set ONRAMP_CACHE_DIR (or XDG_CACHE_HOME) to a directory only root can write, or run the installer without sudo";
 pub const STATE_FIX: &str = "set ONRAMP_STATE_DIR (or XDG_STATE_HOME) to a directory only root can write, or run the installer without sudo";
 
-const FIX: &str = "as root, onramp writes only where no other user can change things: use a directory only root can write (a prefix such as /opt/NAME, ONRAMP_CACHE_DIR, ONRAMP_STATE_DIR), or run the installer as that user without sudo";
-
-fn refuse(path: &Path, why: String, fix: &str) -> Error {
-    Error::new(
-        Code::Unsafe,
-        format!("refusing {}: {why}; {fix}", path.display()),
-    )
-}
-
-fn check_one(
-    path: &Path,
-    m: &std::fs::Metadata,
-    last: Option<Last>,
-    fix: &str,
-) -> std::result::Result<(), Error> {
-    if m.uid() != 0 {
-        return Err(refuse(
-            path,
-            format!("it is owned by uid {} (not root)", m.uid()),
-            fix,
-        ));
-    }
-    let mode = m.permissions().mode();
-    let writable = mode & 0o022 != 0;
-    let sticky = mode & 0o1000 != 0;
-    let ok = match last {
-        Some(Last::Private) => !writable,
-        Some(Last::Shared) | None => !writable || sticky,
-    };
-    if !ok {
-        return Err(refuse(
-            path,
-            format!(
-                "it is writable by {} (mode {:04o})",
-                if mode & 0o002 != 0 {
-                    "every user"
-                } else {
-                    "its group"
-                },
-                mode & 0o7777
-            ),
-            &format!("chmod go-w it, or {fix}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Make sure `dir` exists and that, as root, nobody else can change it or
-/// any directory on its way (see the module doc). `fix` says what the user
-/// can do instead (None: the generic advice). Not as root: create it only.
-pub fn dir(dir: &Path, last: Last, fix: Option<&str>) -> Result<()> {
-    if !is_root() {
-        return crate::fault::io("mkdir", dir, || std::fs::create_dir_all(dir))
-            .map_err(|e| Error::io("cannot create directory", dir, e));
-    }
-    walk(dir, last, true, fix)
-}
-
 /// As root, check the part of `dir` that exists without creating anything
 /// (what is missing is checked when onramp creates it). Not as root: Ok.
 pub fn check(dir: &Path, fix: &str) -> Result<()> {
-    if !is_root() {
+    if !fsutil::is_root() {
         return Ok(());
     }
-    walk(dir, Last::Private, false, Some(fix))
+    fsutil::walk(dir, Last::Private, false, Some(fix))
 }
 
 /// The variables that place onramp's directories (and the shell profiles
@@ -145,7 +71,7 @@ pub fn untrusted(dir: &Path, last: Last) -> Option<String> {
         let m = e.msg.trim_start_matches("refusing ");
         m.split_once("; ").map_or(m, |(w, _)| w).to_string()
     };
-    if let Err(e) = walk(dir, last, false, Some("")) {
+    if let Err(e) = fsutil::walk(dir, last, false, Some("")) {
         return Some(why(e));
     }
     // Missing: the directory it would be made in must be one only root
@@ -154,7 +80,7 @@ pub fn untrusted(dir: &Path, last: Last) -> Option<String> {
         .ancestors()
         .find(|a| std::fs::symlink_metadata(a).is_ok())?;
     if have != dir {
-        return walk(have, Last::Private, false, Some(""))
+        return fsutil::walk(have, Last::Private, false, Some(""))
             .err()
             .map(|e| format!("{} does not exist yet and {}", dir.display(), why(e)));
     }
@@ -184,7 +110,7 @@ pub fn root_home() -> PathBuf {
 /// (it changes the environment).
 pub fn own_environment() -> Vec<String> {
     let mut notes = Vec::new();
-    if !is_root() {
+    if !fsutil::is_root() {
         return notes;
     }
     for var in HOME_VARS.iter().chain(&["TMPDIR"]) {
@@ -249,94 +175,10 @@ pub fn own_environment() -> Vec<String> {
     notes
 }
 
-fn walk(dir: &Path, last: Last, create: bool, fix: Option<&str>) -> Result<()> {
-    let fix = fix.unwrap_or(FIX);
-    let abs = crate::fsutil::absolute(dir)?;
-    let mut todo: VecDeque<OsString> = abs
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_os_string()),
-            _ => None,
-        })
-        .collect();
-    let mut cur = PathBuf::from("/");
-    let root_meta = std::fs::metadata(&cur).map_err(|e| Error::io("cannot stat", &cur, e))?;
-    check_one(
-        &cur,
-        &root_meta,
-        if todo.is_empty() { Some(last) } else { None },
-        fix,
-    )?;
-    let mut links = 0;
-    while let Some(name) = todo.pop_front() {
-        if name == ".." {
-            cur.pop();
-            continue;
-        }
-        if name == "." {
-            continue;
-        }
-        let next = cur.join(&name);
-        let is_last = todo.is_empty();
-        let m = match std::fs::symlink_metadata(&next) {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                match crate::fault::io("mkdir", &next, || std::fs::create_dir(&next)) {
-                    Ok(()) => {}
-                    // Made by someone else meanwhile: judged below.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(Error::io("cannot create directory", &next, e)),
-                }
-                std::fs::symlink_metadata(&next).map_err(|e| Error::io("cannot stat", &next, e))?
-            }
-            Err(e) => return Err(Error::io("cannot stat", &next, e)),
-        };
-        if m.file_type().is_symlink() {
-            if m.uid() != 0 {
-                return Err(refuse(
-                    &next,
-                    format!(
-                        "it is a symbolic link owned by uid {} (not root), which can be pointed elsewhere at any moment",
-                        m.uid()
-                    ),
-                    fix,
-                ));
-            }
-            links += 1;
-            if links > 40 {
-                return Err(refuse(&abs, "too many symbolic links".into(), fix));
-            }
-            let target =
-                std::fs::read_link(&next).map_err(|e| Error::io("cannot read link", &next, e))?;
-            if target.is_absolute() {
-                cur = PathBuf::from("/");
-            }
-            for c in target.components().rev() {
-                match c {
-                    Component::Normal(s) => todo.push_front(s.to_os_string()),
-                    Component::ParentDir => todo.push_front("..".into()),
-                    _ => {}
-                }
-            }
-            continue;
-        }
-        if !m.is_dir() {
-            return Err(Error::new(
-                Code::Unsafe,
-                format!("{} is not a directory", next.display()),
-            ));
-        }
-        check_one(&next, &m, if is_last { Some(last) } else { None }, fix)?;
-        cur = next;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::{PermissionsExt, symlink};
+    use std::os::unix::fs::PermissionsExt;
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("onramp-trust-{name}-{}", std::process::id()));
@@ -347,48 +189,14 @@ mod tests {
     }
 
     #[test]
-    fn as_root_refuses_what_others_can_change() {
-        if !is_root() || !std::env::temp_dir().starts_with("/tmp") {
+    fn as_root_check_creates_nothing() {
+        if !fsutil::is_root() || !std::env::temp_dir().starts_with("/tmp") {
             return;
         }
-        let d = tmp("root");
-        // Creates a missing chain, root-owned 0755.
-        dir(&d.join("a/b/c"), Last::Private, None).unwrap();
-        let m = std::fs::metadata(d.join("a/b/c")).unwrap();
-        assert_eq!((m.uid(), m.permissions().mode() & 0o777), (0, 0o755));
-        // Group-writable, even sticky, is refused for the directory itself.
-        std::fs::create_dir(d.join("gw")).unwrap();
-        std::fs::set_permissions(d.join("gw"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        let e = dir(&d.join("gw"), Last::Private, None).unwrap_err();
-        assert_eq!(e.code, Code::Unsafe);
-        assert!(
-            e.msg.contains("writable by every user (mode 1777)"),
-            "{}",
-            e.msg
-        );
-        // ... but fine above it, and for a single file placed in it.
-        dir(&d.join("gw/sub"), Last::Private, None).unwrap();
-        dir(&d.join("gw"), Last::Shared, None).unwrap();
-        // Owned by someone else: refused, above or at the end.
+        let d = tmp("check");
+        std::fs::create_dir(d.join("a")).unwrap();
         std::fs::create_dir(d.join("theirs")).unwrap();
         std::os::unix::fs::chown(d.join("theirs"), Some(65534), Some(65534)).unwrap();
-        let e = dir(&d.join("theirs/x"), Last::Private, None).unwrap_err();
-        assert!(e.msg.contains("owned by uid 65534"), "{}", e.msg);
-        assert!(!d.join("theirs/x").exists());
-        // A link root owns is followed (and its target judged); one another
-        // user owns is refused.
-        symlink(d.join("a"), d.join("ok-link")).unwrap();
-        dir(&d.join("ok-link/b"), Last::Private, None).unwrap();
-        symlink(d.join("a"), d.join("their-link")).unwrap();
-        std::os::unix::fs::lchown(d.join("their-link"), Some(65534), Some(65534)).unwrap();
-        let e = dir(&d.join("their-link/b"), Last::Private, None).unwrap_err();
-        assert!(
-            e.msg.contains("symbolic link owned by uid 65534"),
-            "{}",
-            e.msg
-        );
-        symlink(d.join("theirs"), d.join("to-theirs")).unwrap();
-        assert!(dir(&d.join("to-theirs"), Last::Private, None).is_err());
         // Checking without creating stops at what is missing.
         check(&d.join("a/missing/deeper"), "fix").unwrap();
         assert!(!d.join("a/missing").exists());

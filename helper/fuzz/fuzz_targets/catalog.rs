@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(e) = onramp::build::catalog::parse_entry(data, "hello", "fuzz") {
+    if let Ok(e) = onramp::worker::catalog::parse_entry(data, "hello", "fuzz") {
         assert!(!e.pkgbuild.is_empty() && !e.pkgbuild.starts_with('/'));
         assert!(!e.pkgbuild.split('/').any(|c| c == ".." || c.is_empty()));
         assert_eq!(e.pkgbuild_sha256.len(), 64);

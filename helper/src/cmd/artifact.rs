@@ -1,10 +1,11 @@
 //! `onramp download`: one artifact through the cache.
 
 use super::args::{self, Command, Fetch, Local, Parser};
-use crate::download::{self, Cache, Source, Want};
+use crate::download::{self, Cache};
 use crate::error::{Code, Error, Result, err};
 use crate::events::{Format, Reporter};
 use crate::fsutil;
+use crate::manifest::{Source, Want};
 use std::path::Path;
 
 /// `onramp download URL -o PATH --sha256 HEX`.

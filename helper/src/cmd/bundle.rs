@@ -191,10 +191,10 @@ fn create(f: &Bundle) -> Result<i32> {
     }
     // Only the variants and profile named, when any is.
     let chosen: Option<BTreeSet<String>> = if f.choice.gpu.is_some() || f.choice.profile.is_some() {
-        let mut hw = crate::hardware::Hardware::default();
+        let mut hw = crate::machine::Hardware::default();
         if let Some(g) = &f.choice.gpu {
-            crate::hardware::check_backend(g)?;
-            crate::hardware::force(&mut hw, g);
+            crate::machine::check_backend(g)?;
+            crate::machine::force(&mut hw, g);
         }
         crate::plan::select(&mut man, &hw, f.choice.profile.as_deref())?;
         Some(man.m.components.iter().map(|c| c.id.clone()).collect())
@@ -250,7 +250,7 @@ fn create(f: &Bundle) -> Result<i32> {
             );
         }
         for t in &targets {
-            let job = crate::build::Job {
+            let job = crate::worker::Job {
                 comp: c,
                 man: &man,
                 prefix: &prefix,
@@ -261,7 +261,7 @@ fn create(f: &Bundle) -> Result<i32> {
                 allow_skip_checksums: false,
                 allow_unpinned_catalog: f.allow_unpinned_catalog,
             };
-            crate::build::prefetch(&job)?;
+            crate::worker::prefetch(&job)?;
         }
     }
     // The cache's own bookkeeping is not part of the bundle.

@@ -520,7 +520,7 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
             s.files = prev.files.clone();
         } else {
             // A model or server moved elsewhere: the old place goes.
-            phase::remove_files(prefix, &prev.files, &s.files)?;
+            crate::beneath::remove_files(prefix, &prev.files, &s.files)?;
         }
     }
     out::line(&format!("onramp: unchanged: {unchanged}"));
@@ -541,7 +541,7 @@ fn upgrade(old: &State, steps: &mut [state::Step], prefix: &Path) -> Result<()> 
             "onramp: remove {} (dropped from the manifest or the profile)",
             prev.id
         ));
-        phase::remove_files(prefix, &prev.files, &[])?;
+        crate::beneath::remove_files(prefix, &prev.files, &[])?;
     }
     Ok(())
 }

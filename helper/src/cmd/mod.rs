@@ -173,7 +173,7 @@ pub fn select(
     st: Option<&State>,
 ) -> Result<()> {
     if let Some(g) = &c.gpu {
-        crate::hardware::check_backend(g)?;
+        crate::machine::check_backend(g)?;
     }
     let saved = st.filter(|s| s.prefix == prefix.display().to_string());
     let mut hw = match saved.filter(|s| s.status != state::InstallStatus::Complete && !fresh) {
@@ -181,7 +181,7 @@ pub fn select(
         _ => crate::hardware::probe(prefix),
     };
     if let Some(g) = &c.gpu {
-        crate::hardware::force(&mut hw, g);
+        crate::machine::force(&mut hw, g);
     }
     let profile = c
         .profile

@@ -15,12 +15,12 @@
 //! the read timeout). Writes pass a gate that closes at the end, so nothing
 //! is written into the file after it is complete.
 
-use super::Want;
 use super::http::{Client, Fail, content_range, header, retry_after};
 use super::sidecar::{Ranges, Sidecar, VERSION};
 use crate::error::{Code, Error, Result};
 use crate::events::Progress;
 use crate::fsutil;
+use crate::manifest::Want;
 use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
 use std::fs::File;

@@ -24,6 +24,7 @@ pub mod sidecar;
 use crate::error::{Code, Error, Result, err};
 use crate::events::Progress;
 use crate::fsutil;
+use crate::manifest::{Source, Want};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
@@ -31,30 +32,6 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// What to fetch: one artifact resolved for this target.
-#[derive(Debug, Clone)]
-pub struct Want {
-    pub label: String,
-    pub source: Source,
-    pub size: u64,
-    pub sha256: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum Source {
-    Url(String),
-    Path(PathBuf),
-}
-
-impl Source {
-    pub fn describe(&self) -> String {
-        match self {
-            Source::Url(u) => u.clone(),
-            Source::Path(p) => p.display().to_string(),
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Options {

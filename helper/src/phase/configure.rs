@@ -171,7 +171,7 @@ fn expose(ctx: &mut Ctx) -> Result<Vec<String>> {
     let mut linked = Vec::new();
     let mut unreached = Vec::new();
     for rel in &list {
-        let name = ex::name_of(rel).to_string();
+        let name = crate::manifest::name_of(rel).to_string();
         let target = ctx.prefix.join(rel);
         if !target.is_file() {
             ctx.rep.info(&format!(
@@ -180,7 +180,7 @@ fn expose(ctx: &mut Ctx) -> Result<Vec<String>> {
             ));
             continue;
         }
-        let rec = ex::Link {
+        let rec = crate::state::Link {
             path: bin.join(&name).display().to_string(),
             target: target.display().to_string(),
         };
@@ -219,7 +219,7 @@ fn expose(ctx: &mut Ctx) -> Result<Vec<String>> {
             let f = file.display().to_string();
             if !ctx.st.path_blocks.iter().any(|b| b.file == f) {
                 let text = std::fs::read(&file).ok();
-                let rec = ex::Block {
+                let rec = crate::state::Block {
                     file: f,
                     created: text.is_none(),
                     added_newline: text
@@ -386,7 +386,7 @@ fn wait_ready(
     ctx: &Ctx,
     id: &str,
     svc: &crate::manifest::Service,
-    rec: &service::Record,
+    rec: &crate::state::Record,
 ) -> std::result::Result<(), String> {
     let ready = svc.ready.clone();
     let limit = Duration::from_secs(ready.as_ref().and_then(|r| r.timeout_s).unwrap_or(60));

@@ -534,7 +534,7 @@ impl Ctx {
         let dest = self.prefix.join(dir);
         let parent = dest.parent().unwrap_or(&self.prefix).to_path_buf();
         fsutil::mkdirs(&self.prefix)?;
-        mkdirs_beneath(&self.prefix, dir)?;
+        crate::beneath::mkdirs_above(&self.prefix, dir)?;
         fsutil::remove_orphans(&parent);
         let staging = fsutil::temp_beside(&dest);
         let sha = p.want.as_ref().map(|w| w.sha256.as_str());
@@ -544,47 +544,6 @@ impl Ctx {
             crate::fsutil::remove_tree(&staging);
             return Err(e);
         }
-        replace_dir(&staging, &dest)
+        fsutil::replace_dir(&staging, &dest)
     }
-}
-
-/// Make the directories above `dir` (relative to the prefix) by descriptor:
-/// a link among them is refused, so nothing is placed through one.
-pub fn mkdirs_beneath(prefix: &std::path::Path, dir: &str) -> Result<()> {
-    match std::path::Path::new(dir).parent() {
-        Some(p) if !p.as_os_str().is_empty() => {
-            crate::beneath::mkdirs(prefix, &p.to_string_lossy())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Remove the files (or trees) a step recorded that `keep` does not list,
-/// relative to the prefix, and the directories that leaves empty, up to the
-/// prefix; by descriptor, never through a link (see `beneath`).
-pub fn remove_files(prefix: &std::path::Path, files: &[String], keep: &[String]) -> Result<()> {
-    for rel in files.iter().filter(|f| !keep.contains(f)) {
-        crate::manifest::check_rel("a recorded file", rel)?;
-        crate::beneath::remove(prefix, rel)?;
-    }
-    Ok(())
-}
-
-/// Swap a complete `new` tree in at `dest`; the old one (if any) goes last.
-pub fn replace_dir(new: &std::path::Path, dest: &std::path::Path) -> Result<()> {
-    let old = fsutil::temp_beside(dest);
-    let had_old = std::fs::symlink_metadata(dest).is_ok();
-    if had_old {
-        crate::fault::io("rename", dest, || std::fs::rename(dest, &old))
-            .map_err(|e| Error::io("cannot move aside", dest, e))?;
-    }
-    crate::fault::io("rename", dest, || std::fs::rename(new, dest))
-        .map_err(|e| Error::io("cannot move into place", dest, e))?;
-    if let Some(parent) = dest.parent() {
-        fsutil::sync_dir(parent)?;
-    }
-    if had_old {
-        crate::fsutil::remove_tree(&old);
-    }
-    Ok(())
 }

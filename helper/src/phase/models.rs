@@ -32,7 +32,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     // they go first, smallest first, then the downloads overlap.
     let (together, local): (Vec<Planned>, Vec<Planned>) = ready.into_iter().partition(|p| {
         p.want.as_ref().is_some_and(|w| {
-            matches!(w.source, crate::download::Source::Url(_)) && ctx.cache.lookup(w).is_none()
+            matches!(w.source, crate::manifest::Source::Url(_)) && ctx.cache.lookup(w).is_none()
         })
     });
     for p in local {
@@ -124,7 +124,7 @@ pub(super) fn place(
     // The directories inside the prefix are made (and checked) by
     // descriptor: a link on the way is refused, never placed through.
     crate::fsutil::mkdirs(&ctx.prefix)?;
-    super::mkdirs_beneath(&ctx.prefix, &rel)?;
+    crate::beneath::mkdirs_above(&ctx.prefix, &rel)?;
     crate::download::place(&ctx.cache, cached, &ctx.prefix.join(&rel), sha)?;
     Ok(Some(format!("installed {rel}")))
 }

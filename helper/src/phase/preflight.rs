@@ -3,9 +3,9 @@
 //! with exact figures rather than failing at 90 %.
 
 use super::Ctx;
-use crate::download::Source;
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil::human_bytes;
+use crate::manifest::Source;
 use crate::state::Status;
 use std::collections::BTreeMap;
 use std::net::{TcpStream, ToSocketAddrs};

@@ -91,7 +91,7 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
         );
     }
     let target_rel = Path::new("versions").join(&version);
-    super::replace_dir(&staging, &base.join(&target_rel))?;
+    crate::fsutil::replace_dir(&staging, &base.join(&target_rel))?;
     switch(&base, &target_rel)?;
     if let Err(why) = check(ctx, &c, &current) {
         // Put the previous version back.

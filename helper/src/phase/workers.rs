@@ -1,4 +1,4 @@
-//! Workers: components built from PKGBUILD recipes (see `build`). Each one
+//! Workers: components built from PKGBUILD recipes (see `worker`). Each one
 //! is built and installed in turn; its version, installed files and
 //! capabilities go into the state (and `capabilities.json`). A worker that
 //! fails leaves the prefix untouched and fails only itself.
@@ -27,7 +27,7 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
     let Some(c) = ctx.man.component(id).cloned() else {
         return err(Code::Internal, format!("no component {id}"));
     };
-    let job = crate::build::Job {
+    let job = crate::worker::Job {
         comp: &c,
         man: &ctx.man,
         prefix: &ctx.prefix,
@@ -39,7 +39,7 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
         allow_unpinned_catalog: ctx.allow_unpinned_catalog,
     };
     ctx.cache.take_used();
-    let b = crate::build::run(&job)?;
+    let b = crate::worker::run(&job)?;
     let used = ctx.cache.take_used();
     let step = ctx.st.step_mut(id)?;
     step.cached = used;
@@ -47,7 +47,7 @@ fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {
     // An upgrade: what the old build installed and this one does not goes.
     let old = std::mem::replace(&mut step.files, b.files.clone());
     step.unlocked = b.capabilities.clone();
-    super::remove_files(&ctx.prefix, &old, &b.files)?;
+    crate::beneath::remove_files(&ctx.prefix, &old, &b.files)?;
     Ok(Some(format!(
         "{} built and installed into {} ({} files)",
         b.version,

@@ -130,7 +130,7 @@ fn parse_dump(bytes: &[u8]) -> Result<Recipe> {
 /// Source `text` for `carch`: the recipe's variables and functions, and
 /// what it printed on stdout while being sourced (makepkg passes it on).
 pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, String)> {
-    if !crate::build::deps::on_build_path("bash") {
+    if !crate::run::on_build_path("bash") {
         return err(
             Code::Platform,
             "reading a recipe with --eval needs bash on the system PATH",
@@ -159,7 +159,7 @@ pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, Strin
         }
         let out = outdir.join("dump");
         let env: Vec<(String, String)> = [
-            ("PATH", crate::build::deps::BUILD_PATH.to_string()),
+            ("PATH", crate::run::BUILD_PATH.to_string()),
             ("HOME", home.display().to_string()),
             // makepkg runs in the user's (UTF-8) locale: a multi-byte IFS
             // or ${v^^} on UTF-8 text must behave as it does there.

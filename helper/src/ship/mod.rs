@@ -15,10 +15,10 @@
 //!
 //! `onramp release` and `onramp bundle` (in `cmd/`) only put them together.
 
-use crate::download::{Source, Want};
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use crate::manifest::{self, Loaded};
+use crate::manifest::{Source, Want};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

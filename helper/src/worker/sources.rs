@@ -10,9 +10,10 @@
 //! that escapes.
 
 use super::catalog::Origin;
-use crate::download::{Source, Want, http};
+use crate::download::http;
 use crate::error::{Code, Error, Result, err};
 use crate::manifest::Unpack;
+use crate::manifest::{Source, Want};
 use crate::pkgbuild::SourceEntry;
 use sha2::Digest;
 use std::fs;

@@ -182,7 +182,7 @@ fn build(
     let rep = job.rep;
     platform_check(job, &meta, rec.entry.as_ref(), os, arch)?;
     let nocheck = job.comp.nocheck || meta.option_off("check") || !meta.has_fn("check");
-    let fakeroot = deps::on_build_path("fakeroot");
+    let fakeroot = crate::run::on_build_path("fakeroot");
     let mut build_tools = vec!["bash".to_string()];
     build_tools.extend(meta.makedepends.iter().cloned());
     let empty = Vec::new();
@@ -469,7 +469,7 @@ fn build_in(
             f.clone(),
         ]);
         let env: Vec<(String, String)> = [
-            ("PATH", deps::BUILD_PATH.to_string()),
+            ("PATH", crate::run::BUILD_PATH.to_string()),
             ("HOME", work.root.join("home").display().to_string()),
             ("TMPDIR", work.root.join("tmp").display().to_string()),
             ("LANG", "C.UTF-8".to_string()),
@@ -561,7 +561,7 @@ fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Re
     let dest = prefix.join(dir);
     let parent = dest.parent().unwrap_or(prefix).to_path_buf();
     fsutil::mkdirs(prefix)?;
-    crate::phase::mkdirs_beneath(prefix, dir)?;
+    crate::beneath::mkdirs_above(prefix, dir)?;
     fsutil::remove_orphans(&parent);
     let staging = fsutil::temp_beside(&dest);
     crate::fault::io("mkdir", &staging, || fs::create_dir(&staging))
@@ -586,7 +586,7 @@ fn install(pkgdirs: &[&Dir], prefix: &Path, dir: &str, owner: Option<u32>) -> Re
             "package() put nothing into $pkgdir; nothing to install".to_string(),
         ));
     }
-    crate::phase::replace_dir(&staging, &dest)?;
+    crate::fsutil::replace_dir(&staging, &dest)?;
     files.sort();
     Ok(files.into_iter().map(|f| format!("{dir}/{f}")).collect())
 }

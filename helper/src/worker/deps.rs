@@ -5,11 +5,9 @@
 //! is looked for as a command of the same name.
 
 use crate::manifest::Probe;
+use crate::run::on_build_path;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// PATH given to builds (and used to probe commands).
-pub const BUILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 fn cmd(c: &str) -> Probe {
     Probe {
@@ -52,21 +50,6 @@ fn builtin(name: &str) -> Probe {
 /// `gcc>=10` -> `gcc`.
 pub fn dep_name(d: &str) -> &str {
     d.split(['<', '>', '=']).next().unwrap_or(d).trim()
-}
-
-/// A command on the build PATH (or an executable path).
-pub fn on_build_path(c: &str) -> bool {
-    if c.contains('/') {
-        return is_exec(Path::new(c));
-    }
-    BUILD_PATH
-        .split(':')
-        .any(|d| is_exec(&Path::new(d).join(c)))
-}
-
-fn is_exec(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn multiarch() -> Vec<String> {
