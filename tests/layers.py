@@ -9,6 +9,8 @@ layer below; the modules of one layer may not form a circle. main.rs is the
 entry point and may use anything.
 
     tests/layers.py [SRC_DIR]     (default: helper/src beside this file)
+    tests/layers.py --readme FILE   also: FILE's table between <!-- layers -->
+                                    and <!-- /layers --> lists the same layers
 
 Prints one line per violation and exits 1, or prints the layers and exits 0.
 """
@@ -108,11 +110,38 @@ def cycles(nodes, edges):
     return out
 
 
+def readme_layers(path):
+    """[(layer, [modules])] from the table between the layers markers."""
+    text = open(path, encoding="utf-8").read()
+    m = re.search(r"<!-- layers -->(.*?)<!-- /layers -->", text, re.S)
+    if not m:
+        return None
+    rows = []
+    for line in m.group(1).splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2 and re.fullmatch(r"[a-z][\w-]*", cells[0]) and cells[0] != "layer":
+            rows.append((cells[0], sorted(re.findall(r"`(\w+)`", cells[1]))))
+    return rows
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
-    src = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "..", "helper", "src")
+    args = sys.argv[1:]
+    readme = None
+    if args[:1] == ["--readme"]:
+        readme, args = args[1], args[2:]
+    src = args[0] if args else os.path.join(here, "..", "helper", "src")
     layers, mods = layers_of(os.path.join(src, "lib.rs"))
     edges, bad = {}, []
+    if readme:
+        want = [(name, sorted(m for m, l in mods.items() if l == i)) for i, name in enumerate(layers)]
+        got = readme_layers(readme)
+        if got is None:
+            bad.append(f"{readme}: no table between <!-- layers --> and <!-- /layers -->")
+        elif got != want:
+            diff = [f"{w[0]}: {' '.join(w[1])}" for w in want if w not in got]
+            bad.append(f"{readme}: its layers table differs from lib.rs, which says "
+                       f"{'; '.join(diff) or 'the same layers in another order'}; update the table")
     for dirpath, _, files in os.walk(src):
         for name in sorted(files):
             if not name.endswith(".rs"):

@@ -5,7 +5,7 @@
 # Steps: cargo fmt --check, clippy -D warnings, cargo test, shellcheck, the
 # static and dynamic helper builds, dist/install.sh, then the bats suites:
 # install.bats under every shell (checkout form) and three of them (dist
-# form; ONRAMP_FULL=1: all seven), then the
+# form; ONRAMP_FULL=1: all seven), then the layering check (tests/layers.bats), the
 # kill-and-resume, truncation, static-binary, download, PKGBUILD, worker,
 # security, fault-injection and release (one-liner over https, signatures,
 # upgrades) suites, and a short run of each fuzz target (tests/fuzz.sh). The
@@ -167,6 +167,7 @@ main() {
     sh tools/build-dist.sh --helper "$helper" >/dev/null
     shellcheck -s sh dist/install.sh
     export ONRAMP_TEST_HELPER=$helper ONRAMP_TEST_HELPER_DYN=$REPO/target/debug/onramp
+    run_bats "layers: the helper's modules import downward only (tests/layers.py)" -- tests/layers.bats
     if [ "$QUICK" = 1 ]; then
         run_bats "install.bats (dash, checkout)" ONRAMP_TEST_SHELL=dash ONRAMP_TEST_FORM=checkout -- tests/install.bats
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
