@@ -706,8 +706,8 @@ function Get-OnrampCommonArgs {
     $a
 }
 
-# What lets the commands that accept a manifest (resume-check, begin) take
-# a rollback or an expired one.
+# What lets the commands that check a manifest's serial and expiry (plan,
+# resume-check, begin) take a rollback or an expired one.
 function Get-OnrampFreshArgs {
     param($S)
     $a = @()

@@ -7,9 +7,10 @@ onramp_phases() {
 }
 
 # onramp_helper_call COMMAND [ARGS]: the helper with this install's manifest,
-# prefix and choices; the commands that accept a manifest (plan,
-# resume-check, begin) also get --allow-downgrade/--allow-expired when
-# given. stdin is /dev/null: under `curl | sh` stdin is the script.
+# prefix and choices; the commands that check a manifest's serial and
+# expiry (plan, resume-check, begin) also get --allow-downgrade and
+# --allow-expired when given. stdin is /dev/null: under `curl | sh` stdin
+# is the script.
 onramp_helper_call() {
     onramp_hc_cmd=$1
     shift

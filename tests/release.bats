@@ -141,6 +141,19 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     assert_output --partial "is not empty"
 }
 
+@test "a configure source beside the manifest's directory is inlined by release, and a bundle, which copies it, refuses it" {
+    demo_variant "$T/m/manifest.json" '.configure.files[1].source = "../shared/models.json"'
+    mkdir -p "$T/shared"
+    cp "$REPO/examples/demo/config/models.json" "$T/shared/"
+    "$H" release --manifest "$T/m/manifest.json" --base-url https://x.example/s -o "$T/r" >/dev/null 2>&1
+    jq -e --rawfile want "$T/shared/models.json" \
+        '.configure.files[1] | .content == $want and (has("source") | not)' "$T/r/manifest.json" >/dev/null
+    [ ! -e "$T/r/shared" ] && [ ! -e "$T/shared/r" ]
+    run "$H" bundle create --manifest "$T/m/manifest.json" -o "$T/b"
+    assert_equal "$status" 3
+    assert_output --partial 'configure.files[1].source "../shared/models.json" is not below the manifest'
+}
+
 @test "the one-liner with no arguments installs the golden tree under all seven shells; wget too; sh -s -- --prefix X -y" {
     local sh n=0
     for sh in dash "bash --posix" "busybox ash" mksh posh yash "zsh --emulate sh"; do

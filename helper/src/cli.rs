@@ -85,6 +85,9 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     if name == "help" {
         match rest.first().map(|a| a.to_string_lossy().into_owned()) {
             None => out::stdout_line(&usage()),
+            Some(h) if matches!(h.as_str(), "help" | "--help" | "-h") => out::stdout_line(
+                "Usage: onramp help [COMMAND]\n\nShow help for onramp or one command.",
+            ),
             Some(n) => match find(&n) {
                 Some(c) => out::stdout_line(&c.help()),
                 None => return err(Code::Usage, format!("no command {n:?}; run `onramp help`")),

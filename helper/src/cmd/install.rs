@@ -1,5 +1,5 @@
 //! The commands install.sh calls for an install: plan, resume-check,
-//! begin, phase, finish, state.
+//! begin, phase, finish.
 
 use super::args::{self, Command, Events, Fetch, Fresh, Local, Parser};
 use super::*;

@@ -181,9 +181,9 @@ fn release(f: &Release) -> Result<i32> {
         }
         shell_safe("the stack name", &m.m.name)?;
     }
+    let mut keys = trusted_keys(&f.stack)?.texts();
     // Configure sources are not copied: their text goes into the manifest.
     let pins = ship::copy_stack(man.as_ref(), &f.helpers, &out_dir, Some(Role::ConfigSource))?;
-    let mut keys = trusted_keys(&f.stack)?.texts();
     if let Some(m) = &man {
         let body = released_manifest(m)?;
         let mpath = out_dir.join("manifest.json");

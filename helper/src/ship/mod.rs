@@ -130,10 +130,11 @@ pub struct Need {
     pub role: Role,
 }
 
-/// Every file the manifest names by relative path, the one list release,
-/// bundle and `--from` ship: artifacts (every variant), pinned recipes,
-/// local catalog entries, configure sources. Each path must be below the
-/// manifest's directory.
+/// Every file the manifest names by relative path, the one list release
+/// and bundle ship (a bundle is what `--from` installs from): artifacts
+/// (every variant), pinned recipes, local catalog entries, configure
+/// sources. What is copied must be below the manifest's directory
+/// (`copy_needs` checks it; a release inlines configure sources instead).
 pub fn needs(m: &Loaded) -> Result<Vec<Need>> {
     let mut v = Vec::new();
     for (i, c) in m.m.components.iter().enumerate() {
@@ -146,10 +147,8 @@ pub fn needs(m: &Loaded) -> Result<Vec<Need>> {
         for (at, arts) in sets {
             for (t, a) in arts {
                 if let Some(p) = &a.path {
-                    let at = format!("components[{i}]{at}.artifacts.{t}.path");
-                    below(&at, p)?;
                     v.push(Need {
-                        at,
+                        at: format!("components[{i}]{at}.artifacts.{t}.path"),
                         rel: p.clone(),
                         want: a.sha256.clone().map(|s| (s, a.size)),
                         role: Role::Artifact,
@@ -160,10 +159,8 @@ pub fn needs(m: &Loaded) -> Result<Vec<Need>> {
         if let Some(r) = &c.recipe
             && let Some(p) = &r.path
         {
-            let at = format!("components[{i}].recipe.path");
-            below(&at, p)?;
             v.push(Need {
-                at,
+                at: format!("components[{i}].recipe.path"),
                 rel: p.clone(),
                 want: Some((r.sha256.clone(), None)),
                 role: Role::Recipe,
@@ -187,10 +184,8 @@ pub fn needs(m: &Loaded) -> Result<Vec<Need>> {
     }
     for (i, cf) in m.m.configure.files.iter().enumerate() {
         if let Some(s) = &cf.source {
-            let at = format!("configure.files[{i}].source");
-            below(&at, s)?;
             v.push(Need {
-                at,
+                at: format!("configure.files[{i}].source"),
                 rel: s.clone(),
                 want: None,
                 role: Role::ConfigSource,
@@ -204,6 +199,7 @@ pub fn needs(m: &Loaded) -> Result<Vec<Need>> {
 /// under `out_dir`, checked against its sha256 when it has one.
 pub fn copy_needs(m: &Loaded, needs: &[Need], out_dir: &Path) -> Result<()> {
     for n in needs {
+        below(&n.at, &n.rel)?;
         copy_in(
             &m.dir.join(&n.rel),
             out_dir,
