@@ -21,7 +21,8 @@ SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate 
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
       makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps zstd
-      chromium)
+      chromium rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+      qemu-user-static)
 # From PyPI, pinned: the parser install.ps1 is checked with (no PowerShell
 # runs on these machines).
 PYDEPS=(tree-sitter==0.26.1 tree-sitter-powershell==0.26.4)
@@ -102,19 +103,36 @@ run_bats() {
     FAILED=$((FAILED + nok))
 }
 
-# Under sudo, root usually has no Rust: use the invoking user's rustup.
+# rustup's cargo, first on PATH: Debian's cargo-web (installed for the
+# cross builds, tools/build-targets.sh) is /usr/bin/cargo and must not
+# build, format or lint. Under sudo, root usually has no Rust: use the
+# invoking user's rustup.
 find_cargo() {
-    command -v cargo >/dev/null 2>&1 && return 0
     local h=$HOME
     if [ -n "${SUDO_USER:-}" ]; then
         h=$(getent passwd "$SUDO_USER" | cut -d: -f6)
     fi
-    if [ -x "$h/.cargo/bin/cargo" ]; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH=$HOME/.cargo/bin:$PATH
+    elif [ -x "$h/.cargo/bin/cargo" ]; then
         export PATH=$h/.cargo/bin:$PATH CARGO_HOME=$h/.cargo RUSTUP_HOME=$h/.rustup
-        return 0
     fi
-    echo "tests/run.sh: cargo not found; install Rust with rustup (cargo 1.88 or newer)" >&2
-    exit 2
+    local c
+    c=$(command -v cargo 2>/dev/null || true)
+    if [ -z "$c" ] || [ "$c" = /usr/bin/cargo ]; then
+        echo "tests/run.sh: rustup's cargo not found; install Rust with rustup (cargo 1.88 or newer)" >&2
+        exit 2
+    fi
+}
+
+# The aarch64 helper (tools/build-targets.sh) and a wrapper that runs it
+# under qemu-user, which the suites take as their helper: prints its path.
+aarch64_helper() {
+    local bin wrap=$REPO/target/cross/onramp-aarch64-qemu
+    bin=$(sh tools/build-targets.sh aarch64-unknown-linux-gnu)
+    printf '#!/bin/sh\nexec qemu-aarch64-static %s "$@"\n' "$bin" >"$wrap"
+    chmod 755 "$wrap"
+    printf '%s\n' "$wrap"
 }
 
 # cargo-fuzz targets, 20 s each in CI (FUZZ_SECONDS), with the nightly toolchain
@@ -197,6 +215,12 @@ main() {
         run_bats "static helper" -- tests/static.bats
         run_bats "truncation" -- tests/truncation.bats
         run_bats "kill -9 and resume (nginx)" ONRAMP_TEST_SHELL=dash -- tests/kill-resume.bats
+        log "the aarch64 helper (tools/build-targets.sh)"
+        local arm
+        arm=$(aarch64_helper)
+        run_bats "aarch64 helper under qemu-user" ONRAMP_TEST_SHELL=dash "ONRAMP_TEST_HELPER_AARCH64=$arm" -- tests/targets.bats
+        run_bats "kill -9 and resume, the aarch64 helper under qemu-user (nginx)" ONRAMP_TEST_SHELL=dash KR_KILLS=5 \
+            "ONRAMP_TEST_HELPER=$arm" ONRAMP_TEST_HELPER_DYN= -- tests/kill-resume.bats
         run_bats "downloads: kills, disk full, shared cache, TLS (nginx)" -- tests/download.bats
         run_bats "PKGBUILD static reader vs makepkg" -- tests/pkgbuild.bats
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats
