@@ -3,8 +3,8 @@
 //! names is requested, and keep the verified pair in the state root, where
 //! later commands read it with `--manifest FILE --manifest-url URL`.
 
-use super::args::{Command, Fresh, Parser, Stack, Tls};
-use super::{check_fresh, trusted_keys};
+use super::args::{Command, Fresh, Parser, Tls};
+use super::check_fresh;
 use crate::download::http;
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
@@ -25,7 +25,7 @@ fn local_copy(root: &std::path::Path, url: &str) -> PathBuf {
 /// `onramp fetch-manifest URL`.
 pub struct FetchManifest {
     url: String,
-    stack: Stack,
+    trust_keys: Vec<String>,
     fresh: Fresh,
     state_dir: Option<PathBuf>,
     offline: bool,
@@ -39,11 +39,7 @@ impl Command for FetchManifest {
     fn parse(p: &mut Parser) -> Result<Self> {
         let mut a = FetchManifest {
             url: String::new(),
-            stack: Stack {
-                manifest: None,
-                manifest_url: None,
-                trust_keys: p.values(&super::args::TRUST_KEY)?,
-            },
+            trust_keys: p.values(&super::args::TRUST_KEY)?,
             fresh: Fresh::parse(p),
             state_dir: p.path(&super::args::STATE_DIR)?,
             offline: p.switch(&super::args::OFFLINE),
@@ -73,7 +69,7 @@ fn fetch_manifest(f: &FetchManifest) -> Result<i32> {
             format!("manifest URL {url:?} holds spaces or control characters"),
         );
     }
-    let keys = trusted_keys(&f.stack)?;
+    let keys = crate::sign::Keys::from_specs(&f.trust_keys)?;
     if keys.is_empty() {
         out::line(&format!(
             "onramp: warning: no signing key is trusted, so only TLS vouches for {url}; pass --trust-key (a released install.sh trusts its publisher's key)"
