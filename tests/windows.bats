@@ -7,8 +7,8 @@
 # rule shown to fail on the mistake it names; flags, environment
 # variables, exit codes, phases and messages the same as install.sh's and
 # the helper's; no truncation runs anything; `onramp release` and
-# `onramp bundle create` write it with the Windows pins; the platform
-# module pairs every Windows item with a Unix one.
+# `onramp bundle create` write it with the Windows pins; every OS
+# difference is in helper/src/sys, each item paired.
 
 load lib/common
 
@@ -187,16 +187,28 @@ caught() {
     assert_output --partial "install.ps1"
 }
 
-@test "platform: cfg(windows) only in platform.rs, each item paired with a cfg(unix) one; README lists the Unix-only modules truly" {
+@test "platform: every OS difference is in helper/src/sys, each item paired across unix/windows and linux/macos" {
     run $CHECK platform "$REPO"
     assert_success
-    assert_output --regexp "platform: [0-9]+ items paired for unix and windows"
-    # a Windows item without its Unix twin is named
+    assert_output --regexp "platform: [0-9]+ items paired"
     mkdir -p "$T/p/helper/src"
     cp -r "$REPO"/helper/src/. "$T/p/helper/src/"
-    cp "$REPO/README.md" "$T/p/"
-    printf '\n#[cfg(windows)]\npub fn only_here() {}\n' >>"$T/p/helper/src/platform.rs"
+    # a Windows item without its Unix twin is named
+    printf '\npub fn only_here() {}\n' >>"$T/p/helper/src/sys/windows/mod.rs"
     run $CHECK platform "$T/p"
     assert_failure
-    assert_output --partial "fn only_here has a cfg(windows) version and no cfg(unix) one"
+    assert_output --partial "fn only_here has a windows version and no unix one"
+    # so is a Linux item macOS lacks
+    cp "$REPO/helper/src/sys/windows/mod.rs" "$T/p/helper/src/sys/windows/mod.rs"
+    printf '\npub fn linux_only() {}\n' >>"$T/p/helper/src/sys/unix/linux.rs"
+    run $CHECK platform "$T/p"
+    assert_failure
+    assert_output --partial "fn linux_only has a linux version and no macos one"
+    # and a module outside sys/ that calls the OS itself
+    cp "$REPO/helper/src/sys/unix/linux.rs" "$T/p/helper/src/sys/unix/linux.rs"
+    printf '\nfn pid() -> i32 { unsafe { libc::getpid() } }\n' >>"$T/p/helper/src/stamp.rs"
+    run $CHECK platform "$T/p"
+    assert_failure
+    assert_output --partial "helper/src/stamp.rs:"
+    assert_output --partial "names the OS directly"
 }

@@ -26,7 +26,6 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -273,10 +272,7 @@ pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Re
                 }
                 crate::fault::io("mkdir", &target, || fs::create_dir_all(&target))
                     .map_err(|e| Error::io("cannot create", &target, e))?;
-                let _ = fs::set_permissions(
-                    &target,
-                    std::os::unix::fs::PermissionsExt::from_mode(mode | 0o700),
-                );
+                let _ = crate::sys::set_path_mode(&target, mode | 0o700);
                 tree.add_parents(&rel);
                 tree.nodes.insert(rel, Node::Dir);
             }
@@ -285,17 +281,18 @@ pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Re
                     fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e))?;
                 }
                 let mut out = crate::fault::io("create", &target, || {
-                    OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .custom_flags(libc::O_NOFOLLOW)
-                        .open(&target)
+                    crate::sys::open_no_follow(
+                        crate::sys::create_mode(
+                            OpenOptions::new().write(true).create_new(true),
+                            0o600,
+                        ),
+                        &target,
+                    )
                 })
                 .map_err(|e| Error::io("cannot create", &target, e))?;
                 crate::fault::io("write", &target, || std::io::copy(&mut entry, &mut out))
                     .map_err(|e| Error::io("cannot write", &target, e))?;
-                out.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode | 0o600))
+                crate::sys::set_file_mode(&out, mode | 0o600)
                     .map_err(|e| Error::io("cannot chmod", &target, e))?;
                 tree.add_parents(&rel);
                 tree.nodes.insert(rel, Node::File);
@@ -322,10 +319,8 @@ pub fn extract(archive: &Path, kind: Unpack, dest: &Path, limits: &Limits) -> Re
                 if let Some(p) = target.parent() {
                     fs::create_dir_all(p).map_err(|e| Error::io("cannot create", p, e))?;
                 }
-                crate::fault::io("symlink", &target, || {
-                    std::os::unix::fs::symlink(&link, &target)
-                })
-                .map_err(|e| Error::io("cannot create link", &target, e))?;
+                crate::fault::io("symlink", &target, || crate::sys::symlink(&link, &target))
+                    .map_err(|e| Error::io("cannot create link", &target, e))?;
                 tree.add_parents(&rel);
                 tree.nodes.insert(rel, Node::Link(link));
             }

@@ -9,12 +9,11 @@
 //! prefix). Putting a tree in place and removing what a step recorded go
 //! through here too (`mkdirs_above`, `remove_files`).
 
-use crate::dirfd::{Dir, Kind};
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil::TMP_MARK;
+use crate::sys::dirfd::{Dir, Kind};
 use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
 /// A refused path, as the manifest's checks word it.
@@ -113,7 +112,10 @@ fn open_dirs(root: &Path, dirs: &[&OsStr], create: bool) -> Result<Way> {
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Way::Blocked),
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+            Err(e)
+                if crate::sys::is_link_refused(&e)
+                    || e.kind() == std::io::ErrorKind::NotADirectory =>
+            {
                 if create {
                     return Err(blocked(&at, e));
                 }
@@ -159,7 +161,7 @@ pub fn read(root: &Path, rel: &str) -> Result<Option<Vec<u8>>> {
     let mut f = d
         .open_file(name)
         .map_err(|e| Error::io("cannot open", &at, e))?;
-    if crate::dirfd::fstat(&f)
+    if crate::sys::dirfd::fstat(&f)
         .map_err(|e| Error::io("cannot stat", &at, e))?
         .kind
         != Kind::File
@@ -217,7 +219,7 @@ pub fn write_atomic(root: &Path, rel: &str, data: &[u8], mode: u32) -> Result<()
         return Err(blocked(&root.join(rel), std::io::Error::other("blocked")));
     };
     for e in d.entries().unwrap_or_default() {
-        if e.as_bytes().starts_with(TMP_MARK.as_bytes())
+        if e.as_encoded_bytes().starts_with(TMP_MARK.as_bytes())
             && d.stat_at(&e).is_ok_and(|s| s.kind != Kind::Dir)
         {
             let _ = crate::fault::io("unlink", &root.join(rel), || d.unlink_at(&e, false));
@@ -233,8 +235,7 @@ pub fn write_atomic(root: &Path, rel: &str, data: &[u8], mode: u32) -> Result<()
             .map_err(|e| Error::io("cannot create a temp file for", &at, e))?;
         crate::fault::io("write", &at, || f.write_all(data))
             .map_err(|e| Error::io("cannot write", &at, e))?;
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .map_err(|e| Error::io("cannot chmod", &at, e))?;
+        crate::sys::set_file_mode(&f, mode).map_err(|e| Error::io("cannot chmod", &at, e))?;
         crate::fault::io("fsync", &at, || f.sync_all())
             .map_err(|e| Error::io("cannot sync", &at, e))?;
         crate::fault::io("rename", &at, || d.rename_at(&tmp, name))
@@ -309,15 +310,8 @@ fn rmdir_parts(root: &Path, p: &[&OsStr]) -> Result<Option<bool>> {
     }
     match crate::fault::io("unlink", &at, || d.unlink_at(name, true)) {
         Ok(()) => Ok(Some(true)),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR)
-            ) =>
-        {
-            Ok(Some(false))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if not_removable(&e) => Ok(Some(false)),
         Err(e) => Err(Error::io("cannot remove directory", &at, e)),
     }
 }
@@ -340,6 +334,13 @@ pub fn remove_files(prefix: &Path, files: &[String], keep: &[String]) -> Result<
         remove(prefix, rel)?;
     }
     Ok(())
+}
+
+/// A directory that is not empty (or not a directory) is left, not an
+/// error.
+pub fn not_removable(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{AlreadyExists, DirectoryNotEmpty, NotADirectory};
+    matches!(e.kind(), DirectoryNotEmpty | AlreadyExists | NotADirectory)
 }
 
 #[cfg(test)]

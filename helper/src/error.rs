@@ -113,9 +113,10 @@ impl Error {
     /// An I/O error on `path` while doing `what` (the operation), with the
     /// OS error. A full, failing or read-only disk is `Disk`.
     pub fn io(what: &str, path: &std::path::Path, e: std::io::Error) -> Self {
-        let code = match e.raw_os_error() {
-            Some(libc::ENOSPC | libc::EDQUOT | libc::EIO | libc::EROFS) => Code::Disk,
-            _ => Code::Internal,
+        let code = if crate::sys::is_disk_error(&e) {
+            Code::Disk
+        } else {
+            Code::Internal
         };
         Error::new(code, format!("{what} {}: {e}", path.display()))
     }

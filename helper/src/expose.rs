@@ -116,9 +116,8 @@ fn real(p: &Path) -> PathBuf {
 }
 
 fn mode_of(p: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
-        .map(|m| m.permissions().mode() & 0o7777)
+        .map(|m| crate::sys::mode_of(&m))
         .unwrap_or(0o644)
 }
 
@@ -177,7 +176,7 @@ pub fn make_link(link: &Path, target: &Path) -> Result<bool> {
         Err(_) => {}
     }
     let tmp = fsutil::temp_beside(link);
-    crate::fault::io("link", &tmp, || std::os::unix::fs::symlink(target, &tmp))
+    crate::fault::io("link", &tmp, || crate::sys::symlink(target, &tmp))
         .map_err(|e| Error::io("cannot create link", &tmp, e))?;
     crate::fault::io("rename", link, || std::fs::rename(&tmp, link))
         .map_err(|e| Error::io("cannot create link", link, e))?;
@@ -199,14 +198,11 @@ pub fn remove_link(rec: &Link) -> Result<bool> {
 
 /// Where `name` resolves on the caller's PATH, if anywhere.
 pub fn resolve(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .filter(|d| d.is_absolute())
         .map(|d| d.join(name))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+        .find(|p| std::fs::metadata(p).is_ok_and(|m| crate::sys::is_executable(&m)))
 }
 
 #[cfg(test)]

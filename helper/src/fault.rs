@@ -53,8 +53,8 @@ mod hook {
                 let n: u64 = n.parse().ok()?;
                 let a = match kind {
                     "crash" => Action::Crash,
-                    "eio" => Action::Fail(libc::EIO),
-                    "enospc" => Action::Fail(libc::ENOSPC),
+                    "eio" => Action::Fail(crate::sys::ERR_IO),
+                    "enospc" => Action::Fail(crate::sys::ERR_NO_SPACE),
                     _ => return None,
                 };
                 Some((n, a))
@@ -100,9 +100,8 @@ mod hook {
         };
         match &p.at {
             Some((at, Action::Crash)) if *at == n => {
-                // SAFETY: ending our own process, as a power cut would.
-                unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
-                Ok(())
+                // Ending our own process, as a power cut would.
+                crate::sys::kill_self()
             }
             Some((at, Action::Fail(errno))) if *at == n => {
                 Err(std::io::Error::from_raw_os_error(*errno))

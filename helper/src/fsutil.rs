@@ -12,7 +12,6 @@ use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -34,7 +33,7 @@ pub fn temp_beside(target: &Path) -> PathBuf {
 
 /// fsync a directory so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
-    crate::fault::io("fsync-dir", dir, || crate::platform::sync_dir(dir))
+    crate::fault::io("fsync-dir", dir, || crate::sys::sync_dir(dir))
         .map_err(|e| Error::io("cannot sync directory", dir, e))
 }
 
@@ -44,21 +43,17 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let tmp = temp_beside(path);
     let res = (|| {
         let mut f = crate::fault::io("create", &tmp, || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(mode)
+            crate::sys::create_mode(OpenOptions::new().write(true).create_new(true), mode)
                 .open(&tmp)
         })
         .map_err(|e| Error::io("cannot create", &tmp, e))?;
         crate::fault::io("write", &tmp, || f.write_all(data))
             .map_err(|e| Error::io("cannot write", &tmp, e))?;
         // umask may have narrowed the mode; set it exactly, on the open file.
-        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-            .map_err(|e| Error::io("cannot chmod", &tmp, e))?;
+        crate::sys::set_file_mode(&f, mode).map_err(|e| Error::io("cannot chmod", &tmp, e))?;
         crate::fault::io("fsync", &tmp, || f.sync_all())
             .map_err(|e| Error::io("cannot sync", &tmp, e))?;
-        crate::fault::io("rename", path, || crate::platform::replace_file(&tmp, path))
+        crate::fault::io("rename", path, || crate::sys::replace_file(&tmp, path))
             .map_err(|e| Error::io("cannot rename into place", path, e))?;
         sync_dir(dir)
     })();
@@ -91,12 +86,10 @@ pub fn replace_dir(new: &std::path::Path, dest: &std::path::Path) -> Result<()> 
 /// never followed), to write, with permission bits `mode`.
 pub fn create_new(path: &Path, mode: u32) -> Result<File> {
     crate::fault::io("create", path, || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
+        crate::sys::open_no_follow(
+            crate::sys::create_mode(OpenOptions::new().write(true).create_new(true), mode),
+            path,
+        )
     })
     .map_err(|e| Error::io("cannot create", path, e))
 }
@@ -124,8 +117,14 @@ pub fn remove_tree(p: impl AsRef<Path>) {
 
 /// Is this process running as root (so the checks apply)?
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    crate::sys::is_admin()
+}
+
+/// Where an absolute path starts: `/`, or `C:\` and `\\server\share\`.
+fn root_of(abs: &Path) -> PathBuf {
+    abs.components()
+        .take_while(|c| matches!(c, Component::Prefix(_) | Component::RootDir))
+        .collect()
 }
 
 /// How strict to be with the last directory of the path.
@@ -153,36 +152,12 @@ fn check_one(
     last: Option<Last>,
     fix: &str,
 ) -> std::result::Result<(), Error> {
-    if m.uid() != 0 {
-        return Err(refuse(
-            path,
-            format!("it is owned by uid {} (not root)", m.uid()),
-            fix,
-        ));
+    let shared_ok = !matches!(last, Some(Last::Private));
+    match crate::sys::distrust(path, m, shared_ok) {
+        None => Ok(()),
+        Some((why, None)) => Err(refuse(path, why, fix)),
+        Some((why, Some(own))) => Err(refuse(path, why, &format!("{own}, or {fix}"))),
     }
-    let mode = m.permissions().mode();
-    let writable = mode & 0o022 != 0;
-    let sticky = mode & 0o1000 != 0;
-    let ok = match last {
-        Some(Last::Private) => !writable,
-        Some(Last::Shared) | None => !writable || sticky,
-    };
-    if !ok {
-        return Err(refuse(
-            path,
-            format!(
-                "it is writable by {} (mode {:04o})",
-                if mode & 0o002 != 0 {
-                    "every user"
-                } else {
-                    "its group"
-                },
-                mode & 0o7777
-            ),
-            &format!("chmod go-w it, or {fix}"),
-        ));
-    }
-    Ok(())
 }
 
 /// Make sure `dir` exists and that, as root, nobody else can change it or
@@ -210,7 +185,7 @@ pub fn walk(dir: &Path, last: Last, create: bool, fix: Option<&str>) -> Result<(
             _ => None,
         })
         .collect();
-    let mut cur = PathBuf::from("/");
+    let mut cur = root_of(&abs);
     let root_meta = std::fs::metadata(&cur).map_err(|e| Error::io("cannot stat", &cur, e))?;
     check_one(
         &cur,
@@ -244,13 +219,10 @@ pub fn walk(dir: &Path, last: Last, create: bool, fix: Option<&str>) -> Result<(
             Err(e) => return Err(Error::io("cannot stat", &next, e)),
         };
         if m.file_type().is_symlink() {
-            if m.uid() != 0 {
+            if let Some(who) = crate::sys::link_distrust(&next, &m) {
                 return Err(refuse(
                     &next,
-                    format!(
-                        "it is a symbolic link owned by uid {} (not root), which can be pointed elsewhere at any moment",
-                        m.uid()
-                    ),
+                    format!("it is {who}, which can be pointed elsewhere at any moment"),
                     fix,
                 ));
             }
@@ -261,7 +233,7 @@ pub fn walk(dir: &Path, last: Last, create: bool, fix: Option<&str>) -> Result<(
             let target =
                 std::fs::read_link(&next).map_err(|e| Error::io("cannot read link", &next, e))?;
             if target.is_absolute() {
-                cur = PathBuf::from("/");
+                cur = root_of(&target);
             }
             for c in target.components().rev() {
                 match c {
@@ -424,7 +396,10 @@ pub fn remove_orphans(dir: &Path) {
 /// followed). Only called under the install lock, with no other owner alive.
 /// As root, a directory another user could change is not entered.
 pub fn remove_orphans_deep(dir: &Path) {
-    if is_root() && fs::symlink_metadata(dir).is_ok_and(|m| m.uid() != 0 || m.mode() & 0o022 != 0) {
+    if is_root()
+        && fs::symlink_metadata(dir)
+            .is_ok_and(|m| m.is_symlink() || crate::sys::distrust(dir, &m, false).is_some())
+    {
         return;
     }
     remove_orphans(dir);
@@ -438,22 +413,7 @@ pub fn remove_orphans_deep(dir: &Path) {
 
 /// Bytes available to an unprivileged user on the filesystem of `p`.
 pub fn free_bytes(p: &Path) -> Result<u64> {
-    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| {
-        Error::new(
-            Code::Internal,
-            format!("path {} has a NUL byte", p.display()),
-        )
-    })?;
-    // SAFETY: statvfs fills the struct we pass; zeroed is a valid initial value.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return Err(Error::io(
-            "cannot check free space on",
-            p,
-            std::io::Error::last_os_error(),
-        ));
-    }
-    Ok((s.f_bavail as u64).saturating_mul(s.f_frsize as u64))
+    crate::sys::free_bytes(p).map_err(|e| Error::io("cannot check free space on", p, e))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -624,11 +584,16 @@ pub fn absolute(p: &Path) -> Result<PathBuf> {
     } else {
         std::env::current_dir().map_err(|e| Error::io("cannot read current directory", p, e))?
     };
-    let mut out = PathBuf::from("/");
+    let mut out = PathBuf::new();
     for c in base.join(p).components() {
         use std::path::Component::*;
         match c {
-            RootDir | Prefix(_) => out = PathBuf::from("/"),
+            Prefix(x) => out = PathBuf::from(x.as_os_str()),
+            RootDir => {
+                let mut r = out.into_os_string();
+                r.push(std::path::MAIN_SEPARATOR_STR);
+                out = r.into();
+            }
             CurDir => {}
             ParentDir => {
                 out.pop();
@@ -663,7 +628,7 @@ pub fn onramp_dir(
     } else {
         "state"
     };
-    crate::platform::default_home(home_rel, kind).ok_or_else(|| {
+    crate::sys::default_home(home_rel, kind).ok_or_else(|| {
         Error::new(
             Code::State,
             format!("cannot place the {what}: set {env_var}, {xdg_var} or HOME"),
@@ -674,7 +639,7 @@ pub fn onramp_dir(
 /// Expand a leading `~/` with the user's home directory.
 pub fn expand_home(s: &str) -> PathBuf {
     if let Some(rest) = s.strip_prefix("~/")
-        && let Some(h) = crate::platform::home_dir()
+        && let Some(h) = crate::sys::home_dir()
     {
         return PathBuf::from(h).join(rest);
     }
@@ -684,7 +649,7 @@ pub fn expand_home(s: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("onramp-fsutil-{name}-{}", std::process::id()));

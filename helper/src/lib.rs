@@ -5,8 +5,7 @@
 //! own layer (without circles) or of a layer below, as `tests/layers.py`
 //! checks.
 
-// layer base: errors, output, signals, faults, the platform, JSON, descriptors, signatures
-pub mod dirfd;
+// layer base: errors, output, signals, faults, the platform and its OS halves, JSON, signatures
 pub mod error;
 pub mod fault;
 pub mod json;
@@ -14,6 +13,7 @@ pub mod out;
 pub mod platform;
 pub mod sign;
 pub mod signal;
+pub mod sys;
 
 // layer files: durable writes, directories root may use, paths beneath the prefix
 pub mod beneath;

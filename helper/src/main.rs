@@ -4,16 +4,15 @@
 //! `lib.rs`, does the work) and maps its result to a documented exit code. It never panics out (exit 101): a
 //! panic is reported as an internal error, exit 1.
 
-use onramp::{cli, error, out, run, signal};
+use onramp::{cli, error, out, signal, sys};
 
 fn main() {
     // Files and directories onramp creates are never group/other-writable,
     // whatever umask the caller had (install.sh sets the same).
-    // SAFETY: umask has no preconditions.
-    unsafe { libc::umask(0o022) };
+    sys::set_umask();
     // Descriptors inherited from the caller (`install.sh 7<secret`) must not
     // reach the recipes and commands onramp runs.
-    run::seal_inherited_fds();
+    sys::seal_inherited_fds();
     // As root, another user's HOME/XDG_* (sudo -E) places nothing: they are
     // dropped here, before any thread, for every command and child.
     for note in onramp::trust::own_environment() {

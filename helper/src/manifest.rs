@@ -895,10 +895,13 @@ fn validate_component(c: &Component, at: &str) -> Result<()> {
         if a.strip_components.is_some_and(|n| n > 16) {
             return bad(&format!("{aat}.strip_components"), "at most 16");
         }
-        if a.unpack.is_some() && c.install_dir.is_none() {
+        if a.unpack.is_some() && c.install_dir.is_none() && c.kind != Kind::Worker {
             return bad(at, "an artifact with \"unpack\" needs \"install_dir\"");
         }
-        if a.unpack.is_none() && c.kind != Kind::Server && c.install_path.is_none() {
+        if a.unpack.is_none()
+            && !matches!(c.kind, Kind::Server | Kind::Worker)
+            && c.install_path.is_none()
+        {
             return bad(at, "a single-file artifact needs \"install_path\"");
         }
     }
@@ -1104,13 +1107,16 @@ pub fn is_sha256(s: &str) -> bool {
 }
 
 fn validate_worker(c: &Component, at: &str) -> Result<()> {
-    if !c.artifacts.is_empty() {
+    // Artifacts of a worker are prebuilt builds, by target (Windows has no
+    // PKGBUILD builds): archives unpacked into its install_dir.
+    if c.artifacts.values().any(|a| a.unpack.is_none()) {
         return bad(
             &format!("{at}.artifacts"),
-            "a worker is built from its recipe; its sources go in the PKGBUILD, not in artifacts",
+            "a worker's artifacts are prebuilt builds for their targets: each must be an archive (set \"unpack\"); the recipe's sources go in the PKGBUILD",
         );
     }
     match (&c.recipe, &c.catalog) {
+        (None, None) if !c.artifacts.is_empty() => {}
         (Some(r), None) => {
             let rat = format!("{at}.recipe");
             match (&r.url, &r.path) {
@@ -1148,7 +1154,7 @@ fn validate_worker(c: &Component, at: &str) -> Result<()> {
         _ => {
             return bad(
                 at,
-                "a worker needs exactly one of \"recipe\" (a pinned PKGBUILD) or \"catalog\"",
+                "a worker needs exactly one of \"recipe\" (a pinned PKGBUILD) or \"catalog\", or prebuilt \"artifacts\"",
             );
         }
     }

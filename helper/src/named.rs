@@ -7,10 +7,9 @@
 //! file another user planted at that name is then refused, never appended
 //! to, replaced through, or waited on.
 
-use crate::dirfd::Kind;
 use crate::error::{Code, Error, Result};
+use crate::sys::dirfd::Kind;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 const FIX: &str = "as root, name a file in a directory only root can write (such as the state directory or /root)";
@@ -34,7 +33,7 @@ pub fn precheck(path: &Path, what: &str) -> Result<()> {
 /// An open file is what it should be: a regular file, and as root root's
 /// own with one name.
 fn judge(f: &File, path: &Path, what: &str) -> Result<()> {
-    let st = crate::dirfd::fstat(f).map_err(|e| Error::io("cannot stat", path, e))?;
+    let st = crate::sys::dirfd::fstat(f).map_err(|e| Error::io("cannot stat", path, e))?;
     let why = if st.kind != Kind::File {
         Some("it is not a regular file (a FIFO, a device or a directory?)".to_string())
     } else if crate::fsutil::is_root() && st.uid != 0 {
@@ -58,18 +57,11 @@ fn judge(f: &File, path: &Path, what: &str) -> Result<()> {
 
 /// Back to blocking I/O once the file is known to be a regular one.
 fn blocking(f: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
-        if fl >= 0 {
-            libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
-        }
-    }
+    crate::sys::set_blocking(f);
 }
 
 fn refuse_link(e: std::io::Error, path: &Path, what: &str) -> Error {
-    if e.raw_os_error() == Some(libc::ELOOP) {
+    if crate::sys::is_link_refused(&e) {
         return Error::new(
             Code::Unsafe,
             format!(
@@ -78,7 +70,7 @@ fn refuse_link(e: std::io::Error, path: &Path, what: &str) -> Error {
             ),
         );
     }
-    if e.raw_os_error() == Some(libc::ENXIO) {
+    if crate::sys::is_special_refused(&e) {
         return Error::new(
             Code::Unsafe,
             format!(
@@ -98,10 +90,9 @@ pub fn open_append(path: &Path, what: &str) -> Result<File> {
         let mut o = OpenOptions::new();
         o.read(true).append(true);
         if create {
-            o.create_new(true).mode(0o644);
+            crate::sys::create_mode(o.create_new(true), 0o644);
         }
-        o.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-            .open(&abs)
+        crate::sys::open_no_follow_nonblock(&mut o, &abs)
     };
     let f = match crate::fault::io("create", &abs, || open(true)) {
         Ok(f) => f,
@@ -119,20 +110,15 @@ pub fn open_append(path: &Path, what: &str) -> Result<File> {
 /// must belong to this process's uid (a file that decides whom onramp
 /// talks to). Never through a link, never blocking on a FIFO.
 pub fn open_read(path: &Path, what: &str, own: bool) -> Result<Option<File>> {
-    let f = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    {
+    let f = match crate::sys::open_no_follow_nonblock(OpenOptions::new().read(true), path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(refuse_link(e, path, what)),
     };
     judge(&f, path, what)?;
     if own {
-        // SAFETY: geteuid has no preconditions.
-        let me = unsafe { libc::geteuid() };
-        let st = crate::dirfd::fstat(&f).map_err(|e| Error::io("cannot stat", path, e))?;
+        let me = crate::sys::my_uid();
+        let st = crate::sys::dirfd::fstat(&f).map_err(|e| Error::io("cannot stat", path, e))?;
         if st.uid != me {
             return Err(Error::new(
                 Code::Unsafe,

@@ -9,7 +9,7 @@
 //! shown as `\xNN` (event streams keep the text, JSON-escaped).
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Characters that change how a terminal shows text rather than being text:
 /// C0 and C1 controls, DEL, and the Unicode bidirectional and invisible
@@ -74,8 +74,7 @@ pub fn raw(s: &str) {
 /// terminal, control characters are made visible (newlines are kept); a
 /// pipe gets the bytes as they are.
 pub fn stdout_line(s: &str) {
-    // SAFETY: isatty only inspects the descriptor.
-    let tty = unsafe { libc::isatty(1) == 1 };
+    let tty = std::io::stdout().is_terminal();
     let s = if tty {
         clean_with(s, true)
     } else {
@@ -88,8 +87,7 @@ pub fn stdout_line(s: &str) {
 }
 
 pub fn stderr_is_tty() -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(2) == 1 }
+    std::io::stderr().is_terminal()
 }
 
 /// At most `max` bytes of `s` (cut at a character boundary), with a note of
@@ -112,12 +110,7 @@ macro_rules! say {
 
 /// Columns of the terminal on stderr (0 when it is not one).
 pub fn term_width() -> usize {
-    // SAFETY: TIOCGWINSZ fills the winsize we pass; fd 2 may be anything.
-    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    if unsafe { libc::ioctl(2, libc::TIOCGWINSZ, &mut ws) } == 0 {
-        return usize::from(ws.ws_col);
-    }
-    0
+    crate::sys::term_width()
 }
 
 #[cfg(test)]

@@ -163,16 +163,37 @@ fn resolve_one(man: &Loaded, c: &Component, target: &str) -> Planned {
         .choices
         .get(&c.id)
         .is_some_and(|ch| ch.variant.is_none());
+    // A worker without a prebuilt artifact here is built from its recipe,
+    // which only a Unix target can do.
+    let unbuilt = match c.kind {
+        Kind::Worker => {
+            art.is_none() && (cannot_build(target) || (c.recipe.is_none() && c.catalog.is_none()))
+        }
+        _ => !c.artifacts.is_empty() && art.is_none(),
+    };
     Planned {
         id: c.id.clone(),
         kind: c.kind,
         optional: c.optional,
-        no_build: unfit || (!c.artifacts.is_empty() && art.is_none()),
+        no_build: unfit || unbuilt,
         unpack: art.and_then(|a| a.unpack),
         unpacked_size: art.and_then(|a| a.unpacked_size),
         strip: art.and_then(|a| a.strip_components).unwrap_or(0) as usize,
         want,
     }
+}
+
+/// Targets where a PKGBUILD cannot be built (no bash, no build users):
+/// workers install there only from a prebuilt artifact.
+pub fn cannot_build(target: &str) -> bool {
+    target.starts_with("windows-")
+}
+
+/// Why a worker has no build for `target`, and the fix.
+pub fn worker_unbuilt(id: &str, target: &str) -> String {
+    format!(
+        "worker {id} is built from a PKGBUILD, which needs bash and a Unix build user: {target} cannot build it; give {id} a prebuilt archive for {target} (\"artifacts\": {{\"{target}\": {{... \"unpack\": \"tar.gz\"}}}}, in the component or in a variant), or mark it optional"
+    )
 }
 
 /// Resolve every component for `target`, checking that dependencies point
@@ -257,6 +278,14 @@ pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
                 .filter(|c| c.variant.is_none());
             let what = match (&p.want, p.no_build) {
                 (_, true) if unfit.is_some() => "no variant fits this machine, skipped".to_string(),
+                (_, true) if p.kind == Kind::Worker && cannot_build(target) => {
+                    "a PKGBUILD build, which this target cannot run: skipped".to_string()
+                }
+                (Some(w), _) if p.kind == Kind::Worker => format!(
+                    "prebuilt, {} from {}",
+                    fsutil::human_bytes(w.size),
+                    w.source.describe()
+                ),
                 (_, true) => "no build for this target, skipped".to_string(),
                 (Some(w), _) => format!(
                     "{} from {}",
@@ -317,5 +346,46 @@ mod tests {
         let before = plan_id(&man, Path::new("/p"), "linux-x86_64");
         select(&mut man, &Hardware::default(), Some("all")).expect("select");
         assert_ne!(plan_id(&man, Path::new("/p"), "linux-x86_64"), before);
+    }
+
+    fn with_worker(worker: &str) -> Loaded {
+        let text = format!(r#"{{"schema":1,"name":"s","version":"1","components":[{worker}]}}"#);
+        crate::manifest::from_bytes(PathBuf::from("/x/manifest.json"), text.as_bytes(), None)
+            .expect("manifest")
+    }
+
+    #[test]
+    fn a_worker_builds_on_unix_and_needs_a_prebuilt_archive_on_windows() {
+        let sha = "b".repeat(64);
+        let recipe = format!(r#""recipe":{{"path":"w/PKGBUILD","sha256":"{sha}"}}"#);
+        let man = with_worker(&format!(r#"{{"id":"w","kind":"worker",{recipe}}}"#));
+        let on = |t: &str| resolve(&man, t).expect("resolve").remove(0);
+        assert!(!on("linux-x86_64").no_build);
+        assert!(on("linux-x86_64").want.is_none());
+        assert!(on("windows-x86_64").no_build);
+        let msg = worker_unbuilt("w", "windows-x86_64");
+        assert!(msg.contains("worker w") && msg.contains("prebuilt archive for windows-x86_64"));
+        // A prebuilt archive for Windows: fetched there, built elsewhere.
+        let art = format!(
+            r#""artifacts":{{"windows-x86_64":{{"path":"w.tar.gz","size":9,"sha256":"{sha}","unpack":"tar.gz"}}}}"#
+        );
+        let man = with_worker(&format!(r#"{{"id":"w","kind":"worker",{recipe},{art}}}"#));
+        let on = |t: &str| resolve(&man, t).expect("resolve").remove(0);
+        assert!(!on("windows-x86_64").no_build);
+        assert_eq!(on("windows-x86_64").want.map(|w| w.size), Some(9));
+        assert!(!on("linux-aarch64").no_build);
+        assert!(on("linux-aarch64").want.is_none());
+        // Prebuilt only: no build where there is no archive.
+        let man = with_worker(&format!(r#"{{"id":"w","kind":"worker",{art}}}"#));
+        assert!(resolve(&man, "linux-x86_64").expect("resolve")[0].no_build);
+        // A worker's artifact must be an archive.
+        let text = format!(
+            r#"{{"schema":1,"name":"s","version":"1","components":[{{"id":"w","kind":"worker","artifacts":{{"any":{{"path":"w","size":9,"sha256":"{sha}"}}}}}}]}}"#
+        );
+        let Err(e) = crate::manifest::from_bytes(PathBuf::from("/x/m.json"), text.as_bytes(), None)
+        else {
+            panic!("a worker's single-file artifact was accepted");
+        };
+        assert!(e.msg.contains("prebuilt builds"), "{}", e.msg);
     }
 }

@@ -343,7 +343,7 @@ pub fn serve_main(f: &Serve) -> Result<i32> {
         .local_addr()
         .map_err(|e| Error::new(Code::Internal, format!("cannot read the bound port: {e}")))?
         .port();
-    let token = fsutil::hex(&crate::platform::random_bytes(16).map_err(|e| {
+    let token = fsutil::hex(&crate::sys::random_bytes(16).map_err(|e| {
         Error::new(
             Code::Internal,
             format!("cannot make a token (random source): {e}"),
@@ -365,7 +365,7 @@ pub fn serve_main(f: &Serve) -> Result<i32> {
     out::stdout_line(&url);
     out::stdout_line(&events.display().to_string());
     if !f.foreground {
-        crate::platform::detach().map_err(|e| {
+        crate::sys::detach().map_err(|e| {
             Error::new(
                 Code::Internal,
                 format!("cannot start the progress server in the background: {e}"),

@@ -247,12 +247,7 @@ impl Action {
 pub fn rmdir_if_empty(d: &Path) -> Result<bool> {
     match crate::fault::io("unlink", d, || std::fs::remove_dir(d)) {
         Ok(()) => Ok(true),
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOENT | libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR)
-            ) =>
-        {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || crate::beneath::not_removable(&e) => {
             Ok(false)
         }
         Err(e) => Err(Error::io("cannot remove directory", d, e)),

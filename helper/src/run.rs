@@ -8,7 +8,6 @@
 //! (a build, or a PKGBUILD read with `--eval`) gets `BUILD_PATH`.
 
 use crate::error::{Code, Error, Result};
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -120,45 +119,6 @@ pub struct Spec {
     pub read_only: Vec<std::path::PathBuf>,
 }
 
-/// Mark every descriptor above stderr close-on-exec, so nothing inherited
-/// by this process (`install.sh 7<secret`) reaches a child. The helper's own
-/// files are opened close-on-exec by std; this covers what it was given.
-pub fn seal_inherited_fds() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            )
-        };
-        if rc == 0 {
-            return;
-        }
-    }
-    // Older kernels and other systems: the descriptors that are open.
-    let dir = if Path::new("/proc/self/fd").is_dir() {
-        "/proc/self/fd"
-    } else {
-        "/dev/fd"
-    };
-    let fds: Vec<libc::c_int> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .filter(|fd| *fd > 2)
-                .collect()
-        })
-        .unwrap_or_default();
-    for fd in fds {
-        // SAFETY: F_SETFD on a descriptor number; a closed one gives EBADF.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
-}
-
 /// A fresh private directory `onramp-TAG-PID-N` under the temp dir, mode
 /// 0700, ours. Ones of ours left by a killed onramp (PID gone) are removed
 /// first.
@@ -174,8 +134,7 @@ pub fn private_dir(tag: &str) -> Result<std::path::PathBuf> {
         ));
         match std::fs::create_dir(&p) {
             Ok(()) => {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
+                crate::sys::set_path_mode(&p, 0o700)
                     .map_err(|e| Error::io("cannot chmod", &p, e))?;
                 return Ok(p);
             }
@@ -187,9 +146,7 @@ pub fn private_dir(tag: &str) -> Result<std::path::PathBuf> {
 
 /// Remove `PREFIX...-PID-N` directories of ours whose PID is gone.
 fn sweep_stale(base: &Path, prefix: &str) {
-    use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = crate::sys::my_uid();
     let Ok(rd) = std::fs::read_dir(base) else {
         return;
     };
@@ -204,9 +161,10 @@ fn sweep_stale(base: &Path, prefix: &str) {
         };
         let alive = pid
             .parse::<u32>()
-            .map(|p| Path::new(&format!("/proc/{p}")).exists())
+            .map(crate::sys::process_alive)
             .unwrap_or(true);
-        let ours = std::fs::symlink_metadata(e.path()).is_ok_and(|m| m.is_dir() && m.uid() == me);
+        let ours = std::fs::symlink_metadata(e.path())
+            .is_ok_and(|m| m.is_dir() && crate::sys::owner_of(&m) == me);
         if !alive && ours {
             crate::fsutil::remove_tree(e.path());
         }
@@ -272,36 +230,7 @@ pub fn on_build_path(c: &str) -> bool {
 }
 
 fn is_exec(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// The mount flags of the filesystem of `p` that a remount in a user
-/// namespace must keep (the kernel locks them), for `read_only`.
-fn locked_flags(p: &Path) -> libc::c_ulong {
-    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()) else {
-        return 0;
-    };
-    // SAFETY: statvfs fills the struct we pass.
-    let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-        return 0;
-    }
-    let f = s.f_flag;
-    let mut out: libc::c_ulong = 0;
-    for (st, ms) in [
-        (libc::ST_NOSUID, libc::MS_NOSUID),
-        (libc::ST_NODEV, libc::MS_NODEV),
-        (libc::ST_NOEXEC, libc::MS_NOEXEC),
-        (libc::ST_NOATIME, libc::MS_NOATIME),
-        (libc::ST_NODIRATIME, libc::MS_NODIRATIME),
-        (libc::ST_RELATIME, libc::MS_RELATIME),
-    ] {
-        if f & st != 0 {
-            out |= ms;
-        }
-    }
-    out
+    std::fs::metadata(p).is_ok_and(|m| crate::sys::is_executable(&m))
 }
 
 /// Run `argv` in `cwd` as `spec` says.
@@ -317,102 +246,32 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    crate::platform::own_group(&mut cmd);
+    crate::sys::own_group(&mut cmd);
     if spec.clear_env {
         cmd.env_clear();
     }
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }
-    let user = spec.user;
-    let isolate_net = spec.isolate_net;
-    let contain = spec.contain;
-    // Prepared before the fork: pre_exec may not allocate.
-    let read_only: Vec<(std::ffi::CString, libc::c_ulong)> = spec
-        .read_only
-        .iter()
-        .filter(|p| p.is_dir())
-        .filter_map(|p| {
-            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok()?;
-            Some((c, locked_flags(p)))
-        })
-        .collect();
+    let (user, contain) = (spec.user, spec.contain);
     if contain && user.is_none() {
-        crate::sandbox::become_subreaper();
+        crate::sys::become_subreaper();
     }
     // If the helper is killed (even with SIGKILL), the command dies with it
-    // instead of running on unsupervised. Dropping to another user happens
-    // after that, so the death signal stays armed.
-    // SAFETY: prctl, setgroups, setgid and setuid are async-signal-safe and
-    // touch no memory of ours.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // Nothing inherited above stderr reaches the command.
-            libc::syscall(
-                libc::SYS_close_range,
-                3u32,
-                u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC,
-            );
-            if contain {
-                // No setuid binary gives recipe code more than it has.
-                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-            }
-            if isolate_net {
-                let root = libc::geteuid() == 0;
-                let flags = if root {
-                    libc::CLONE_NEWNET
-                } else {
-                    libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS
-                };
-                // Unprivileged user namespaces may be disabled: then the
-                // recipe keeps the network (documented), it still runs as us.
-                let ok = libc::unshare(flags) == 0;
-                if !ok && root {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if ok && !root && !read_only.is_empty() {
-                    // Our own copy of the mount table, changes kept to it.
-                    libc::mount(
-                        std::ptr::null(),
-                        c"/".as_ptr(),
-                        std::ptr::null(),
-                        libc::MS_REC | libc::MS_PRIVATE,
-                        std::ptr::null(),
-                    );
-                    for (p, keep) in &read_only {
-                        if libc::mount(
-                            p.as_ptr(),
-                            p.as_ptr(),
-                            std::ptr::null(),
-                            libc::MS_BIND | libc::MS_REC,
-                            std::ptr::null(),
-                        ) == 0
-                        {
-                            libc::mount(
-                                std::ptr::null(),
-                                p.as_ptr(),
-                                std::ptr::null(),
-                                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | keep,
-                                std::ptr::null(),
-                            );
-                        }
-                    }
-                }
-            }
-            if let Some((uid, gid)) = user {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setgid(gid) != 0
-                    || libc::setuid(uid) != 0
-                {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            }
-            Ok(())
-        });
-    }
+    // instead of running on unsupervised; dropping to another user happens
+    // after that, so the death signal stays armed (see `sys::confine`).
+    let confine = crate::sys::Confine {
+        user,
+        isolate_net: spec.isolate_net,
+        contain,
+        read_only: spec.read_only.clone(),
+    };
+    crate::sys::confine(&mut cmd, &confine).map_err(|e| {
+        Error::new(
+            Code::Platform,
+            format!("cannot run {} here: {e}", prog_path.display()),
+        )
+    })?;
     let mut child = cmd.spawn().map_err(|e| {
         Error::new(
             Code::Internal,
@@ -471,7 +330,7 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
         }));
     }
     let start = Instant::now();
-    let group = crate::platform::Group::of(&child).map_err(|e| {
+    let group = crate::sys::Group::of(&child).map_err(|e| {
         Error::new(
             Code::Internal,
             format!("cannot group the processes of {prog}: {e}"),
@@ -534,7 +393,7 @@ pub fn run_spec(argv: &[String], cwd: &Path, spec: &Spec) -> Result<Outcome> {
 /// loses every process of the build user (as root) or every descendant of
 /// ours (not as root), wherever they moved (`setsid`, a double fork).
 fn end_everything(
-    group: &crate::platform::Group,
+    group: &crate::sys::Group,
     user: Option<(u32, u32)>,
     contain: bool,
 ) -> Result<()> {
@@ -552,7 +411,7 @@ fn end_everything(
 }
 
 /// TERM the whole group, wait up to 3 s, then KILL.
-fn kill_group(group: &crate::platform::Group, child: &mut std::process::Child) {
+fn kill_group(group: &crate::sys::Group, child: &mut std::process::Child) {
     group.terminate();
     let until = Instant::now() + Duration::from_secs(3);
     while Instant::now() < until {

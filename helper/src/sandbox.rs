@@ -18,7 +18,6 @@
 
 use crate::error::{Code, Error, Result, err};
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -152,35 +151,12 @@ fn pid_list(pids: &[u32]) -> String {
 pub fn kill_uid(uid: u32, gid: u32) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        // SAFETY: the child only drops to the uid, signals and exits: no
-        // allocation or lock, which is what a forked child of a threaded
-        // process may do. (The libc wrappers, not raw calls: on i686 and
-        // armv7 the raw setresuid takes 16-bit ids.)
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            unsafe {
-                if libc::setgroups(0, std::ptr::null()) != 0
-                    || libc::setresgid(gid, gid, gid) != 0
-                    || libc::setresuid(uid, uid, uid) != 0
-                {
-                    libc::_exit(2);
-                }
-                libc::kill(-1, libc::SIGKILL);
-                libc::_exit(0);
-            }
-        }
-        if pid < 0 {
-            return Err(Error::new(
+        crate::sys::kill_all_of(uid, gid).map_err(|e| {
+            Error::new(
                 Code::Internal,
-                format!(
-                    "cannot stop the build user's processes: fork: {}",
-                    std::io::Error::last_os_error()
-                ),
-            ));
-        }
-        let mut status = 0;
-        // SAFETY: waiting for the child we just forked.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
+                format!("cannot stop the build user's processes: {e}"),
+            )
+        })?;
         if !Path::new("/proc/self").exists() {
             return Ok(());
         }
@@ -217,20 +193,19 @@ fn lock_dir() -> Result<PathBuf> {
 
 fn open_lock(dir: &Path, uid: u32) -> Result<File> {
     let p = dir.join(format!("build-user-{uid}.lock"));
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&p)
-        .map_err(|e| Error::io("cannot open", &p, e))
+    crate::sys::open_no_follow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        &p,
+    )
+    .map_err(|e| Error::io("cannot open", &p, e))
 }
 
 fn try_lock(f: &File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on our own descriptor.
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    crate::sys::try_lock(f)
 }
 
 /// The build user for one build: None when not root (recipes run as the
@@ -360,16 +335,6 @@ fn pooled(dir: &Path) -> Result<BuildUser> {
     }
 }
 
-/// Not as root: make this process the reaper of every orphan its children
-/// leave, so they stay findable as its descendants.
-pub fn become_subreaper() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: a process attribute of our own.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1);
-    }
-}
-
 /// PIDs of the live descendants of this process.
 fn descendants() -> Vec<i32> {
     let me = std::process::id() as i32;
@@ -416,17 +381,10 @@ pub fn kill_descendants() {
     loop {
         let left = descendants();
         for p in &left {
-            // SAFETY: signalling a descendant of ours.
-            unsafe { libc::kill(*p, libc::SIGKILL) };
+            crate::sys::kill_process(*p as u32);
         }
         // Reap what died (we are their subreaper).
-        loop {
-            let mut st = 0;
-            // SAFETY: reaping our own exited children, without blocking.
-            if unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) } <= 0 {
-                break;
-            }
-        }
+        crate::sys::reap_exited();
         if left.is_empty() || Instant::now() >= deadline {
             return;
         }

@@ -14,8 +14,6 @@ use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use crate::manifest::Service;
 use crate::state::Record;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,8 +46,7 @@ pub fn manager() -> Result<Manager> {
             );
         }
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if crate::sys::is_admin() {
         return Ok(Manager::Pidfile);
     }
     Ok(if systemctl(&["show-environment"]).is_ok() {
@@ -169,13 +166,11 @@ fn start_supervised(s: &Start) -> Result<Record> {
             format!("cannot find the helper itself: {e}"),
         )
     })?;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&log)
-        .map_err(|e| Error::io("cannot open the service log", &log, e))?;
+    let out = crate::sys::open_no_follow(
+        crate::sys::create_mode(std::fs::OpenOptions::new().create(true).append(true), 0o600),
+        &log,
+    )
+    .map_err(|e| Error::io("cannot open the service log", &log, e))?;
     let err_out = out
         .try_clone()
         .map_err(|e| Error::io("cannot open the service log", &log, e))?;
@@ -190,14 +185,9 @@ fn start_supervised(s: &Start) -> Result<Record> {
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err_out);
-    // SAFETY: setsid is async-signal-safe; a session of its own, so the
-    // installer's Ctrl-C or its end does not reach the service.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
+    // A session of its own, so the installer's Ctrl-C or its end does not
+    // reach the service.
+    crate::sys::detached(&mut cmd);
     let child = cmd.spawn().map_err(|e| {
         Error::new(
             Code::Internal,
@@ -346,22 +336,14 @@ fn stop_pidfile(pidfile: &Path, timeout: Duration) -> Result<()> {
         fsutil::remove(pidfile);
         return Ok(());
     };
-    // SAFETY: plain signals to a process we verified is ours.
-    unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    crate::sys::stop_process(pid);
     let deadline = Instant::now() + timeout + Duration::from_secs(2);
     while Instant::now() < deadline && pid_alive(pidfile).is_some() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Whatever is left in its process group (the supervisor, when it did
     // not stop in time; a grandchild the command left behind) is killed.
-    // SAFETY: the supervisor led this group; signal 0 checks it still has
-    // a member before the group is signalled.
-    unsafe {
-        let pg = -(pid as libc::pid_t);
-        if libc::kill(pg, 0) == 0 {
-            libc::kill(pg, libc::SIGKILL);
-        }
-    }
+    crate::sys::kill_tree_of(pid);
     fsutil::remove(pidfile);
     Ok(())
 }
@@ -412,8 +394,7 @@ pub fn supervise_main(rest: &[String]) -> Result<i32> {
             if crate::signal::interrupted() {
                 // TERM to our whole process group (the session we lead):
                 // the command and whatever it started. Ours is a flag.
-                // SAFETY: signals to our own group.
-                unsafe { libc::kill(0, libc::SIGTERM) };
+                crate::sys::stop_own_group();
                 let deadline = Instant::now() + timeout;
                 while Instant::now() < deadline {
                     if let Ok(Some(_)) = child.try_wait() {

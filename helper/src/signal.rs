@@ -7,20 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+fn on_signal() {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-/// Install handlers for SIGINT and SIGTERM, and ignore SIGPIPE so a closed
-/// stdout becomes an error we ignore rather than a silent death.
+/// Set the flag on SIGINT and SIGTERM (Ctrl-C, Ctrl-Break and a closed
+/// console on Windows), and ignore SIGPIPE so a closed stdout becomes an
+/// error we ignore rather than a silent death.
 pub fn install() {
-    // SAFETY: the handler is async-signal-safe (one atomic store).
-    unsafe {
-        let h = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        libc::signal(libc::SIGINT, h);
-        libc::signal(libc::SIGTERM, h);
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-    }
+    crate::sys::on_interrupt(on_signal);
 }
 
 pub fn interrupted() -> bool {

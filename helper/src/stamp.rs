@@ -10,7 +10,6 @@ use crate::error::{Code, Error, Result};
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Most entries one component's stamps hold (a bound on what an untrusted
@@ -84,7 +83,7 @@ pub fn take(prefix: &Path, paths: &[String], known: &BTreeMap<String, String>) -
             rel,
             Stamp {
                 size: m.len(),
-                mtime: (m.mtime(), m.mtime_nsec()),
+                mtime: mtime(&m),
                 sha256,
                 link,
             },
@@ -134,11 +133,29 @@ pub fn check(prefix: &Path, stamps: &Stamps, deep: bool) -> Result<Vec<Finding>>
                 .map(|h| h != s.sha256)
                 .unwrap_or(true)
         } else {
-            (m.mtime(), m.mtime_nsec()) != s.mtime
+            mtime(&m) != s.mtime
         };
         if changed {
             out.push(Finding::Changed(rel.clone()));
         }
     }
     Ok(out)
+}
+
+/// Last modification as (seconds, nanoseconds) since the Unix epoch, the
+/// way `stat` gives it (-1.5 s is (-2, 500000000)).
+fn mtime(m: &std::fs::Metadata) -> (i64, i64) {
+    let Ok(t) = m.modified() else { return (0, 0) };
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, i64::from(d.subsec_nanos())),
+        Err(e) => {
+            let d = e.duration();
+            let (s, n) = (d.as_secs() as i64, i64::from(d.subsec_nanos()));
+            if n == 0 {
+                (-s, 0)
+            } else {
+                (-s - 1, 1_000_000_000 - n)
+            }
+        }
+    }
 }

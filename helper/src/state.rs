@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const SCHEMA: u32 = 1;
@@ -459,13 +458,14 @@ impl Store {
         })?;
         let lock_path = dir.join("lock");
         let f = crate::fault::io("create", &lock_path, || {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&lock_path)
+            crate::sys::open_no_follow(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false),
+                &lock_path,
+            )
         })
         .map_err(|e| {
             Error::new(
@@ -604,19 +604,7 @@ impl Store {
 /// gone, or dead and not yet reaped (a zombie: a killed installer whose
 /// parent died with it lingers so until init reaps it).
 pub fn process_start(pid: u32) -> Option<u64> {
-    if let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // Field 22; the command name (field 2) may hold spaces, so split after ')'.
-        let mut fields = s.rsplit_once(')')?.1.split_whitespace();
-        if matches!(fields.next(), Some("Z" | "X" | "x")) {
-            return None;
-        }
-        return fields.nth(18)?.parse().ok();
-    }
-    // No /proc: fall back to "alive or not".
-    // SAFETY: signal 0 only checks for existence.
-    let alive = unsafe { libc::kill(pid as libc::pid_t, 0) == 0 }
-        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-    alive.then_some(0)
+    crate::sys::process_start(pid)
 }
 
 pub fn owner_of(pid: u32) -> Result<Owner> {

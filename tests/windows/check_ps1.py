@@ -513,45 +513,69 @@ def truncation(path):
     return 0
 
 
-# Private items of platform.rs that only one side needs.
-ONE_SIDED = {"win"}  # the kernel32 declarations behind the Windows Group
+# What only code under helper/src/sys/ may name: the OS's own APIs and
+# the cfg switches between them.
+OS_NAMES = re.compile(
+    r"\blibc::|std::os::(?:unix|windows|fd)|cfg!?\((?:[^()]*\b)?(?:unix|windows|target_os)\b")
+TEST_MOD = re.compile(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{")
+PUB_ITEM = re.compile(
+    r"^\s*pub(?:\(crate\))? (?:unsafe )?(fn|struct|enum|const|static|type|mod) (\w+)", re.M)
+
+
+def pub_items(*paths):
+    """(kind, name) of the public items (methods included) in `paths`,
+    outside test modules."""
+    out = set()
+    for p in paths:
+        t = open(p).read()
+        m = TEST_MOD.search(t)
+        out |= set(PUB_ITEM.findall(t[: m.start()] if m else t))
+    return out
 
 
 def platform(repo):
+    """Every OS difference lives in helper/src/sys/: no other module (but
+    its test modules) names libc, std::os::{unix,windows,fd} or an OS cfg;
+    and each family's files offer the same public items."""
     import glob
     import os
     errs = []
     src = f"{repo}/helper/src"
     files = sorted(glob.glob(f"{src}/**/*.rs", recursive=True))
-    unix_only = []
     for f in files:
         rel = os.path.relpath(f, src)
+        if rel.startswith("sys" + os.sep):
+            continue
         t = open(f).read()
-        if rel != "platform.rs" and re.search(r"cfg\((?:target_os\s*=\s*\"windows\"|windows)", t):
-            errs.append(f"helper/src/{rel}: cfg(windows) outside platform.rs; put the difference in platform")
-        if rel != "platform.rs" and re.search(r"std::os::unix|\blibc::", t):
-            unix_only.append(rel)
-    t = open(f"{src}/platform.rs").read()
-    items = {"unix": set(), "windows": set()}
-    for m in re.finditer(r"#\[cfg\((unix|windows)\)\]\s*(?:#\[[^\]]*\]\s*)*(?:pub(?:\(crate\))? )?(fn|struct|enum|mod|const|impl|type)\s+(\w+)", t):
-        items[m.group(1)].add((m.group(2), m.group(3)))
-    for kind, name in sorted(items["windows"] - items["unix"]):
-        if name not in ONE_SIDED:
-            errs.append(f"platform.rs: {kind} {name} has a cfg(windows) version and no cfg(unix) one")
-    for kind, name in sorted(items["unix"] - items["windows"]):
-        if name not in ONE_SIDED:
-            errs.append(f"platform.rs: {kind} {name} has a cfg(unix) version and no cfg(windows) one")
-    readme = open(f"{repo}/README.md").read()
-    m = re.search(r"<!-- unix-only -->(.*?)<!-- /unix-only -->", readme, re.S)
-    listed = sorted(re.findall(r"`([\w/]+\.rs)`", m.group(1))) if m else []
-    if listed != unix_only:
-        errs.append(f"README's list of modules that use Unix APIs directly is {listed}; they are {unix_only}")
+        m = TEST_MOD.search(t)
+        body = t[: m.start()] if m else t
+        for n, line in enumerate(body.splitlines(), 1):
+            if OS_NAMES.search(line.split("//")[0]):
+                errs.append(f"helper/src/{rel}:{n}: names the OS directly "
+                            f"({line.strip()[:60]}); put the difference in sys/")
+    s = f"{src}/sys"
+    pairs = [
+        ("unix", [f"{s}/unix/mod.rs", f"{s}/unix/linux.rs"],
+         "windows", [f"{s}/windows/mod.rs"]),
+        ("linux", [f"{s}/unix/linux.rs"], "macos", [f"{s}/unix/macos.rs"]),
+        ("unix dirfd", [f"{s}/unix/dirfd.rs"], "windows dirfd", [f"{s}/windows/dirfd.rs"]),
+    ]
+    total = 0
+    for an, af, bn, bf in pairs:
+        a, b = pub_items(*af), pub_items(*bf)
+        # ffi declarations are the Windows half's own means, not a pair.
+        b.discard(("mod", "ffi"))
+        for kind, name in sorted(b - a):
+            errs.append(f"sys: {kind} {name} has a {bn} version and no {an} one")
+        for kind, name in sorted(a - b):
+            errs.append(f"sys: {kind} {name} has a {an} version and no {bn} one")
+        total += len(a & b)
     for e in errs:
         print(e)
     if errs:
         return 1
-    pairs = len(items["windows"] - {(k, n) for k, n in items["windows"] if n in ONE_SIDED})
-    print(f"platform: {pairs} items paired for unix and windows; {len(unix_only)} modules still Unix-only, as README says")
+    print(f"platform: {total} items paired across unix/windows, linux/macos and the two dirfd; "
+          "no module outside sys/ names the OS")
     return 0
 
 

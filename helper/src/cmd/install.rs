@@ -55,10 +55,16 @@ fn plan(a: &Plan) -> Result<i32> {
         out::stdout_line(&l);
     }
     for p in planned.iter().filter(|p| p.no_build && !p.optional) {
-        out::stdout_line(&format!(
-            "  error: required component {} has no build for {target}",
-            p.id
-        ));
+        out::stdout_line(
+            &if p.kind == crate::manifest::Kind::Worker && plan::cannot_build(&target) {
+                format!("  error: {}", plan::worker_unbuilt(&p.id, &target))
+            } else {
+                format!(
+                    "  error: required component {} has no build for {target}",
+                    p.id
+                )
+            },
+        );
     }
     out::stdout_line(&format!("Phases: {}", state::PHASES.join(", ")));
     out::stdout_line(&format!(

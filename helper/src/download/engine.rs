@@ -25,7 +25,6 @@ use sha2::digest::common::hazmat::SerializableState;
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -270,23 +269,9 @@ pub fn run(
     Ok((fsutil::hex(&hasher.finalize()), last_byte))
 }
 
-/// Ask the kernel to begin writeback of a range (Linux); a hint only.
+/// Ask the kernel to begin writeback of a range; a hint only.
 fn start_writeback(f: &File, off: u64, len: u64) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // SAFETY: a hint on our own descriptor; failure is harmless.
-        unsafe {
-            libc::sync_file_range(
-                f.as_raw_fd(),
-                off as libc::off64_t,
-                len as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (f, off, len);
+    crate::sys::start_writeback(f, off, len);
 }
 
 fn halt(sh: &Shared, stop: Stop) {
@@ -298,15 +283,12 @@ fn halt(sh: &Shared, stop: Stop) {
 }
 
 fn preallocate(f: &File, size: u64, part: &Path) -> Result<()> {
-    use std::os::fd::AsRawFd;
     if f.metadata().map(|m| m.len()).unwrap_or(0) >= size {
         return Ok(());
     }
-    // SAFETY: posix_fallocate on our own open descriptor.
-    let rc = unsafe { libc::posix_fallocate(f.as_raw_fd(), 0, size as libc::off_t) };
-    match rc {
-        0 => Ok(()),
-        libc::ENOSPC => {
+    match crate::sys::preallocate(f, size) {
+        Ok(()) => Ok(()),
+        Err(e) if crate::sys::is_disk_error(&e) => {
             let dir = part.parent().unwrap_or(Path::new("/"));
             let free = super::free_bytes(dir).unwrap_or(0);
             Err(Error::new(
@@ -320,8 +302,8 @@ fn preallocate(f: &File, size: u64, part: &Path) -> Result<()> {
                 ),
             ))
         }
-        // Filesystems without fallocate: extend sparsely.
-        _ => f
+        // Filesystems without preallocation: extend sparsely.
+        Err(_) => f
             .set_len(size)
             .map_err(|e| Error::io("cannot size", part, e)),
     }
@@ -358,7 +340,7 @@ fn hash_up_to(f: &File, h: &mut Sha256, hashed: &mut u64, to: u64, part: &Path) 
     let mut buf = vec![0u8; 1 << 20];
     while *hashed < to {
         let n = ((to - *hashed) as usize).min(buf.len());
-        f.read_exact_at(&mut buf[..n], *hashed)
+        crate::sys::read_exact_at(f, &mut buf[..n], *hashed)
             .map_err(|e| Error::io("cannot read back", part, e))?;
         h.update(&buf[..n]);
         *hashed += n as u64;
@@ -712,7 +694,7 @@ fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Resul
         }
         if take > 0
             && let Err(e) = crate::fault::io("write", Path::new(label), || {
-                sh.file.write_all_at(&buf[..take], pos)
+                crate::sys::write_all_at(&sh.file, &buf[..take], pos)
             })
         {
             let e = Error::io("cannot write the download of", Path::new(label), e);

@@ -29,7 +29,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -104,39 +103,35 @@ struct Seal {
 }
 
 impl Seal {
-    fn of(m: &fs::Metadata) -> Seal {
+    fn of(m: &crate::sys::Identity) -> Seal {
         Seal {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.len(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
+            dev: m.dev,
+            ino: m.ino,
+            size: m.size,
+            mtime: m.mtime,
+            ctime: m.ctime,
         }
     }
 }
 
 /// Open a file to read without following a symbolic link at its name.
 pub fn open_nofollow(p: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(p)
+    crate::sys::open_no_follow_nonblock(OpenOptions::new().read(true), p)
 }
 
 /// sha256 of an open file from its start, with its stat before and after
 /// (equal when nothing wrote to it meanwhile).
-fn hash_open(f: &mut File, path: &Path) -> Result<(String, fs::Metadata, fs::Metadata)> {
-    let before = f
-        .metadata()
-        .map_err(|e| Error::io("cannot stat", path, e))?;
+fn hash_open(
+    f: &mut File,
+    path: &Path,
+) -> Result<(String, crate::sys::Identity, crate::sys::Identity)> {
+    let before = crate::sys::identity(f).map_err(|e| Error::io("cannot stat", path, e))?;
     let mut h = Sha256::new();
     fsutil::read_chunks(f, path, |b| {
         h.update(b);
         Ok(())
     })?;
-    let after = f
-        .metadata()
-        .map_err(|e| Error::io("cannot stat", path, e))?;
+    let after = crate::sys::identity(f).map_err(|e| Error::io("cannot stat", path, e))?;
     Ok((fsutil::hex(&h.finalize()), before, after))
 }
 
@@ -152,11 +147,7 @@ impl Cache {
     /// (`cache prune` leaves such an entry alone).
     pub fn in_use(&self, sha: &str) -> bool {
         let p = self.lock_path(sha);
-        let Ok(f) = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&p)
+        let Ok(f) = crate::sys::open_no_follow(OpenOptions::new().read(true).write(true), &p)
         else {
             return false;
         };
@@ -192,7 +183,7 @@ impl Cache {
         self.root.join("seals").join(sha)
     }
 
-    fn write_seal(&self, sha: &str, m: &fs::Metadata) {
+    fn write_seal(&self, sha: &str, m: &crate::sys::Identity) {
         let p = self.seal_path(sha);
         let ok = fsutil::mkdirs(&self.root.join("seals")).is_ok()
             && serde_json::to_vec(&Seal::of(m))
@@ -226,7 +217,9 @@ impl Cache {
         let sealed: Option<Seal> = fs::read(self.seal_path(&want.sha256))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
-        if sealed.as_ref() == Some(&Seal::of(&m)) {
+        if let Some(s) = &sealed
+            && crate::sys::identity_path(&p, false).is_ok_and(|id| *s == Seal::of(&id))
+        {
             return Some(p);
         }
         let mut f = open_nofollow(&p).ok()?;
@@ -282,13 +275,14 @@ impl Cache {
         // the same cache is waited for, then its verified file is used.
         let lock_path = self.lock_path(&want.sha256);
         let lock_file = crate::fault::io("create", &lock_path, || {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&lock_path)
+            crate::sys::open_no_follow(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false),
+                &lock_path,
+            )
         })
         .map_err(|e| Error::io("cannot open", &lock_path, e))?;
         let mut lock = fd_lock::RwLock::new(lock_file);
@@ -452,17 +446,15 @@ impl Cache {
                 ),
             );
         }
-        crate::fault::io("chmod", part, || {
-            f.set_permissions(fs::Permissions::from_mode(0o444))
-        })
-        .map_err(|e| Error::io("cannot chmod", part, e))?;
+        crate::fault::io("chmod", part, || crate::sys::set_file_mode(&f, 0o444))
+            .map_err(|e| Error::io("cannot chmod", part, e))?;
         crate::fault::io("fsync", part, || f.sync_all())
             .map_err(|e| Error::io("cannot sync", part, e))?;
         let dest = self.verified_path(&want.sha256);
         crate::fault::io("rename", &dest, || fs::rename(part, &dest))
             .map_err(|e| Error::io("cannot move into the cache", &dest, e))?;
         fsutil::sync_dir(&self.root.join("sha256"))?;
-        if let Ok(m) = f.metadata() {
+        if let Ok(m) = crate::sys::identity(&f) {
             self.write_seal(&want.sha256, &m);
         }
         drop(f);
@@ -760,18 +752,21 @@ pub fn sources(url: &str, mirrors: &[String]) -> Vec<(String, bool)> {
 pub fn open_part(part: &Path, truncate: bool) -> Result<File> {
     let open = || {
         crate::fault::io("create", part, || {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(truncate)
-                .mode(0o644)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(part)
+            crate::sys::open_no_follow(
+                crate::sys::create_mode(
+                    OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .create(true)
+                        .truncate(truncate),
+                    0o644,
+                ),
+                part,
+            )
         })
     };
     match open() {
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+        Err(e) if crate::sys::is_link_refused(&e) => {
             crate::say!(
                 "onramp: warning: {} was a symbolic link, not onramp's; removed it",
                 part.display()
@@ -787,19 +782,7 @@ pub fn open_part(part: &Path, truncate: bool) -> Result<File> {
 /// Give `to` the same bytes as `from` without copying them (a reflink, on
 /// filesystems that share extents: btrfs, XFS). False where unsupported.
 fn reflink(from: &File, to: &File) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        // _IOW(0x94, 9, int): the same on x86, x86_64, arm and aarch64.
-        const FICLONE: libc::c_ulong = 0x4004_9409;
-        // SAFETY: an ioctl between two descriptors we own.
-        unsafe { libc::ioctl(to.as_raw_fd(), FICLONE as _, from.as_raw_fd()) == 0 }
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (from, to);
-        false
-    }
+    crate::sys::reflink(from, to)
 }
 
 /// Put a verified cache file at `dest` atomically and never with other
@@ -808,9 +791,11 @@ fn reflink(from: &File, to: &File) -> bool {
 /// hashed as it is written. A copy that does not match evicts the cache
 /// file (exit 7, run again to fetch it).
 pub fn place(cache: &Cache, cached: &Path, dest: &Path, sha256: &str) -> Result<()> {
-    if let (Ok(a), Ok(b)) = (fs::metadata(cached), fs::symlink_metadata(dest))
-        && a.ino() == b.ino()
-        && a.dev() == b.dev()
+    if let (Ok(a), Ok(b)) = (
+        crate::sys::identity_path(cached, true),
+        crate::sys::identity_path(dest, false),
+    ) && a.ino == b.ino
+        && a.dev == b.dev
     {
         return Ok(());
     }
@@ -821,10 +806,7 @@ pub fn place(cache: &Cache, cached: &Path, dest: &Path, sha256: &str) -> Result<
         let mut src = open_nofollow(cached).map_err(|e| Error::io("cannot open", cached, e))?;
         let new = || {
             crate::fault::io("create", &tmp, || {
-                OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o444)
+                crate::sys::create_mode(OpenOptions::new().write(true).create_new(true), 0o444)
                     .open(&tmp)
             })
             .map_err(|e| Error::io("cannot create", &tmp, e))

@@ -125,8 +125,8 @@ fn read_source(p: &std::path::Path) -> Result<Vec<u8>> {
         )
     };
     let f = crate::download::open_nofollow(p).map_err(|e| bad(e.to_string()))?;
-    let st = crate::dirfd::fstat(&f).map_err(|e| bad(e.to_string()))?;
-    if st.kind != crate::dirfd::Kind::File {
+    let st = crate::sys::dirfd::fstat(&f).map_err(|e| bad(e.to_string()))?;
+    if st.kind != crate::sys::dirfd::Kind::File {
         return Err(bad("not a regular file".into()));
     }
     let mut bytes = Vec::new();
@@ -325,6 +325,12 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
             }
             _ => "started",
         };
+        if ctx.target.starts_with("windows-") {
+            ctx.rep.info(&format!(
+                "service {}: on Windows it runs as a process that onramp supervises, not as a Windows service: it does not start at boot (run the installer again after a reboot)",
+                c.id
+            ));
+        }
         let started = Instant::now();
         let rec = service::start(
             &service::Start {

@@ -9,7 +9,6 @@ use crate::manifest::Source;
 use crate::state::Status;
 use std::collections::BTreeMap;
 use std::net::{TcpStream, ToSocketAddrs};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -53,6 +52,14 @@ fn check_platform(ctx: &mut Ctx) -> Result<()> {
             );
             if p.optional {
                 ctx.rep.warn(&msg);
+                continue;
+            }
+            return err(Code::Platform, msg);
+        }
+        if p.kind == crate::manifest::Kind::Worker && crate::plan::cannot_build(&ctx.target) {
+            let msg = crate::plan::worker_unbuilt(&p.id, &ctx.target);
+            if p.optional {
+                ctx.rep.warn(&format!("{msg}; it will be skipped"));
                 continue;
             }
             return err(Code::Platform, msg);
@@ -121,13 +128,13 @@ fn existing(p: &Path) -> PathBuf {
 /// The mount point holding `p`: walk up while the device stays the same.
 fn mount_point(p: &Path) -> PathBuf {
     let p = existing(p);
-    let Ok(dev) = std::fs::metadata(&p).map(|m| m.dev()) else {
+    let Some(dev) = crate::sys::device_of(&p) else {
         return p;
     };
     let mut cur = p.clone();
     while let Some(parent) = cur.parent() {
-        match std::fs::metadata(parent) {
-            Ok(m) if m.dev() == dev => cur = parent.to_path_buf(),
+        match crate::sys::device_of(parent) {
+            Some(d) if d == dev => cur = parent.to_path_buf(),
             _ => break,
         }
     }
@@ -137,7 +144,7 @@ fn mount_point(p: &Path) -> PathBuf {
 fn check_disk(ctx: &Ctx) -> Result<String> {
     let cache_at = existing(&ctx.cache.root);
     let prefix_at = existing(&ctx.prefix);
-    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).unwrap_or(0);
+    let dev = |p: &Path| crate::sys::device_of(p).unwrap_or(0);
     let same_fs = dev(&cache_at) == dev(&prefix_at);
     // device -> (a path on it, bytes needed)
     let mut need: BTreeMap<u64, (PathBuf, u64)> = BTreeMap::new();

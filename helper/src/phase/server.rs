@@ -132,7 +132,7 @@ fn switch(base: &Path, rel: &Path) -> Result<()> {
     let current = base.join("current");
     let tmp = fsutil::temp_beside(&current);
     crate::fsutil::remove(&tmp);
-    crate::fault::io("symlink", &tmp, || std::os::unix::fs::symlink(rel, &tmp))
+    crate::fault::io("symlink", &tmp, || crate::sys::symlink(rel, &tmp))
         .map_err(|e| Error::io("cannot create link", &tmp, e))?;
     crate::fault::io("rename", &current, || std::fs::rename(&tmp, &current))
         .map_err(|e| Error::io("cannot switch", &current, e))?;

@@ -14,13 +14,42 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     let n = todo.len();
     let mut built = 0;
     for p in todo {
-        let res = install(ctx, &p.id);
+        let res = if p.want.is_some() {
+            prebuilt(ctx, &p)
+        } else {
+            install(ctx, &p.id)
+        };
         if res.is_ok() {
             built += 1;
         }
         ctx.record(&p.id, res)?;
     }
     Ok(format!("{built} of {n} worker(s) built and installed"))
+}
+
+/// A worker's prebuilt archive for this target, verified and unpacked into
+/// its install_dir (the tree swapped in whole), in place of a build.
+fn prebuilt(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
+    let Some(c) = ctx.man.component(&p.id).cloned() else {
+        return err(Code::Internal, format!("no component {}", p.id));
+    };
+    let dir = crate::worker::install_dir(&c);
+    let cached = ctx.fetch(p)?;
+    ctx.unpack_into(p, &cached, &dir)?;
+    let files: Vec<String> = crate::fsutil::list_files(&ctx.prefix.join(&dir), 100_000)
+        .into_iter()
+        .map(|f| format!("{dir}/{}", f.replace('\\', "/")))
+        .collect();
+    let version = c.version.clone().unwrap_or_else(|| "prebuilt".into());
+    let step = ctx.st.step_mut(&p.id)?;
+    step.version = Some(version.clone());
+    let old = std::mem::replace(&mut step.files, files.clone());
+    step.unlocked = c.unlocks.iter().map(|u| u.capability.clone()).collect();
+    crate::beneath::remove_files(&ctx.prefix, &old, &files)?;
+    Ok(Some(format!(
+        "{version} (prebuilt) installed into {dir} ({} files)",
+        files.len()
+    )))
 }
 
 fn install(ctx: &mut Ctx, id: &str) -> Result<Option<String>> {

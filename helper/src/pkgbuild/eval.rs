@@ -9,8 +9,8 @@
 //! apply the same way. Used only for recipes pinned by sha256.
 
 use super::{Recipe, Val};
-use crate::dirfd::{self, Dir, Kind};
 use crate::error::{Code, Error, Result, err};
+use crate::sys::dirfd::{self, Dir, Kind};
 use std::fs;
 use std::io::Read;
 use std::time::Duration;

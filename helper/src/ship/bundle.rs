@@ -358,8 +358,7 @@ fn unpack_inner(b: &Path, dest: &Path, keys: &crate::sign::Keys) -> Result<Index
             verified = true;
         }
         if e.path.starts_with("onramp-") || e.path == "install.sh" {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755));
+            let _ = crate::sys::set_path_mode(&to, 0o755);
         }
     }
     if let Some(missing) = idx.files.iter().find(|e| !seen.contains(&e.path)) {

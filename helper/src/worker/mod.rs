@@ -13,7 +13,6 @@ pub mod catalog;
 pub mod deps;
 pub mod sources;
 
-use crate::dirfd::{self, Dir, Kind};
 use crate::download::{Cache, Options, http};
 use crate::error::{Code, Error, Result, err};
 use crate::events::Progress;
@@ -21,8 +20,8 @@ use crate::fsutil;
 use crate::manifest::Component;
 use crate::pkgbuild::Meta;
 use crate::sandbox::BuildUser;
+use crate::sys::dirfd::{self, Dir, Kind};
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -271,10 +270,9 @@ impl BuildDir {
         // The build user must be able to reach it (a private TMPDIR of
         // root's would make every recipe fail with "Permission denied").
         if let Some(u) = user {
-            use std::os::unix::fs::MetadataExt;
             for dir in root.ancestors().skip(1) {
                 let Ok(m) = fs::metadata(dir) else { continue };
-                if m.mode() & 0o001 == 0 && m.uid() != u.uid {
+                if crate::sys::mode_of(&m) & 0o001 == 0 && crate::sys::owner_of(&m) != u.uid {
                     crate::fsutil::remove_tree(&root);
                     return err(
                         Code::Platform,
@@ -361,7 +359,7 @@ impl BuildDir {
                 for (_, p, fd) in &mut self.pkgdirs {
                     *fd = Some(open(p)?);
                 }
-                fs::set_permissions(&self.srcdir, fs::Permissions::from_mode(0o755))
+                crate::sys::set_path_mode(&self.srcdir, 0o755)
                     .map_err(io("cannot chmod", &self.srcdir))?;
             }
         }
@@ -684,8 +682,7 @@ fn collect(
                 let at = Path::new("$pkgdir").join(&r);
                 crate::fault::io("write", &at, || std::io::copy(&mut f, &mut out))
                     .map_err(io("cannot copy"))?;
-                out.set_permissions(fs::Permissions::from_mode(st.mode & 0o755))
-                    .map_err(io("cannot chmod"))?;
+                crate::sys::set_file_mode(&out, st.mode & 0o755).map_err(io("cannot chmod"))?;
                 crate::fault::io("fsync", &at, || out.sync_all()).map_err(io("cannot sync"))?;
                 files.push(shown);
             }

@@ -356,7 +356,7 @@ pub fn extract(
     noextract: &[String],
 ) -> Result<()> {
     let link = srcdir.join(name);
-    std::os::unix::fs::symlink(Path::new("..").join(name), &link)
+    crate::sys::symlink(&Path::new("..").join(name), &link)
         .map_err(|e| Error::io("cannot link", &link, e))?;
     if noextract.iter().any(|n| n == name) {
         return Ok(());

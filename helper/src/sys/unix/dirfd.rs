@@ -23,6 +23,18 @@ fn cstr(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
+#[cfg(target_os = "linux")]
+fn errno() -> *mut libc::c_int {
+    // SAFETY: the calling thread's errno.
+    unsafe { libc::__errno_location() }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn errno() -> *mut libc::c_int {
+    // SAFETY: the calling thread's errno.
+    unsafe { libc::__error() }
+}
+
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -58,13 +70,14 @@ impl Stat {
             libc::S_IFLNK => Kind::Link,
             _ => Kind::Other,
         };
+        // The field types differ by OS (macOS: a u16 mode, an i32 device).
+        #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
         Stat {
             kind,
-            mode: st.st_mode & 0o7777,
+            mode: u32::from(st.st_mode & 0o7777),
             uid: st.st_uid,
-            dev: st.st_dev,
+            dev: st.st_dev as u64,
             ino: st.st_ino,
-            #[allow(clippy::useless_conversion)]
             nlink: st.st_nlink.into(),
         }
     }
@@ -303,7 +316,7 @@ impl Dir {
         let mut out = Vec::new();
         loop {
             // SAFETY: readdir on the stream we opened; errno tells EOF from error.
-            unsafe { *libc::__errno_location() = 0 };
+            unsafe { *errno() = 0 };
             let ent = unsafe { libc::readdir(d) };
             if ent.is_null() {
                 let e = io::Error::last_os_error();
