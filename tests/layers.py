@@ -21,7 +21,7 @@ import sys
 LAYER = re.compile(r"^\s*//\s*layer\s+([\w-]+)\s*:")
 MOD = re.compile(r"^\s*pub\s+mod\s+(\w+)\s*;")
 COMMENT = re.compile(r"(^|\s)//.*$", re.M)
-TESTS = re.compile(r"#\[cfg\(test\)\]\s*(pub\s+)?mod\s+\w+\s*\{")
+TESTS = re.compile(r"#\[cfg\((?:test|all\(test,\s*unix\))\)\]\s*(pub\s+)?mod\s+\w+\s*\{")
 
 
 def layers_of(lib):

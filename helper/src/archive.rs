@@ -426,6 +426,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // a link to a directory above it: Windows copies links
     fn links_within_the_tree_still_unpack() {
         let (r, d) = run(
             "inside",
@@ -459,6 +460,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn bombs_stop_at_the_budget_and_changed_bytes_are_refused() {
         let d = std::env::temp_dir().join(format!("onramp-ar-bomb-{}", std::process::id()));
         let _ = fs::remove_dir_all(&d);
@@ -580,7 +582,13 @@ mod tests {
         for (name, bytes) in cases {
             let (r, d) = run(name, bytes);
             let e = r.expect_err(name);
-            assert_eq!(e.code, Code::Integrity, "{name}: {}", e.msg);
+            // Where links cannot be made (Windows without Developer Mode),
+            // the link itself is refused first: closed all the same.
+            assert!(
+                e.code == Code::Integrity || e.msg.contains("Windows cannot have it"),
+                "{name}: {}",
+                e.msg
+            );
             assert!(!d.join("evil").exists());
             fs::remove_dir_all(d).unwrap();
         }

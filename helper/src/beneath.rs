@@ -343,7 +343,8 @@ pub fn not_removable(e: &std::io::Error) -> bool {
     matches!(e.kind(), DirectoryNotEmpty | AlreadyExists | NotADirectory)
 }
 
-#[cfg(test)]
+// Unix only: they make links, chown and chmod.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;

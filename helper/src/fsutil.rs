@@ -646,7 +646,8 @@ pub fn expand_home(s: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-#[cfg(test)]
+// Unix only: they make links, chown and chmod.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};

@@ -142,7 +142,8 @@ pub fn replace(path: &Path, what: &str, data: &[u8], mode: u32) -> Result<()> {
     crate::fsutil::write_atomic(&abs, data, mode)
 }
 
-#[cfg(test)]
+// Unix only: links and FIFOs.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::io::Write;

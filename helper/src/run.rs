@@ -423,7 +423,8 @@ fn kill_group(group: &crate::sys::Group, child: &mut std::process::Child) {
     group.kill();
 }
 
-#[cfg(test)]
+// Unix only: they run sh and true.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

@@ -205,7 +205,7 @@ fn open_lock(dir: &Path, uid: u32) -> Result<File> {
 }
 
 fn try_lock(f: &File) -> bool {
-    crate::sys::try_lock(f)
+    crate::sys::try_lock(f).unwrap_or(false)
 }
 
 /// The build user for one build: None when not root (recipes run as the

@@ -390,6 +390,10 @@ pub fn supervise_main(rest: &[String]) -> Result<i32> {
             }
         };
         say(&format!("started {} (pid {})", argv.join(" "), child.id()));
+        // On Windows the command goes into a Job that closes with this
+        // supervisor, so a stop (TerminateProcess) takes along the command
+        // and what it started; on Unix the session we lead does that.
+        let _job = crate::sys::Group::of(&child).ok();
         let status = loop {
             if crate::signal::interrupted() {
                 // TERM to our whole process group (the session we lead):

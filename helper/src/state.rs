@@ -387,7 +387,8 @@ impl State {
 pub struct Store {
     pub dir: PathBuf,
     pub file: PathBuf,
-    _guard: fd_lock::RwLockWriteGuard<'static, File>,
+    /// The lock file, locked; closing it releases the lock.
+    _lock: File,
 }
 
 /// The state directory root.
@@ -473,19 +474,17 @@ impl Store {
                 format!("cannot open lock {}: {e}", lock_path.display()),
             )
         })?;
-        // Leaked on purpose: one lock per process, held until exit.
-        let lock: &'static mut fd_lock::RwLock<File> = Box::leak(Box::new(fd_lock::RwLock::new(f)));
         // A holder that was just killed releases the lock only when the kernel
         // has torn it down: wait a moment before calling it busy.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
         loop {
             let tried = crate::fault::io("lock", &lock_path, || Ok(()))
-                .and_then(|()| lock.try_write().map(|_| ()));
+                .and_then(|()| crate::sys::try_lock(&f));
             match tried {
-                Ok(()) => break,
+                Ok(true) => break,
                 // Another live process holds it: that, and only that, is
                 // "another onramp is working on this install".
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Ok(false) => {}
                 Err(e) => {
                     return Err(Error::new(
                         Code::State,
@@ -511,20 +510,15 @@ impl Store {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        let mut guard = lock.write().map_err(|e| {
-            Error::new(
-                Code::State,
-                format!("cannot lock {}: {e}", lock_path.display()),
-            )
-        })?;
-        let _ = guard.set_len(0);
-        let _ = guard.rewind();
-        let _ = writeln!(&mut *guard, "{}", std::process::id());
+        let mut f = f;
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = writeln!(f, "{}", std::process::id());
         fsutil::remove_orphans(dir);
         Ok(Store {
             dir: dir.to_path_buf(),
             file: dir.join("state.json"),
-            _guard: guard,
+            _lock: f,
         })
     }
 
@@ -643,6 +637,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // runs sh, true or bash
     fn a_zombie_owner_is_not_alive() {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
@@ -677,6 +672,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // runs sh, true or bash
     fn process_start_of_self_and_of_a_dead_pid() {
         assert!(process_start(std::process::id()).is_some());
         let mut c = std::process::Command::new("true").spawn().unwrap();
@@ -686,6 +682,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // runs sh, true or bash
     fn lock_fd_is_close_on_exec() {
         let d = tmp("cloexec");
         let s = Store::lock(&d).unwrap();

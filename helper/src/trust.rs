@@ -175,7 +175,8 @@ pub fn own_environment() -> Vec<String> {
     notes
 }
 
-#[cfg(test)]
+// Unix only: they make links, chown and chmod.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -517,7 +517,7 @@ def truncation(path):
 # the cfg switches between them.
 OS_NAMES = re.compile(
     r"\blibc::|std::os::(?:unix|windows|fd)|cfg!?\((?:[^()]*\b)?(?:unix|windows|target_os)\b")
-TEST_MOD = re.compile(r"#\[cfg\(test\)\]\s*mod\s+\w+\s*\{")
+TEST_MOD = re.compile(r"#\[cfg\((?:test|all\(test,\s*unix\))\)\]\s*mod\s+\w+\s*\{")
 PUB_ITEM = re.compile(
     r"^\s*pub(?:\(crate\))? (?:unsafe )?(fn|struct|enum|const|static|type|mod) (\w+)", re.M)
 

@@ -1,7 +1,8 @@
 //! Server: install or upgrade the inference server. Versions live side by
 //! side under `<install_dir>/versions/<version>`; `<install_dir>/current` is
-//! a symlink switched atomically only after the new version passes its
-//! version check. A failed upgrade leaves (or puts back) the previous one.
+//! a symlink (on Windows a copy, see `sys::link_dir`) switched only after
+//! the new version passes its version check. A failed upgrade leaves (or
+//! puts back) the previous one.
 
 use super::Ctx;
 use crate::error::{Code, Error, Result, err};
@@ -55,7 +56,7 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
     let base = ctx.prefix.join(&dir);
     let current = base.join("current");
     let versions = base.join("versions");
-    let previous = std::fs::read_link(&current).ok();
+    let previous = crate::sys::read_dir_link(&current).ok();
     // Installed already: trusted only while its files are as placed.
     let intact = crate::stamp::load(&ctx.store.dir, &p.id)
         .is_none_or(|s| crate::stamp::check(&ctx.prefix, &s, false).is_ok_and(|f| f.is_empty()));
@@ -98,7 +99,8 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
         match &previous {
             Some(prev) => switch(&base, prev)?,
             None => {
-                crate::fsutil::remove(&current);
+                let _ =
+                    crate::fault::io("unlink", &current, || crate::sys::remove_dir_link(&current));
             }
         }
         crate::fsutil::remove_tree(base.join(&target_rel));
@@ -131,10 +133,12 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
 fn switch(base: &Path, rel: &Path) -> Result<()> {
     let current = base.join("current");
     let tmp = fsutil::temp_beside(&current);
-    crate::fsutil::remove(&tmp);
-    crate::fault::io("symlink", &tmp, || crate::sys::symlink(rel, &tmp))
+    let _ = crate::fault::io("unlink", &tmp, || crate::sys::remove_dir_link(&tmp));
+    crate::fault::io("symlink", &tmp, || crate::sys::link_dir(rel, &tmp))
         .map_err(|e| Error::io("cannot create link", &tmp, e))?;
-    crate::fault::io("rename", &current, || std::fs::rename(&tmp, &current))
-        .map_err(|e| Error::io("cannot switch", &current, e))?;
+    crate::fault::io("rename", &current, || {
+        crate::sys::replace_dir_link(&tmp, &current)
+    })
+    .map_err(|e| Error::io("cannot switch", &current, e))?;
     fsutil::sync_dir(base)
 }

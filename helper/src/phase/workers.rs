@@ -40,14 +40,17 @@ fn prebuilt(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
         .into_iter()
         .map(|f| format!("{dir}/{}", f.replace('\\', "/")))
         .collect();
-    let version = c.version.clone().unwrap_or_else(|| "prebuilt".into());
     let step = ctx.st.step_mut(&p.id)?;
-    step.version = Some(version.clone());
+    step.version = c.version.clone();
     let old = std::mem::replace(&mut step.files, files.clone());
     step.unlocked = c.unlocks.iter().map(|u| u.capability.clone()).collect();
     crate::beneath::remove_files(&ctx.prefix, &old, &files)?;
     Ok(Some(format!(
-        "{version} (prebuilt) installed into {dir} ({} files)",
+        "{} installed into {dir} ({} files)",
+        match &c.version {
+            Some(v) => format!("prebuilt {v}"),
+            None => "prebuilt build".into(),
+        },
         files.len()
     )))
 }

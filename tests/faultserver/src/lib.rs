@@ -291,6 +291,9 @@ fn respond(
     Ok(fault != "longlen")
 }
 
+/// SO_LINGER with a zero timeout: the close is a reset (RST), as a dying
+/// server's would be.
+#[cfg(unix)]
 fn set_linger_zero(c: &TcpStream) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     #[repr(C)]
@@ -314,6 +317,41 @@ fn set_linger_zero(c: &TcpStream) -> std::io::Result<()> {
             13,
             &l,
             std::mem::size_of::<Linger>() as u32,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The same with Winsock (the helper's unit tests under wine).
+#[cfg(windows)]
+fn set_linger_zero(c: &TcpStream) -> std::io::Result<()> {
+    use std::os::windows::io::AsRawSocket;
+    #[repr(C)]
+    struct Linger {
+        l_onoff: u16,
+        l_linger: u16,
+    }
+    let l = Linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    #[link(name = "ws2_32")]
+    unsafe extern "system" {
+        fn setsockopt(s: usize, level: i32, name: i32, val: *const Linger, len: i32) -> i32;
+    }
+    // SOL_SOCKET = 0xffff, SO_LINGER = 0x0080.
+    // SAFETY: a valid socket and a correctly sized struct.
+    let rc = unsafe {
+        setsockopt(
+            c.as_raw_socket() as usize,
+            0xffff,
+            0x0080,
+            &l,
+            std::mem::size_of::<Linger>() as i32,
         )
     };
     if rc == 0 {

@@ -194,6 +194,28 @@ pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
     std::os::unix::fs::symlink(target, link)
 }
 
+/// Make `link` show the directory `target` (relative to `link`'s parent):
+/// a symbolic link. `replace_dir_link` puts it in place in one step.
+pub fn link_dir(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+/// Where a `link_dir` link leads (relative, as made).
+pub fn read_dir_link(link: &Path) -> io::Result<PathBuf> {
+    std::fs::read_link(link)
+}
+
+/// Put the `link_dir` link `from` in place of `to` (a link or nothing):
+/// one rename.
+pub fn replace_dir_link(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::rename(from, to)
+}
+
+/// Remove a `link_dir` link (not what it leads to).
+pub fn remove_dir_link(link: &Path) -> io::Result<()> {
+    std::fs::remove_file(link)
+}
+
 /// Columns of the terminal on stderr (0 when it is not one).
 pub fn term_width() -> usize {
     // SAFETY: TIOCGWINSZ fills the winsize we pass; fd 2 may be anything.
@@ -328,12 +350,19 @@ pub fn kill_all_of(uid: u32, gid: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// Take an exclusive lock on `f` without waiting; false when another
-/// process holds it. Released when `f` is closed.
-pub fn try_lock(f: &File) -> bool {
+/// Take an exclusive lock on `f` without waiting (flock); Ok(false) when
+/// another process holds it. Released when `f` is closed.
+pub fn try_lock(f: &File) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     // SAFETY: flock on our own descriptor.
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock => Ok(false),
+        _ => Err(e),
+    }
 }
 
 /// The processes a command started (its process group), ended as one.

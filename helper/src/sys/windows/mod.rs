@@ -295,14 +295,104 @@ pub fn write_all_at(f: &File, mut buf: &[u8], mut off: u64) -> io::Result<()> {
 }
 
 /// A symbolic link at `link` to `target` (a file link, or a directory link
-/// when `target` is one); needs Developer Mode or the privilege.
+/// when `target` is one). Making one needs Developer Mode or a privilege
+/// most users lack (and wine 8 only pretends to): without it `link` is a
+/// copy of what `target` names, as Python's tarfile does on Windows. The
+/// callers have checked that `target` stays inside their tree.
 pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
-    let base = link.parent().unwrap_or(Path::new("."));
-    if base.join(target).is_dir() {
+    let full = link.parent().unwrap_or(Path::new(".")).join(target);
+    let made = if full.is_dir() {
         std::os::windows::fs::symlink_dir(target, link)
     } else {
         std::os::windows::fs::symlink_file(target, link)
+    };
+    if made.is_ok() && std::fs::symlink_metadata(link).is_ok() {
+        return Ok(());
     }
+    if full.is_dir() {
+        // A directory that holds the link itself cannot be copied into it.
+        let (dir, at) = (
+            std::fs::canonicalize(&full)?,
+            std::fs::canonicalize(link.parent().unwrap_or(Path::new(".")))?,
+        );
+        if at.starts_with(&dir) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "{} leads to a directory that holds it; without symbolic links (Developer Mode) Windows cannot have it",
+                    link.display()
+                ),
+            ));
+        }
+        copy_tree(&full, link)
+    } else {
+        std::fs::copy(&full, link).map(|_| ())
+    }
+}
+
+/// The note in a `link_dir` copy that says which directory it shows.
+const LINK_NOTE: &str = ".onramp-link";
+
+/// Make `link` show the directory `target` (relative to `link`'s parent).
+/// A symbolic link needs a privilege most users lack and a junction an
+/// absolute target (and neither exists under wine): `link` is a copy of
+/// the tree, with a note naming `target`. Reparse points in the tree are
+/// refused, never copied or followed.
+pub fn link_dir(target: &Path, link: &Path) -> io::Result<()> {
+    let from = link.parent().unwrap_or(Path::new(".")).join(target);
+    copy_tree(&from, link)?;
+    let mut note = target.to_string_lossy().replace('\\', "/");
+    note.push('\n');
+    std::fs::write(link.join(LINK_NOTE), note)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::create_dir(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let t = e.file_type()?;
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if t.is_symlink() {
+            return Err(io::Error::from_raw_os_error(ERROR_STOPPED_ON_SYMLINK));
+        } else if t.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// Where a `link_dir` copy leads, from its note.
+pub fn read_dir_link(link: &Path) -> io::Result<PathBuf> {
+    let note = std::fs::read_to_string(link.join(LINK_NOTE))?;
+    Ok(PathBuf::from(note.trim_end()))
+}
+
+/// Put the `link_dir` copy `from` in place of `to`: directories cannot be
+/// renamed over one another, so the old one is moved aside first and
+/// removed after (a crash between leaves no `to`, and the server phase
+/// makes it again on resume).
+pub fn replace_dir_link(from: &Path, to: &Path) -> io::Result<()> {
+    let aside = to.with_extension("onramp-old");
+    let _ = std::fs::remove_dir_all(&aside);
+    let had = std::fs::symlink_metadata(to).is_ok();
+    if had {
+        replace_file(to, &aside)?;
+    }
+    if let Err(e) = replace_file(from, to) {
+        if had {
+            let _ = replace_file(&aside, to);
+        }
+        return Err(e);
+    }
+    let _ = std::fs::remove_dir_all(&aside);
+    Ok(())
+}
+
+/// Remove a `link_dir` copy.
+pub fn remove_dir_link(link: &Path) -> io::Result<()> {
+    std::fs::remove_dir_all(link)
 }
 
 /// Columns of the console on stderr (0 when it is not one).
@@ -400,8 +490,8 @@ pub fn stop_process(pid: u32) {
     }
 }
 
-/// End `pid` (a service's supervisor); what its command started itself is
-/// not reached (README, Windows: services are supervised processes).
+/// End `pid` (a service's supervisor); its command and what that started
+/// are in a Job that closes with it (`onramp supervise`).
 pub fn kill_tree_of(pid: u32) {
     kill_process(pid);
 }
@@ -430,9 +520,9 @@ pub fn kill_all_of(_uid: u32, _gid: u32) -> io::Result<()> {
     ))
 }
 
-/// Take an exclusive lock on `f` without waiting (LockFileEx); false when
-/// another process holds it. Released when `f` is closed.
-pub fn try_lock(f: &File) -> bool {
+/// Take an exclusive lock on `f` without waiting (LockFileEx); Ok(false)
+/// when another process holds it. Released when `f` is closed.
+pub fn try_lock(f: &File) -> io::Result<bool> {
     let mut ov = ffi::Overlapped {
         internal: 0,
         internal_high: 0,
@@ -441,7 +531,7 @@ pub fn try_lock(f: &File) -> bool {
         event: std::ptr::null_mut(),
     };
     // SAFETY: an open file handle and a zeroed OVERLAPPED (offset 0).
-    unsafe {
+    let ok = unsafe {
         ffi::LockFileEx(
             f.as_raw_handle(),
             ffi::LOCKFILE_EXCLUSIVE_LOCK | ffi::LOCKFILE_FAIL_IMMEDIATELY,
@@ -449,7 +539,16 @@ pub fn try_lock(f: &File) -> bool {
             u32::MAX,
             u32::MAX,
             &mut ov,
-        ) != 0
+        )
+    };
+    if ok != 0 {
+        return Ok(true);
+    }
+    let e = last_error();
+    // ERROR_LOCK_VIOLATION, ERROR_IO_PENDING: held by another.
+    match e.raw_os_error() {
+        Some(33 | 997) => Ok(false),
+        _ => Err(e),
     }
 }
 

@@ -1,0 +1,276 @@
+#!/usr/bin/env bats
+# The Windows helper (tools/build-targets.sh x86_64-pc-windows-gnu, mingw-w64)
+# under Debian's wine 8.0, set up by tests/windows/wine-setup.sh: the
+# ProcessPrng stand-in DLL, owner.exe for PowerShell's $PID, the wrapper
+# $ONRAMP_TEST_HELPER_WINE. Wine runs it elevated, so the Administrator
+# trust checks (owners and ACLs) apply: every path is on C:, the wine
+# prefix's own drive (Z:\tmp is writable by Everyone and is refused).
+#
+# The helper is driven exactly as install.ps1 drives it: the phases come
+# from its Get-OnrampPhases, and each command line is the one its functions
+# build (the first test checks that install.ps1 still builds them so).
+# No PowerShell runs here; install.ps1 itself is checked in windows.bats.
+
+load lib/common
+load lib/nginx
+
+setup() {
+    common_setup
+    : "${ONRAMP_TEST_HELPER_WINE:?tests/run.sh sets it: the wine wrapper of the Windows helper}"
+    WH=$ONRAMP_TEST_HELPER_WINE
+    WD=$(dirname "$WH")
+    # This test's own tree on C:, as Unix and as Windows paths.
+    WT=$WD/prefix/drive_c/t/$BATS_TEST_NUMBER-$$
+    WIN="C:\\t\\$BATS_TEST_NUMBER-$$"
+    rm -rf "$WT"
+    mkdir -p "$WT/srv"
+    # Windows has no XDG: the state and cache go where install.ps1's
+    # environment would put them, on C:.
+    unset XDG_CACHE_HOME XDG_STATE_HOME
+    export ONRAMP_STATE_DIR="$WIN\\state" ONRAMP_CACHE_DIR="$WIN\\cache"
+    WPREFIX="$WIN\\stack"
+    OWNER_PID=
+}
+
+teardown() {
+    [ -z "$OWNER_PID" ] || kill "$OWNER_PID" 2>/dev/null || true
+    # a service a failed test left running
+    "$WH" services stop --prefix "$WPREFIX" </dev/null >/dev/null 2>&1 || true
+    nginx_stop
+    rm -rf "$WT"
+    common_teardown
+}
+
+# The phases, from install.ps1's Get-OnrampPhases.
+ps1_phases() {
+    sed -n '/^function Get-OnrampPhases {/,/^}/p' "$REPO/install.ps1" | grep -o "'[a-z]*'" | tr -d "'"
+}
+
+# A Windows process standing in for the PowerShell that runs install.ps1:
+# its pid is what install.ps1 passes as --owner ($PID).
+start_owner() {
+    "$WD/wine" "$WD/owner.exe" >"$WT/owner.pid" 2>/dev/null &
+    OWNER_PID=$!
+    local i
+    for i in $(seq 100); do
+        [ -s "$WT/owner.pid" ] && break
+        sleep 0.1
+    done
+    PS_PID=$(tr -d '\r\n' <"$WT/owner.pid")
+    [ -n "$PS_PID" ]
+}
+
+# Every helper call of an install as install.ps1 makes it (Invoke-OnrampMain:
+# Select-OnrampMode, Start-OnrampBegin, Invoke-OnrampPhases), with
+# Get-OnrampCommonArgs = --manifest M --prefix P and Get-OnrampPhaseArgs
+# for -AllowHttp. Prints what the helper printed; returns the exit code
+# install.ps1 would return.
+ps1_install() {
+    local m=$1 mode line fatal=0 phase
+    shift
+    local common=(--manifest "$m" --prefix "$WPREFIX")
+    line=$("$WH" resume-check "${common[@]}" --owner "$PS_PID") || return $?
+    line=${line%$'\r'}
+    case $line in
+    fresh*) mode=--fresh ;;
+    upgrade*) mode=--upgrade ;;
+    *) mode=--resume ;; # -Yes: complete, retry and resume all resume
+    esac
+    echo "resume-check: $line"
+    "$WH" begin "${common[@]}" --owner "$PS_PID" "$mode" || return $?
+    for phase in $(ps1_phases); do
+        "$WH" phase "$phase" "${common[@]}" --owner "$PS_PID" --allow-http "$@" || { fatal=$?; break; }
+    done
+    "$WH" finish "${common[@]}" --owner "$PS_PID" --code "$fatal"
+}
+
+# The demo's Windows-capable parts, served by nginx: its three models, a
+# Windows build of the server (a .cmd answering --version and the health
+# checks, which look for the models), the worker as a prebuilt archive for
+# windows-x86_64 (Windows cannot build its PKGBUILD), the configure step
+# and the health checks. The demo's rag extra is a sh command: left out.
+win_manifest() {
+    local srv=$WT/srv
+    cp "$REPO"/examples/demo/artifacts/*.bin "$srv/"
+    mkdir -p "$WT/build/server/bin" "$WT/build/worker/bin"
+    printf '@echo off\r\nif "%%1"=="--version" echo 1.0.0\r\nif "%%1"=="--chat" if not exist models\\chat-tiny.bin exit /b 1\r\nif "%%1"=="--embed" if not exist models\\embed-small.bin exit /b 1\r\nif "%%1"=="--vision" if not exist models\\vision-base.bin exit /b 1\r\nexit /b 0\r\n' \
+        >"$WT/build/server/bin/demo-server.cmd"
+    printf '@echo PING\r\n' >"$WT/build/worker/bin/hello-worker.cmd"
+    # a program that serves until it is stopped: the server's service
+    cp "$WD/owner.exe" "$WT/build/server/bin/serve.exe"
+    tar -C "$WT/build/server" -czf "$srv/demo-server-win.tar.gz" bin
+    tar -C "$WT/build/worker" -czf "$srv/hello-worker-win.tar.gz" bin
+    local s1 z1 s2 z2
+    s1=$(sha256sum <"$srv/demo-server-win.tar.gz" | cut -c1-64)
+    z1=$(stat -c %s "$srv/demo-server-win.tar.gz")
+    s2=$(sha256sum <"$srv/hello-worker-win.tar.gz" | cut -c1-64)
+    z2=$(stat -c %s "$srv/hello-worker-win.tar.gz")
+    mkdir -p "$WT/m"
+    cp -r "$REPO/examples/demo/config" "$WT/m/"
+    jq --arg base "http://127.0.0.1:$NGINX_PORT" --arg s1 "$s1" --argjson z1 "$z1" --arg s2 "$s2" --argjson z2 "$z2" '
+        .components |= map(
+            if .id == "server" then
+                .artifacts = {"windows-x86_64": {"url": ($base + "/demo-server-win.tar.gz"), "size": $z1, "sha256": $s1, "unpack": "tar.gz", "unpacked_size": 4194304}}
+                | .version_check.command = ["bin/demo-server.cmd", "--version"]
+                | .service = {"command": ["server/current/bin/serve.exe"], "stop_timeout_s": 2}
+            elif .id == "worker-hello" then
+                .artifacts = {"windows-x86_64": {"url": ($base + "/hello-worker-win.tar.gz"), "size": $z2, "sha256": $s2, "unpack": "tar.gz", "unpacked_size": 4194304}}
+            elif .artifacts then
+                .artifacts |= with_entries(.value |= (.url = ($base + "/" + (.path | split("/") | last)) | del(.path)))
+            else . end)
+        | .components |= map(select(.id != "rag"))
+        | .health_checks |= map(
+            if .component == "worker-hello" then .command = ["workers/worker-hello/bin/hello-worker.cmd", "ping"]
+            else .command[0] = "server/current/bin/demo-server.cmd" end)
+    ' "$DEMO" >"$WT/m/manifest.json"
+    WM="$WIN\\m\\manifest.json"
+}
+
+@test "install.ps1 still sequences the helper as this suite drives it" {
+    run ps1_phases
+    assert_output "$(printf '%s\n' preflight detect plan server models workers extras configure validate)"
+    local ps1=$REPO/install.ps1
+    grep -qF "@('resume-check') + (Get-OnrampCommonArgs \$S) + (Get-OnrampFreshArgs \$S) + @('--owner', [string]\$PID)" "$ps1"
+    grep -qF "@('begin') + (Get-OnrampCommonArgs \$S) + (Get-OnrampFreshArgs \$S) + @('--owner', [string]\$PID, \$S.Mode)" "$ps1"
+    grep -qF "@('phase', \$phase) + (Get-OnrampCommonArgs \$S) + @('--owner', [string]\$PID) + (Get-OnrampPhaseArgs \$S)" "$ps1"
+    grep -qF "@('finish') + (Get-OnrampCommonArgs \$S) + @('--owner', [string]\$PID, '--code', [string]\$fatal)" "$ps1"
+    grep -qF "\$a = @('--manifest', \$S.Manifest, '--prefix', \$S.Prefix)" "$ps1"
+    grep -qF "if (\$o.AllowHttp) { \$a += '--allow-http' }" "$ps1"
+}
+
+@test "the Windows helper is a PE32+ x86-64 program and under wine says windows-x86_64" {
+    run file "$WD/onramp.exe"
+    assert_output --partial "PE32+ executable"
+    assert_output --partial "x86-64"
+    run "$WH" target
+    assert_success
+    assert_output "windows-x86_64"
+    run "$WH" --version
+    assert_output --regexp '^onramp [0-9.]+ \(windows-x86_64\)'
+}
+
+@test "under wine: sha256, a ranged download from nginx into the cache, a wrong hash exit 7 with nothing placed" {
+    head -c 6000000 /dev/urandom >"$WT/srv/blob"
+    want=$(sha256sum <"$WT/srv/blob" | cut -c1-64)
+    nginx_start "$WT/srv"
+    run "$WH" sha256 "$WIN\\srv\\blob"
+    assert_output --partial "$want"
+    run "$WH" download "http://127.0.0.1:$NGINX_PORT/blob" -o "$WIN\\out" --sha256 "$want" --size 6000000 --allow-http --connections 4
+    assert_success
+    cmp "$WT/srv/blob" "$WT/out"
+    [ -f "$WT/cache/sha256/$want" ]
+    # more than one range request: the engine split it
+    [ "$(grep -c '^/blob 206 ' "$NGINX_LOG")" -ge 2 ]
+    run "$WH" download "http://127.0.0.1:$NGINX_PORT/blob" -o "$WIN\\bad" --sha256 "$(printf '0%.0s' $(seq 64))" --allow-http
+    assert_equal "$status" 7
+    [ ! -e "$WT/bad" ]
+}
+
+@test "elevated under wine, a directory Everyone may change is refused (exit 13, naming the SID and the fix)" {
+    run "$WH" download "Z:\\etc\\hostname" -o 'Z:\tmp\x' --sha256 "$(printf '0%.0s' $(seq 64))" --cache-dir "Z:\\tmp\\onramp-wine-cache-$$"
+    assert_equal "$status" 13
+    assert_output --partial "refusing Z:\\tmp"
+    assert_output --partial "S-1-1-0"
+    assert_output --partial "icacls"
+    [ ! -e "/tmp/onramp-wine-cache-$$" ]
+}
+
+@test "the demo's Windows-capable parts install as install.ps1 runs them; the tree matches the Linux one; doctor and uninstall" {
+    nginx_start "$WT/srv"
+    win_manifest
+    start_owner
+    # Into a file, not `run`: under wine the service's supervisor inherits
+    # the Unix descriptors of whoever started it (on Windows its handles
+    # are its log file), and `run` would wait for it to close the pipe.
+    local rc=0
+    ps1_install "$WM" >"$WT/install.log" 2>&1 || rc=$?
+    output=$(cat "$WT/install.log")
+    echo "$output"
+    assert_equal "$rc" 0
+    assert_output --partial "resume-check: fresh"
+    assert_output --partial "prebuilt build installed into workers/worker-hello"
+    assert_output --partial "not as a Windows service"
+    local P=$WT/stack
+    # Byte for byte what the Linux install puts there (models, config), and
+    # the directories configure makes.
+    for f in models/chat-tiny.bin models/embed-small.bin models/vision-base.bin config/models.json config/server.conf; do
+        grep -q " ./$f $(sha256sum <"$P/$f" | cut -c1-64)\$" "$REPO/tests/fixtures/demo-tree.txt" || {
+            echo "$f differs from the Linux tree" >&2
+            return 1
+        }
+    done
+    [ -d "$P/data" ] && [ -d "$P/logs" ]
+    [ -f "$P/server/current/bin/demo-server.cmd" ]
+    [ -f "$P/workers/worker-hello/bin/hello-worker.cmd" ]
+    # the state says complete, and a second run is a resume with nothing to do
+    run "$WH" resume-check --manifest "$WM" --prefix "$WPREFIX" --owner "$PS_PID"
+    assert_output --partial "complete"
+    run "$WH" doctor --prefix "$WPREFIX"
+    echo "$output"
+    assert_success
+    # the service runs under onramp supervise, in its Job
+    run "$WH" services status --prefix "$WPREFIX"
+    echo "$output"
+    assert_output --partial "running"
+    run "$WH" uninstall --prefix "$WPREFIX"
+    echo "$output"
+    assert_success
+    # its supervisor and serve.exe are gone with the uninstall
+    run "$WD/wine" C:\\windows\\system32\\tasklist.exe
+    refute_output --partial "serve.exe"
+    [ ! -e "$P/models/chat-tiny.bin" ]
+    [ ! -e "$P/server" ]
+    # the verified downloads stay in the cache
+    [ -n "$(ls "$WT/cache/sha256")" ]
+}
+
+@test "the demo as it is: Windows cannot build its worker, refused at plan time naming it and the fix" {
+    nginx_start "$WT/srv"
+    win_manifest
+    jq '.components |= map(if .id == "worker-hello" then del(.artifacts) else . end)' "$WT/m/manifest.json" >"$WT/m/nowin.json"
+    run "$WH" plan --manifest "$WIN\\m\\nowin.json" --prefix "$WPREFIX"
+    assert_output --partial "workers worker-hello: a PKGBUILD build, which this target cannot run: skipped"
+    assert_output --partial "error: worker worker-hello is built from a PKGBUILD"
+    start_owner
+    run ps1_install "$WIN\\m\\nowin.json"
+    assert_equal "$status" 5
+    assert_output --partial "give worker-hello a prebuilt archive for windows-x86_64"
+    [ ! -e "$WT/stack/models" ]
+}
+
+@test "under wine: kill the helper mid-download (TerminateProcess, as a closed window), resume: exact bytes, at most ~1 s per connection fetched twice" {
+    head -c $((48 * 1024 * 1024)) /dev/urandom >"$WT/srv/big.bin"
+    local sha size=$((48 * 1024 * 1024)) i
+    sha=$(sha256sum <"$WT/srv/big.bin" | cut -c1-64)
+    nginx_start "$WT/srv" 6m
+    local url=http://127.0.0.1:$NGINX_PORT/big.bin
+    for i in 1 2 3; do
+        rm -rf "$WT/cache" "$WT/out.bin"
+        local n0 at
+        n0=$(wc -l <"$NGINX_LOG")
+        at=$((300 + RANDOM % 1500))
+        setsid "$WH" download "$url" -o "$WIN\\out.bin" --sha256 "$sha" --size "$size" --allow-http --connections 4 </dev/null >/dev/null 2>&1 &
+        local pid=$!
+        # wine takes a moment to start: count from the first byte on disk
+        local w
+        for w in $(seq 200); do
+            compgen -G "$WT/cache/partial/*.part" >/dev/null && break
+            sleep 0.05
+        done
+        sleep "$(awk -v ms="$at" 'BEGIN { printf "%.3f", ms / 1000 }')"
+        kill -9 -- "-$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        [ ! -e "$WT/out.bin" ]
+        # the state of the partial download survived: a .part and its sidecar
+        ls "$WT/cache/partial" | grep -q "$sha"
+        run "$WH" download "$url" -o "$WIN\\out.bin" --sha256 "$sha" --size "$size" --allow-http --connections 4
+        assert_success
+        [ "$(sha256sum <"$WT/out.bin" | cut -c1-64)" = "$sha" ]
+        local sent waste
+        sent=$(tail -n "+$((n0 + 1))" "$NGINX_LOG" | awk '$1 == "/big.bin" { s += $3 } END { print s + 0 }')
+        waste=$((sent - size))
+        echo "# kill $i at $at ms: $((waste / 1024)) KiB fetched twice" >&3
+        # 4 connections x 6 MiB/s x ~1 s, plus what was in flight
+        [ "$waste" -le $((4 * 6 * 1024 * 1024 + 8 * 1024 * 1024)) ]
+    done
+}
