@@ -314,12 +314,10 @@ onramp_build_helper() {
     onramp_bh_triple=$(onramp_rust_triple "$onramp_target") ||
         onramp_die "$EX_HELPER" "no Rust target known for $onramp_target"
     onramp_say "building the helper from source (cargo build --release, static) ..."
-    if ! (cd "$onramp_src_dir" &&
-        RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-            cargo build --quiet --release --locked --target "$onramp_bh_triple" -p onramp </dev/null >&2); then
+    # tools/build-helper.sh picks the toolchain: rustup's, else Debian's
+    # cargo-web (installed first as root), else it names what to install.
+    onramp_helper=$(sh "$onramp_src_dir/tools/build-helper.sh" "$onramp_bh_triple") ||
         onramp_die "$EX_HELPER" "building the helper failed (see cargo's output above)"
-    fi
-    onramp_helper="$onramp_src_dir/target/$onramp_bh_triple/release/onramp"
 }
 
 # Sets onramp_helper to a verified, runnable helper or exits.

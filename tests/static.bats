@@ -33,3 +33,25 @@ teardown() { nginx_stop; common_teardown; }
     assert_success
     [ "$(sha256sum <"$R/chat.bin" | cut -c1-64)" = "$sha" ]
 }
+
+@test "with no rustup, install.sh from a checkout builds the helper with Debian's cargo-web, static; with no toolchain it names the package" {
+    [ -x /usr/bin/cargo ] || skip "needs Debian's cargo-web (tests/run.sh installs it)"
+    # A checkout of its own (its own target/), a HOME with no ~/.cargo, and
+    # a PATH without rustup's directory.
+    mkdir -p "$T/co"
+    (cd "$REPO" && git ls-files -z | xargs -0 tar -cf - | tar -C "$T/co" -xf -)
+    run env -i HOME="$T/home" PATH=/usr/sbin:/usr/bin:/sbin:/bin CARGO_HOME="$HOME/.cargo" \
+        sh "$T/co/tools/build-helper.sh"
+    assert_success
+    [ "$output" = "$T/co/target/x86_64-unknown-linux-gnu/release/onramp" ]
+    run file "$T/co/target/x86_64-unknown-linux-gnu/release/onramp"
+    assert_output --regexp "static(-pie)? linked"
+    run "$T/co/target/x86_64-unknown-linux-gnu/release/onramp" --version
+    assert_output --regexp '^onramp [0-9.]+ \(linux-x86_64\)$'
+    # no cargo anywhere, not root: the error names what to install
+    mkdir -p "$T/bin"
+    for t in sh sed id dirname cat printf; do ln -s "$(command -v "$t")" "$T/bin/$t"; done
+    run env -i HOME="$T/home" PATH="$T/bin" ONRAMP_SYSTEM_CARGO="$T/none/cargo" /bin/sh "$T/co/tools/build-helper.sh"
+    assert_failure
+    assert_output --partial "apt-get install cargo-web rustc-web gcc"
+}

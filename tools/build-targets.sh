@@ -18,10 +18,14 @@ die() {
     exit 2
 }
 
-# build TOP TARGET LINKER RUSTFLAGS [check]: one target into target/cross.
-# Reproducible: the source path is remapped and the build id left out, so
-# two builds of one commit are byte-identical (tests/targets.bats).
+# build TOP TARGET LINKER RUSTFLAGS [check]: one target into $ONRAMP_CROSS_DIR
+# (default target/cross). Reproducible: the source and home paths are
+# remapped (the same flags in every directory: cargo hashes them into
+# symbol names) and the build id and PE timestamp left out, so two builds
+# of one commit in two target directories are byte-identical (tests/run.sh
+# checks).
 build() {
+    bt_dir=${ONRAMP_CROSS_DIR:-$1/target/cross}
     bt_upper=$(printf '%s' "$2" | tr 'a-z-' 'A-Z_')
     bt_under=$(printf '%s' "$2" | tr '-' '_')
     bt_verb=build
@@ -32,12 +36,12 @@ build() {
         SOURCE_DATE_EPOCH=0 \
         RUSTFLAGS="$4 --remap-path-prefix=$1=/onramp --remap-path-prefix=$HOME=/home -C link-arg=$(noid_of "$2")" \
         /usr/bin/cargo $bt_verb --quiet --release --locked -Zbuild-std=std,panic_abort \
-        --target "$2" --target-dir "$1/target/cross" -p onramp </dev/null >&2)
+        --target "$2" --target-dir "$bt_dir" -p onramp </dev/null >&2)
     if [ "$bt_verb" = check ]; then
         printf '%s: type-checked\n' "$2"
         return
     fi
-    bt_bin=$1/target/cross/$2/release/onramp
+    bt_bin=$bt_dir/$2/release/onramp
     case $2 in *windows*) bt_bin=$bt_bin.exe ;; esac
     printf '%s %s bytes\n' "$bt_bin" "$(wc -c <"$bt_bin" | tr -d ' ')"
 }

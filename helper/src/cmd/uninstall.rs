@@ -156,6 +156,11 @@ fn uninstall(f: &Uninstall) -> Result<i32> {
     let left = fsutil::list_files(&prefix, SHOW_LEFT + 1);
     forget(&root, &dir, Some(&st))?;
     drop(store);
+    // Windows removes the lock file only once it is closed (just now):
+    // its directory and the roots it leaves empty go now (on Unix they are
+    // gone already).
+    receipt::rmdir_if_empty(&dir)?;
+    fsutil::tidy_root(&root, &["installs", "serials", "manifests"])?;
     if f.purge_cache {
         purge(&cache_root, &root)?;
     }
