@@ -94,6 +94,19 @@ pub fn create_new(path: &Path, mode: u32) -> Result<File> {
     .map_err(|e| Error::io("cannot create", path, e))
 }
 
+/// Open the lock file `path` to read and write, created if missing and
+/// never through a link; its contents (the holder's pid) are kept.
+pub fn open_lock(path: &Path) -> std::io::Result<File> {
+    crate::sys::open_no_follow(
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+        path,
+    )
+}
+
 /// `create_new` with `data`, synced.
 pub fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     let mut f = create_new(path, mode)?;

@@ -17,7 +17,7 @@
 //! killed as one of its descendants.
 
 use crate::error::{Code, Error, Result, err};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -193,15 +193,7 @@ fn lock_dir() -> Result<PathBuf> {
 
 fn open_lock(dir: &Path, uid: u32) -> Result<File> {
     let p = dir.join(format!("build-user-{uid}.lock"));
-    crate::sys::open_no_follow(
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false),
-        &p,
-    )
-    .map_err(|e| Error::io("cannot open", &p, e))
+    crate::fsutil::open_lock(&p).map_err(|e| Error::io("cannot open", &p, e))
 }
 
 fn try_lock(f: &File) -> bool {

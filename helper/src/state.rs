@@ -15,7 +15,7 @@ use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -459,14 +459,7 @@ impl Store {
         })?;
         let lock_path = dir.join("lock");
         let f = crate::fault::io("create", &lock_path, || {
-            crate::sys::open_no_follow(
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false),
-                &lock_path,
-            )
+            crate::fsutil::open_lock(&lock_path)
         })
         .map_err(|e| {
             Error::new(

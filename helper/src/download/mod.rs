@@ -275,14 +275,7 @@ impl Cache {
         // the same cache is waited for, then its verified file is used.
         let lock_path = self.lock_path(&want.sha256);
         let lock_file = crate::fault::io("create", &lock_path, || {
-            crate::sys::open_no_follow(
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .create(true)
-                    .truncate(false),
-                &lock_path,
-            )
+            crate::fsutil::open_lock(&lock_path)
         })
         .map_err(|e| Error::io("cannot open", &lock_path, e))?;
         let mut lock = fd_lock::RwLock::new(lock_file);

@@ -36,6 +36,34 @@ pub struct Identity {
     pub ctime: (i64, i64),
 }
 
+/// What `fstatat`/`fstat` (or a handle's information) says of an entry,
+/// the parts onramp looks at; each family's `dirfd` fills it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+    Link,
+    Other,
+}
+
+impl Stat {
+    /// The same object as `other` (device and inode; volume serial and
+    /// file index on Windows)?
+    pub fn same(&self, other: &Stat) -> bool {
+        self.dev == other.dev && self.ino == other.ino
+    }
+}
+
 /// How a recipe's command is confined (see `run::Spec`).
 #[derive(Clone, Default)]
 pub struct Confine {

@@ -43,24 +43,7 @@ fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// What `fstatat`/`fstat` says of an entry, the parts onramp looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stat {
-    pub kind: Kind,
-    pub mode: u32,
-    pub uid: u32,
-    pub dev: u64,
-    pub ino: u64,
-    pub nlink: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Dir,
-    File,
-    Link,
-    Other,
-}
+pub use super::super::{Kind, Stat};
 
 impl Stat {
     fn from(st: &libc::stat) -> Stat {
@@ -80,11 +63,6 @@ impl Stat {
             ino: st.st_ino,
             nlink: st.st_nlink.into(),
         }
-    }
-
-    /// The same object as `other` (device and inode)?
-    pub fn same(&self, other: &Stat) -> bool {
-        self.dev == other.dev && self.ino == other.ino
     }
 }
 

@@ -63,8 +63,7 @@ pub fn become_subreaper() {}
 
 /// The build user, between fork and exec; no namespaces exist, so
 /// `isolate_net` and `read_only` are not available (README says so).
-pub fn confine(cmd: &mut Command, c: &super::super::Confine) -> io::Result<()> {
-    let _: &Confine = c;
+pub fn confine(cmd: &mut Command, c: &Confine) -> io::Result<()> {
     let user = c.user;
     // SAFETY: setgroups, setgid and setuid are async-signal-safe.
     unsafe {

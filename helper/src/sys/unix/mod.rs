@@ -326,8 +326,9 @@ pub fn reap_exited() {
 pub fn kill_all_of(uid: u32, gid: u32) -> io::Result<()> {
     // SAFETY: the child only drops to the uid, signals and exits: no
     // allocation or lock, which is what a forked child of a threaded
-    // process may do. (The libc wrappers, not raw calls: on i686 and
-    // armv7 the raw setresuid takes 16-bit ids.)
+    // process may do. As root, setgid and setuid set the real, effective
+    // and saved ids alike (the libc wrappers: on i686 and armv7 the raw
+    // calls take 16-bit ids).
     let pid = unsafe { libc::fork() };
     if pid == 0 {
         unsafe {

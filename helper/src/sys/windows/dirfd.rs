@@ -30,31 +30,7 @@ pub struct Dir {
     handle: File,
 }
 
-/// What onramp looks at of an entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stat {
-    pub kind: Kind,
-    pub mode: u32,
-    pub uid: u32,
-    pub dev: u64,
-    pub ino: u64,
-    pub nlink: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Dir,
-    File,
-    Link,
-    Other,
-}
-
-impl Stat {
-    /// The same object as `other` (volume serial and file index)?
-    pub fn same(&self, other: &Stat) -> bool {
-        self.dev == other.dev && self.ino == other.ino
-    }
-}
+pub use super::super::{Kind, Stat};
 
 fn stat_handle(f: &File) -> io::Result<Stat> {
     let (id, attrs, links) = identity_of_handle(f.as_raw_handle())?;
