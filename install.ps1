@@ -741,61 +741,23 @@ function Get-OnrampPhaseArgs {
     $a
 }
 
-# Sets $S.Mode (--fresh, --resume or --upgrade), as lib/resume.sh does.
+# Sets $S.Mode (--fresh, --resume or --upgrade), as lib/resume.sh does:
+# the helper decides and says why; this asks its question, if any, and
+# passes the answer back.
 function Select-OnrampMode {
     param($S)
-    $S.Mode = '--fresh'
-    $line = Get-OnrampHelperOutput $S (@('resume-check') + (Get-OnrampCommonArgs $S) + (Get-OnrampFreshArgs $S) + @('--owner', [string]$PID))
-    $w = @($line -split ' ')
-    $fresh = $S.O.Fresh
-    switch ($w[0]) {
-        'fresh' { return }
-        'upgrade' {
-            if ($fresh) {
-                Write-OnrampSay '-Fresh: installing this release over the old one from scratch (verified downloads are reused)'
-            } else {
-                $S.Mode = '--upgrade'
-            }
-            return
-        }
-        'complete' {
-            if ($fresh) {
-                Write-OnrampSay '-Fresh: installing again over the complete install (verified downloads are reused)'
-            } else {
-                Write-OnrampSay ('already installed in ' + $S.Prefix + ', nothing to do (checking its configuration and health)')
-                $S.Mode = '--resume'
-            }
-            return
-        }
-        'retry' {
-            if ($fresh) {
-                Write-OnrampSay '-Fresh: starting over (verified downloads are reused)'
-            } else {
-                Write-OnrampSay ('the last install finished with problems; running again what did not install (completed through phase ' + $w[1] + ', ' + $w[2] + ')')
-                $S.Mode = '--resume'
-            }
-            return
-        }
-        'resume' { }
-        default { Stop-Onramp internal ("the helper's resume-check said '" + $line + "'") }
+    $a = @('resume-check') + (Get-OnrampCommonArgs $S) + (Get-OnrampFreshArgs $S) + @('--owner', [string]$PID, '--decide', '--installer', 'ps1')
+    $first = $a
+    if ($S.O.Fresh) { $first += '--fresh' }
+    if ($S.O.Yes) { $first += '--yes' }
+    $line = Get-OnrampHelperOutput $S $first
+    if ($line.StartsWith('ask ')) {
+        $line = Get-OnrampHelperOutput $S ($a + @('--answer', (Read-OnrampAnswer ('onramp: ' + $line.Substring(4)) 'yes')))
     }
-    if ($fresh) {
-        Write-OnrampSay '-Fresh: starting over (verified downloads are reused)'
-        return
+    if (@('fresh', 'resume', 'upgrade') -notcontains $line) {
+        Stop-Onramp internal ("the helper's resume-check said '" + $line + "'")
     }
-    $q = 'Completed through phase ' + $w[1] + ' (' + $w[2] + '). Resume from phase ' + $w[3] + ' (' + $w[4] + ')? [Y/n]'
-    if ($S.O.Yes) {
-        Write-OnrampSay ($q + ' yes (-Yes)')
-        $S.Mode = '--resume'
-        return
-    }
-    switch (Read-OnrampAnswer ('onramp: ' + $q) 'yes') {
-        'yes' { $S.Mode = '--resume' }
-        'no' { Write-OnrampSay 'starting over (verified downloads are reused)' }
-        default {
-            Stop-Onramp needs_confirmation ('a saved install (completed through phase ' + $w[1] + ', ' + $w[2] + ') can be resumed, but there is no one to ask (not interactive); pass -Yes to resume or -Fresh to start over')
-        }
-    }
+    $S.Mode = '--' + $line
 }
 
 function Start-OnrampBegin {
@@ -845,67 +807,43 @@ function Select-OnrampProgressFiles {
     }
 }
 
-# -ProgressListen: the helper serves the events on a loopback port, in a
-# process of its own (Start-Process: it outlives this window, says the
+# -ProgressListen: the helper serves the events on a loopback port from
+# the background (a process of its own: it outlives this window, says the
 # install was interrupted if this installer dies, and lingers after the
-# end). Its URL is read from the URL file once it has written a new one.
+# end); it prints the URL first.
 function Start-OnrampProgress {
     param($S)
     $o = $S.O
     if ($o.ProgressListen -eq '') {
         return
     }
-    $a = @('progress-serve', '--listen', $o.ProgressListen, '--events', $o.Events, '--owner', [string]$PID, '--url-file', $o.ProgressUrlFile, '--foreground')
+    $a = @('progress-serve', '--listen', $o.ProgressListen, '--events', $o.Events, '--owner', [string]$PID, '--url-file', $o.ProgressUrlFile)
     if ($o.ProgressLinger -ne '') { $a += @('--linger', $o.ProgressLinger) }
     if ($o.ProgressAllowOrigin -ne '') { $a += @('--allow-origin', $o.ProgressAllowOrigin) }
-    $old = ''
-    if (Test-Path -LiteralPath $o.ProgressUrlFile -PathType Leaf) {
-        $old = [IO.File]::ReadAllText($o.ProgressUrlFile)
-    }
-    # Start-Process joins its arguments with spaces: each is quoted here.
-    $quoted = @($a | ForEach-Object { '"' + $_ + '"' })
-    Start-Process -FilePath $S.Helper -ArgumentList $quoted -WindowStyle Hidden | Out-Null
-    for ($i = 0; $i -lt 100; $i++) {
-        if (Test-Path -LiteralPath $o.ProgressUrlFile -PathType Leaf) {
-            $url = [IO.File]::ReadAllText($o.ProgressUrlFile).Trim()
-            if ($url -ne '' -and $url -ne $old.Trim()) {
-                Write-OnrampSay ('progress: ' + $url + ' (the URL is also in ' + $o.ProgressUrlFile + ')')
-                return
-            }
-        }
-        Start-Sleep -Milliseconds 100
-    }
-    Write-OnrampWarn ('the progress server did not start (no URL in ' + $o.ProgressUrlFile + ' after 10 s); installing without it')
+    $url = @((Get-OnrampHelperOutput $S $a) -split "`n")[0]
+    Write-OnrampSay ('progress: ' + $url + ' (the URL is also in ' + $o.ProgressUrlFile + ')')
 }
 
-function Get-OnrampUninstallHint {
-    param($S)
-    "install.ps1 -Uninstall -Prefix '" + $S.Prefix + "'"
-}
-
-# A failed install (not an interrupted or killed one: those resume)
-# offers to undo what it did; -RollbackOnFailure does it unattended. An
-# upgrade is not undone: it is finished by running again.
+# A failed install: the helper decides whether it is undone (not an
+# interrupted, killed or upgrading one: those are finished by running
+# again) and says why; this asks its question, if any, and runs the undo.
 function Invoke-OnrampAfterFailure {
     param($S, [int]$Rc)
-    if (@(0, (Get-OnrampCode interrupted), (Get-OnrampCode killed), (Get-OnrampCode lock_held)) -contains $Rc) {
+    if ($Rc -eq 0) {
         return
     }
-    if ($S.Mode -eq '--upgrade') {
-        Write-OnrampSay 'the upgrade did not finish; run the installer again to finish it'
-        return
+    $a = @('after-failure', '--prefix', $S.Prefix, '--code', [string]$Rc, '--installer', 'ps1')
+    if ($S.Mode -eq '--upgrade') { $a += '--upgrade' }
+    if ($S.O.RollbackOnFailure) { $a += '--rollback-on-failure' }
+    $what = Get-OnrampHelperOutput $S $a
+    if ($what.StartsWith('ask ')) {
+        $what = Get-OnrampHelperOutput $S ($a + @('--answer', (Read-OnrampAnswer ('onramp: ' + $what.Substring(4)) 'no')))
     }
-    if (-not $S.O.RollbackOnFailure) {
-        $q = 'onramp: the install failed (exit ' + $Rc + '). Undo what it did (remove everything it placed in ' + $S.Prefix + ')? [y/N]'
-        if ((Read-OnrampAnswer $q 'no') -ne 'yes') {
-            Write-OnrampSay ('kept what was installed: run the installer again to retry, or undo it with: ' + (Get-OnrampUninstallHint $S))
-            return
+    if ($what -eq 'undo') {
+        $u = Invoke-OnrampHelper $S @('uninstall', '--prefix', $S.Prefix)
+        if ($u -ne 0) {
+            Write-OnrampSay ('the undo stopped (exit ' + $u + "); run: install.ps1 -Uninstall -Prefix '" + $S.Prefix + "'")
         }
-    }
-    Write-OnrampSay 'undoing what this install did (-RollbackOnFailure)'
-    $u = Invoke-OnrampHelper $S @('uninstall', '--prefix', $S.Prefix)
-    if ($u -ne 0) {
-        Write-OnrampSay ('the undo stopped (exit ' + $u + '); run: ' + (Get-OnrampUninstallHint $S))
     }
 }
 
@@ -1048,22 +986,26 @@ function Invoke-OnrampMain {
     if ($o.CaFile -ne '') {
         $o.CaFile = Get-OnrampAbsolute $o.CaFile
     }
-    if ($o.ProgressListen -ne '' -and $o.ProgressListen -notmatch '^(127\.[0-9.]+|localhost|\[::1\]):[0-9]+$') {
-        Stop-Onramp usage ('-ProgressListen ' + $o.ProgressListen + ': only a loopback address is served (127.0.0.1:PORT; 0 picks a free port)')
-    }
     if ($o.Events -ne '') {
         $o.Events = Get-OnrampAbsolute $o.Events
     }
     if ($o.ProgressUrlFile -ne '') {
         $o.ProgressUrlFile = Get-OnrampAbsolute $o.ProgressUrlFile
     }
-    if (@('', 'ndjson', 'sse') -notcontains $o.EventsFormat) {
-        Stop-Onramp usage '-EventsFormat must be ndjson or sse'
-    }
     Enable-OnrampTls
     $S.Tmp = Join-Path ([IO.Path]::GetTempPath()) ('onramp.' + [guid]::NewGuid().ToString('N'))
     New-Item -ItemType Directory -Path $S.Tmp | Out-Null
     $S.Helper = Get-OnrampHelper $S
+    # The values given, checked before anything is done (by the helper:
+    # the same checks and words as install.sh's, spelled -EventsFormat).
+    $a = @('check-options', '--installer', 'ps1')
+    foreach ($k in @('EventsFormat', 'ProgressListen', 'ProgressLinger', 'Connections', 'Gpu', 'StateTtl')) {
+        if ($o[$k] -ne '') { $a += @(('--' + ($k -creplace '(?<!^)([A-Z])', '-$1').ToLowerInvariant()), $o[$k]) }
+    }
+    $rc = Invoke-OnrampHelper $S $a
+    if ($rc -ne 0) {
+        Stop-OnrampWith $rc ''
+    }
     if ($bundle) {
         Open-OnrampBundle $S
     }

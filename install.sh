@@ -293,27 +293,32 @@ onramp_open_bundle() {
     [ -n "$onramp_manifest" ] || onramp_manifest=$onramp_from/manifest.json
 }
 
-# onramp_after_failure RC: an install that failed (not one interrupted or
-# killed: those resume) offers to undo what it did; --rollback-on-failure
-# does it unattended. An upgrade is not undone (the version it replaced
-# cannot be put back): it is finished by running again.
+# onramp_after_failure RC: the helper decides whether a failed install is
+# undone (not an interrupted, killed or upgrading one: those are finished
+# by running again) and says why; this shell asks its question, if any,
+# and runs the undo.
 onramp_after_failure() {
-    case $1 in
-    0 | "$EX_INTERRUPTED" | "$EX_KILLED" | "$EX_LOCK_HELD") return 0 ;;
-    esac
-    if [ "$onramp_mode" = --upgrade ]; then
-        onramp_say "the upgrade did not finish; run the installer again to finish it"
-        return 0
-    fi
-    if [ "$onramp_rollback" != 1 ]; then
+    [ "$1" != 0 ] || return 0
+    onramp_af_up=
+    [ "$onramp_mode" != --upgrade ] || onramp_af_up=--upgrade
+    onramp_af_rb=
+    [ "$onramp_rollback" != 1 ] || onramp_af_rb=--rollback-on-failure
+    onramp_af=$("$onramp_helper" after-failure --prefix "$onramp_prefix" --code "$1" \
+        ${onramp_af_up:+"$onramp_af_up"} ${onramp_af_rb:+"$onramp_af_rb"} </dev/null) || return 0
+    case $onramp_af in
+    'ask '*)
         onramp_ask_rc=0
-        onramp_ask_no "onramp: the install failed (exit $1). Undo what it did (remove everything it placed in $onramp_prefix)? [y/N]" || onramp_ask_rc=$?
-        if [ "$onramp_ask_rc" != 0 ]; then
-            onramp_say "kept what was installed: run the installer again to retry, or undo it with: sh install.sh --uninstall --prefix $onramp_prefix"
-            return 0
-        fi
-    fi
-    onramp_say "undoing what this install did (--rollback-on-failure)"
+        onramp_ask_no "onramp: ${onramp_af#ask }" || onramp_ask_rc=$?
+        case $onramp_ask_rc in
+        0) onramp_answer=yes ;;
+        1) onramp_answer=no ;;
+        *) onramp_answer=none ;;
+        esac
+        onramp_af=$("$onramp_helper" after-failure --prefix "$onramp_prefix" --code "$1" \
+            --answer "$onramp_answer" </dev/null) || return 0
+        ;;
+    esac
+    [ "$onramp_af" = undo ] || return 0
     "$onramp_helper" uninstall --prefix "$onramp_prefix" </dev/null ||
         onramp_say "the undo stopped (exit $?); run: sh install.sh --uninstall --prefix $onramp_prefix"
 }
@@ -446,18 +451,20 @@ main() {
     [ -z "$onramp_ca_file" ] || onramp_ca_file=$(onramp_abs "$onramp_ca_file")
     [ -z "$onramp_events" ] || onramp_events=$(onramp_abs "$onramp_events")
     [ -z "$onramp_progress_url_file" ] || onramp_progress_url_file=$(onramp_abs "$onramp_progress_url_file")
-    case $onramp_progress_listen in
-    '' | 127.*:[0-9]* | localhost:[0-9]* | '[::1]:'[0-9]*) ;;
-    *) onramp_die "$EX_USAGE" "--progress-listen $onramp_progress_listen: only a loopback address is served (127.0.0.1:PORT; 0 picks a free port)" ;;
-    esac
-    case $onramp_events_format in
-    '' | ndjson | sse) ;;
-    *) onramp_die "$EX_USAGE" "--events-format must be ndjson or sse" ;;
-    esac
     onramp_tmp=$(mktemp -d "${TMPDIR:-/tmp}/onramp.XXXXXX")
     trap onramp_cleanup EXIT
     trap onramp_on_signal INT TERM
     onramp_acquire_helper
+    # The values given, checked before anything is done (by the helper:
+    # the same checks and words as install.ps1's).
+    "$onramp_helper" check-options \
+        ${onramp_events_format:+--events-format "$onramp_events_format"} \
+        ${onramp_progress_listen:+--progress-listen "$onramp_progress_listen"} \
+        ${onramp_progress_linger:+--progress-linger "$onramp_progress_linger"} \
+        ${onramp_connections:+--connections "$onramp_connections"} \
+        ${onramp_gpu:+--gpu "$onramp_gpu"} \
+        ${ONRAMP_STATE_TTL_HOURS:+--state-ttl "$ONRAMP_STATE_TTL_HOURS"} </dev/null ||
+        { onramp_rc=$?; exit "$(onramp_killed_code "$onramp_rc")"; }
     if [ "$onramp_bundle" = 1 ]; then
         onramp_open_bundle
     fi

@@ -312,6 +312,21 @@ teardown() { common_teardown; }
     run onramp_install --prefix "$PREFIX"
     assert_equal "$status" 2
     assert_output --partial "no manifest"
+    # values the helper checks before anything is done (install.ps1 makes
+    # the same call: wine.bats), in this installer's spelling
+    for bad in "--connections 0:--connections 0: use 1 to 64" \
+        "--gpu nvidia:--gpu nvidia: use one of cuda, rocm, metal, intel, cpu" \
+        "--events-format xml:--events-format xml: use ndjson or sse" \
+        "--state-ttl soon:--state-ttl soon: use a whole number of hours"; do
+        # shellcheck disable=SC2086 # flag and value, split on purpose
+        run onramp_install --manifest "$DEMO" --prefix "$PREFIX" ${bad%%:*}
+        assert_equal "$status" 2
+        assert_output --partial "${bad#*:}"
+        [ ! -e "$PREFIX" ]
+    done
+    ONRAMP_CONNECTIONS=99 run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    assert_equal "$status" 2
+    assert_output --partial "--connections 99: use 1 to 64"
 }
 
 @test "orphan temp files left by a killed run are removed at start" {

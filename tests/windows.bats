@@ -77,7 +77,7 @@ caught() {
     caught hash
     mutate "'            Save-OnrampUrl ('" "'            & \$dl --version\n            Save-OnrampUrl ('"
     caught hash
-    mutate "'Start-Process -FilePath \$S.Helper'" "'Start-Process -FilePath \$o.Events'"
+    mutate "'    \$url = @((Get-OnrampHelperOutput'" "'    Start-Process -FilePath \$o.Events\n    \$url = @((Get-OnrampHelperOutput'"
     caught hash
     mutate "'    \$ex = New-Object'" "'    Invoke-Expression \$Message\n    \$ex = New-Object'"
     caught iex

@@ -60,28 +60,32 @@ start_owner() {
     [ -n "$PS_PID" ]
 }
 
-# Every helper call of an install as install.ps1 makes it (Invoke-OnrampMain:
-# Select-OnrampMode, Start-OnrampBegin, Invoke-OnrampPhases), with
+# Every helper call of an install as install.ps1 makes it with -Yes
+# (Invoke-OnrampMain: Select-OnrampMode, Start-OnrampBegin,
+# Invoke-OnrampPhases, Invoke-OnrampAfterFailure), with
 # Get-OnrampCommonArgs = --manifest M --prefix P and Get-OnrampPhaseArgs
-# for -AllowHttp. Prints what the helper printed; returns the exit code
-# install.ps1 would return.
+# for -AllowHttp; no one answers the question after a failure (as in CI).
+# Prints what the helper printed; returns the exit code install.ps1 would.
 ps1_install() {
-    local m=$1 mode line fatal=0 phase
+    local m=$1 line fatal=0 phase rc=0
     shift
     local common=(--manifest "$m" --prefix "$WPREFIX")
-    line=$("$WH" resume-check "${common[@]}" --owner "$PS_PID") || return $?
+    line=$("$WH" resume-check "${common[@]}" --owner "$PS_PID" --decide --installer ps1 --yes) || return $?
     line=${line%$'\r'}
-    case $line in
-    fresh*) mode=--fresh ;;
-    upgrade*) mode=--upgrade ;;
-    *) mode=--resume ;; # -Yes: complete, retry and resume all resume
-    esac
     echo "resume-check: $line"
-    "$WH" begin "${common[@]}" --owner "$PS_PID" "$mode" || return $?
+    "$WH" begin "${common[@]}" --owner "$PS_PID" "--$line" || return $?
     for phase in $(ps1_phases); do
         "$WH" phase "$phase" "${common[@]}" --owner "$PS_PID" --allow-http "$@" || { fatal=$?; break; }
     done
-    "$WH" finish "${common[@]}" --owner "$PS_PID" --code "$fatal"
+    "$WH" finish "${common[@]}" --owner "$PS_PID" --code "$fatal" || rc=$?
+    [ "$rc" = 0 ] && return 0
+    line=$("$WH" after-failure --prefix "$WPREFIX" --code "$rc" --installer ps1)
+    line=${line%$'\r'}
+    echo "after-failure: $line"
+    case $line in
+    'ask '*) "$WH" after-failure --prefix "$WPREFIX" --code "$rc" --installer ps1 --answer none ;;
+    esac
+    return "$rc"
 }
 
 # The demo's Windows-capable parts, served by nginx: its three models, a
@@ -130,8 +134,12 @@ win_manifest() {
     run ps1_phases
     assert_output "$(printf '%s\n' preflight detect plan server models workers extras configure validate)"
     local ps1=$REPO/install.ps1
-    grep -qF "@('resume-check') + (Get-OnrampCommonArgs \$S) + (Get-OnrampFreshArgs \$S) + @('--owner', [string]\$PID)" "$ps1"
+    grep -qF "@('resume-check') + (Get-OnrampCommonArgs \$S) + (Get-OnrampFreshArgs \$S) + @('--owner', [string]\$PID, '--decide', '--installer', 'ps1')" "$ps1"
+    grep -qF "if (\$S.O.Yes) { \$first += '--yes' }" "$ps1"
     grep -qF "@('begin') + (Get-OnrampCommonArgs \$S) + (Get-OnrampFreshArgs \$S) + @('--owner', [string]\$PID, \$S.Mode)" "$ps1"
+    grep -qF "\$S.Mode = '--' + \$line" "$ps1"
+    grep -qF "@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc, '--installer', 'ps1')" "$ps1"
+    grep -qF "@('--answer', (Read-OnrampAnswer ('onramp: ' + \$what.Substring(4)) 'no'))" "$ps1"
     grep -qF "@('phase', \$phase) + (Get-OnrampCommonArgs \$S) + @('--owner', [string]\$PID) + (Get-OnrampPhaseArgs \$S)" "$ps1"
     grep -qF "@('finish') + (Get-OnrampCommonArgs \$S) + @('--owner', [string]\$PID, '--code', [string]\$fatal)" "$ps1"
     grep -qF "\$a = @('--manifest', \$S.Manifest, '--prefix', \$S.Prefix)" "$ps1"
@@ -239,6 +247,9 @@ win_manifest() {
     run ps1_install "$WIN\\m\\nowin.json"
     assert_equal "$status" 5
     assert_output --partial "give worker-hello a prebuilt archive for windows-x86_64"
+    # install.ps1's words after a failure no one can answer for
+    assert_output --partial "after-failure: ask the install failed (exit 5). Undo what it did"
+    assert_output --partial "kept what was installed: run the installer again to retry, or undo it with: install.ps1 -Uninstall -Prefix 'C:\\t\\"
     [ ! -e "$WT/stack/models" ]
 }
 
@@ -302,11 +313,20 @@ win_manifest() {
     wait "$bg" || true
     [ ! -e "$WT/stack/models/big.bin" ]
     n0=$(grep -c '^/big-model.bin ' "$NGINX_LOG" || true)
+    # install.ps1's question, decided by the helper; no one to answer it
+    run "$WH" resume-check --manifest "$WIN\\m\\big.json" --prefix "$WPREFIX" --owner "$PS_PID" --decide --installer ps1
+    assert_success
+    assert_output --regexp "ask Completed through phase [0-9] \([a-z]+\)\. Resume from phase [0-9] \([a-z]+\)\? \[Y/n\]"
+    assert_output --partial "models: "
+    run "$WH" resume-check --manifest "$WIN\\m\\big.json" --prefix "$WPREFIX" --owner "$PS_PID" --decide --installer ps1 --answer none
+    assert_equal "$status" 10
+    assert_output --partial "pass -Yes to resume or -Fresh to start over"
     local rc=0
     ps1_install "$WIN\\m\\big.json" >"$WT/second.log" 2>&1 || rc=$?
     cat "$WT/second.log"
     assert_equal "$rc" 0
-    grep -qE "resume-check: (resume|retry)" "$WT/second.log"
+    grep -qF "resume-check: resume" "$WT/second.log"
+    grep -qE "Resume from phase [0-9] \([a-z]+\)\? \[Y/n\] yes \(-Yes\)" "$WT/second.log"
     [ "$(sha256sum <"$WT/stack/models/big.bin" | cut -c1-64)" = "$sha" ]
     local sent waste
     sent=$(awk '$1 == "/big-model.bin" { s += $3 } END { print s + 0 }' "$NGINX_LOG")
@@ -314,4 +334,60 @@ win_manifest() {
     echo "# killed in the models phase: $((waste / 1024)) KiB fetched twice" >&3
     [ "$waste" -le $((4 * 2 * 1024 * 1024 + 8 * 1024 * 1024)) ]
     "$WH" services stop --prefix "$WPREFIX" </dev/null >/dev/null 2>&1 || true
+}
+
+@test "install.ps1's checks, made by the helper under wine: each bad value refused in -PascalCase before anything is done" {
+    run "$WH" check-options --installer ps1 --events-format xml
+    assert_equal "$status" 2
+    assert_output --partial "-EventsFormat xml: use ndjson or sse"
+    run "$WH" check-options --installer ps1 --progress-listen 0.0.0.0:8080
+    assert_equal "$status" 2
+    assert_output --partial "-ProgressListen 0.0.0.0:8080: only a loopback address is served"
+    run "$WH" check-options --installer ps1 --connections 100
+    assert_equal "$status" 2
+    assert_output --partial "-Connections 100: use 1 to 64"
+    run "$WH" check-options --installer ps1 --gpu nvidia
+    assert_output --partial "-Gpu nvidia: use one of cuda, rocm, metal, intel, cpu"
+    run "$WH" check-options --installer ps1 --state-ttl soon
+    assert_output --partial "-StateTtl soon: use a whole number of hours"
+    run "$WH" check-options --installer ps1 --events-format sse --progress-listen 127.0.0.1:0 --connections 8 --gpu cpu --state-ttl 0 --progress-linger 30
+    assert_success
+    # install.ps1 builds the check's flags from its parameter names
+    grep -qF "foreach (\$k in @('EventsFormat', 'ProgressListen', 'ProgressLinger', 'Connections', 'Gpu', 'StateTtl'))" "$REPO/install.ps1"
+}
+
+@test "under wine, progress-serve starts itself in the background and returns its URL; the server answers and ends with its installer" {
+    start_owner
+    : >"$WT/ev.ndjson"
+    # Into a file: under wine a detached process keeps the Unix descriptors
+    # of whoever started it (on Windows it gets none of ours).
+    local t0=$SECONDS rc=0
+    "$WH" progress-serve --listen 127.0.0.1:0 --events "$WIN\\ev.ndjson" --owner "$PS_PID" \
+        --url-file "$WIN\\url" --linger 1 >"$WT/serve.out" 2>"$WT/serve.err" </dev/null || rc=$?
+    cat "$WT/serve.err"
+    assert_equal "$rc" 0
+    # it returned while the server goes on
+    [ $((SECONDS - t0)) -lt 20 ]
+    local url
+    url=$(sed -n 1p "$WT/serve.out" | tr -d '\r')
+    [[ $url == http://127.0.0.1:*/?token=* ]]
+    [ "$(tr -d '\r\n' <"$WT/url")" = "$url" ]
+    local base=${url%%/?token=*} token=${url##*token=}
+    run curl -s -o /dev/null -w '%{http_code}' -m 10 "$base/status?token=$token"
+    assert_output 200
+    run curl -s -o /dev/null -w '%{http_code}' -m 10 "$base/status?token=wrong"
+    assert_output 403
+    # the installer goes: the server says so, lingers, and ends
+    kill "$OWNER_PID"
+    OWNER_PID=
+    local i
+    for i in $(seq 100); do
+        curl -s -m 2 -o /dev/null "$base/status?token=$token" || break
+        sleep 0.2
+    done
+    ! curl -s -m 2 -o /dev/null "$base/status?token=$token"
+    # a bad address fails here, with the server's own error and code
+    run "$WH" progress-serve --listen 0.0.0.0:0 --events "$WIN\\ev.ndjson" --url-file "$WIN\\url2"
+    assert_equal "$status" 2
+    assert_output --partial "only a loopback address"
 }

@@ -17,6 +17,8 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 const COMMANDS: &[Entry] = &[
     Entry::of::<install::Plan>(),
     Entry::of::<install::ResumeCheck>(),
+    Entry::of::<install::CheckOptions>(),
+    Entry::of::<install::AfterFailure>(),
     Entry::of::<install::Begin>(),
     Entry::of::<install::Phase>(),
     Entry::of::<install::Finish>(),

@@ -245,23 +245,27 @@ impl Fold {
 /// `--listen ADDR`: a loopback address only (127.0.0.0/8, ::1, localhost);
 /// port 0 picks a free one.
 pub fn parse_listen(s: &str) -> Result<SocketAddr> {
-    let bad = |why: &str| {
+    listen_addr(s).map_err(|why| {
         Error::new(
             Code::Usage,
             format!("--progress-listen {s}: {why}; use 127.0.0.1:PORT (0 picks a free port)"),
         )
-    };
+    })
+}
+
+/// The loopback address `s` names, or why it is refused.
+pub fn listen_addr(s: &str) -> std::result::Result<SocketAddr, &'static str> {
+    const ONLY: &str =
+        "only a loopback address is served (the progress of an install is nobody else's)";
     let addr: SocketAddr = match s.strip_prefix("localhost:") {
         Some(p) => SocketAddr::new(
             IpAddr::V4(Ipv4Addr::LOCALHOST),
-            p.parse().map_err(|_| bad("not a port"))?,
+            p.parse().map_err(|_| "not a port")?,
         ),
-        None => s.parse().map_err(|_| bad("not an address:port"))?,
+        None => s.parse().map_err(|_| ONLY)?,
     };
     if !addr.ip().is_loopback() {
-        return Err(bad(
-            "only a loopback address is served (the progress of an install is nobody else's)",
-        ));
+        return Err(ONLY);
     }
     Ok(addr)
 }
@@ -309,6 +313,82 @@ pub struct Serve {
     pub heartbeat: Option<u64>,
 }
 
+/// Serve from the background: this same command again with --foreground,
+/// detached (a session of its own on Unix; no console and a process group
+/// of its own on Windows), so it outlives the installer's Ctrl-C and end.
+/// It binds, prints its URL and events file, and serves; this process
+/// passes those two lines on and returns, so `$(onramp progress-serve ...)`
+/// and PowerShell's `& onramp progress-serve` get them at once. One way on
+/// every OS (Windows has no fork). If the server fails first, its error
+/// and exit code are this command's.
+fn in_background() -> Result<i32> {
+    let exe = std::env::current_exe().map_err(|e| {
+        Error::new(
+            Code::Internal,
+            format!("cannot find this program to start the progress server: {e}"),
+        )
+    })?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(std::env::args_os().skip(1))
+        .arg("--foreground")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    crate::sys::detached(&mut cmd);
+    let mut child = cmd.spawn().map_err(|e| {
+        Error::new(
+            Code::Internal,
+            format!(
+                "cannot start the progress server in the background ({}): {e}",
+                exe.display()
+            ),
+        )
+    })?;
+    // Its stderr, kept (bounded) in case it fails; drained after, so a
+    // chatty server never blocks on a full pipe.
+    let said = child.stderr.take().map(|mut e| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let _ = (&mut e).take(64 * 1024).read_to_end(&mut kept);
+            let _ = std::io::copy(&mut e, &mut std::io::sink());
+            kept
+        })
+    });
+    let mut lines = Vec::new();
+    if let Some(o) = child.stdout.take() {
+        let mut r = BufReader::new(o.take(64 * 1024));
+        for _ in 0..2 {
+            let mut l = String::new();
+            if r.read_line(&mut l).unwrap_or(0) == 0 {
+                break;
+            }
+            lines.push(l.trim_end().to_string());
+        }
+    }
+    if lines.len() == 2 {
+        for l in &lines {
+            out::stdout_line(l);
+        }
+        return Ok(0);
+    }
+    let status = child.wait().map_err(|e| {
+        Error::new(
+            Code::Internal,
+            format!("cannot wait for the progress server: {e}"),
+        )
+    })?;
+    if let Some(t) = said
+        && let Ok(kept) = t.join()
+    {
+        // The server's own messages, already made safe when it wrote them.
+        out::raw(&String::from_utf8_lossy(&kept));
+    }
+    Ok(match status.code() {
+        Some(0) | None => Code::Internal as i32,
+        Some(c) => c,
+    })
+}
+
 /// Serve an install's progress (`onramp progress-serve`).
 pub fn serve_main(f: &Serve) -> Result<i32> {
     let Some(listen) = &f.listen else {
@@ -332,6 +412,9 @@ pub fn serve_main(f: &Serve) -> Result<i32> {
             Code::Usage,
             "--heartbeat 0: give a number of seconds, 1 or more",
         );
+    }
+    if !f.foreground {
+        return in_background();
     }
     // A server left lingering on this port by the run before is asked to
     // make way (it reads the same URL file).
@@ -364,14 +447,6 @@ pub fn serve_main(f: &Serve) -> Result<i32> {
     }
     out::stdout_line(&url);
     out::stdout_line(&events.display().to_string());
-    if !f.foreground {
-        crate::sys::detach().map_err(|e| {
-            Error::new(
-                Code::Internal,
-                format!("cannot start the progress server in the background: {e}"),
-            )
-        })?;
-    }
     let shared = Arc::new(Shared {
         feed: Mutex::new(Feed {
             entries: Vec::new(),

@@ -579,3 +579,62 @@ pub fn export_build_user(user: Option<&str>) {
         unsafe { std::env::set_var("ONRAMP_BUILD_USER", u) };
     }
 }
+
+pub const INSTALLER: Opt = Opt {
+    name: "--installer",
+    value: "sh|ps1",
+    help: "which installer the messages are for: flags spelled --fresh (sh, the default) or -Fresh (ps1)",
+};
+
+/// The installer a message is for: install.sh spells a flag `--no-start`,
+/// install.ps1 `-NoStart`. What the helper says on an installer's behalf
+/// names the flag the user would type.
+#[derive(Clone, Copy, Default, PartialEq, Debug)]
+pub enum Installer {
+    #[default]
+    Sh,
+    Ps1,
+}
+
+impl FromStr for Installer {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Installer, String> {
+        match s {
+            "sh" => Ok(Installer::Sh),
+            "ps1" => Ok(Installer::Ps1),
+            _ => Err(format!("{s:?}: use sh or ps1")),
+        }
+    }
+}
+
+impl Installer {
+    /// The flag `kebab` ("allow-http") as this installer spells it.
+    pub fn flag(self, kebab: &str) -> String {
+        match self {
+            Installer::Sh => format!("--{kebab}"),
+            Installer::Ps1 => {
+                let words = kebab.split('-').map(|w| {
+                    let mut c = w.chars();
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
+                });
+                format!("-{}", words.collect::<String>())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod installer_tests {
+    use super::Installer;
+
+    #[test]
+    fn flags_are_spelled_as_each_installer_takes_them() {
+        assert_eq!(Installer::Sh.flag("allow-http"), "--allow-http");
+        assert_eq!(Installer::Ps1.flag("allow-http"), "-AllowHttp");
+        assert_eq!(Installer::Ps1.flag("yes"), "-Yes");
+        assert_eq!("ps1".parse::<Installer>(), Ok(Installer::Ps1));
+        assert!("bash".parse::<Installer>().is_err());
+    }
+}

@@ -97,6 +97,182 @@ pub fn not_resumable(o: &Opened, st: &State, ttl: u64) -> Option<String> {
     None
 }
 
+/// `onramp check-options`: the installer's option values, checked before
+/// anything is done and refused in the installer's own spelling, so
+/// install.sh and install.ps1 need no checks of their own.
+pub struct CheckOptions {
+    installer: args::Installer,
+    given: Vec<(&'static str, Option<String>)>,
+}
+
+const PROGRESS_LISTEN: args::Opt = args::Opt {
+    name: "--progress-listen",
+    value: "ADDR",
+    help: "a loopback address to serve progress on",
+};
+const PROGRESS_LINGER: args::Opt = args::Opt {
+    name: "--progress-linger",
+    value: "SECS",
+    help: "seconds to keep serving after the end",
+};
+const STATE_TTL: args::Opt = args::Opt {
+    name: "--state-ttl",
+    value: "HOURS",
+    help: "hours a saved install stays resumable",
+};
+
+impl Command for CheckOptions {
+    const NAME: &'static str = "check-options";
+    const USAGE: &'static str = "[--installer sh|ps1] [--events-format F] [--progress-listen ADDR] [--progress-linger SECS] [--connections N] [--gpu BACKEND] [--state-ttl HOURS]";
+    const ABOUT: &'static str = "Check the values an installer was given before it starts: exit 2 naming the first bad one as that installer spells it (--events-format for install.sh, -EventsFormat for install.ps1).";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        Ok(CheckOptions {
+            installer: p.value(&args::INSTALLER)?.unwrap_or_default(),
+            given: vec![
+                ("events-format", p.value(&args::EVENTS_FORMAT)?),
+                ("progress-listen", p.value(&PROGRESS_LISTEN)?),
+                ("progress-linger", p.value(&PROGRESS_LINGER)?),
+                ("connections", p.value(&args::CONNECTIONS)?),
+                ("gpu", p.value(&args::GPU)?),
+                ("state-ttl", p.value(&STATE_TTL)?),
+            ],
+        })
+    }
+    fn run(self) -> Result<i32> {
+        for (name, v) in &self.given {
+            let Some(v) = v else { continue };
+            if let Err(why) = check_option(name, v) {
+                return err(
+                    Code::Usage,
+                    format!("{} {v}: {why}", self.installer.flag(name)),
+                );
+            }
+        }
+        Ok(0)
+    }
+}
+
+/// Why the value `v` of option `name` would be refused later, if it would.
+fn check_option(name: &str, v: &str) -> std::result::Result<(), String> {
+    let whole = |lo: u64, unit: &str| match v.parse::<u64>() {
+        Ok(n) if n >= lo => Ok(()),
+        _ => Err(format!("use a whole number of {unit}, {lo} or more")),
+    };
+    match name {
+        "events-format" => crate::events::Format::parse(v)
+            .map(drop)
+            .ok_or_else(|| "use ndjson or sse".to_string()),
+        "progress-listen" => crate::progress::listen_addr(v)
+            .map(drop)
+            .map_err(|why| format!("{why}; use 127.0.0.1:PORT (0 picks a free port)")),
+        "progress-linger" => whole(0, "seconds"),
+        "connections" => match v.parse::<u64>() {
+            Ok(1..=64) => Ok(()),
+            _ => Err("use 1 to 64".into()),
+        },
+        "gpu" if crate::machine::BACKENDS.contains(&v) => Ok(()),
+        "gpu" => Err(format!(
+            "use one of {}",
+            crate::machine::BACKENDS.join(", ")
+        )),
+        _ => whole(0, "hours"),
+    }
+}
+
+/// `onramp after-failure`: what an installer does once an install failed
+/// (lib's onramp_after_failure and install.ps1's, decided here once):
+/// nothing for an interrupted, killed or locked-out one (they resume) or
+/// an upgrade (it is finished by running again); else undo what it did,
+/// when the user said so up front or answers yes.
+pub struct AfterFailure {
+    prefix: Option<PathBuf>,
+    code: Option<i32>,
+    upgrade: bool,
+    rollback: bool,
+    answer: Option<Answer>,
+    installer: args::Installer,
+}
+
+const ROLLBACK: args::Opt = args::Opt {
+    name: "--rollback-on-failure",
+    value: "",
+    help: "undo without asking",
+};
+const WAS_UPGRADE: args::Opt = args::Opt {
+    name: "--upgrade",
+    value: "",
+    help: "the install was an upgrade (begin --upgrade)",
+};
+
+impl Command for AfterFailure {
+    const NAME: &'static str = "after-failure";
+    const USAGE: &'static str = "--prefix DIR --code N [--upgrade] [--rollback-on-failure] [--answer yes|no|none] [--installer sh|ps1]";
+    const ABOUT: &'static str = "Decide what an installer does after a failed install, and say why: print `keep`, `undo` (run `onramp uninstall --prefix DIR`) or `ask QUESTION` (ask, then call again with --answer).";
+    fn parse(p: &mut Parser) -> Result<Self> {
+        Ok(AfterFailure {
+            prefix: p.path(&args::PREFIX)?,
+            code: p.value(&CODE)?,
+            upgrade: p.switch(&WAS_UPGRADE),
+            rollback: p.switch(&ROLLBACK),
+            answer: p.value(&ANSWER)?,
+            installer: p.value(&args::INSTALLER)?.unwrap_or_default(),
+        })
+    }
+    fn run(self) -> Result<i32> {
+        let (Some(prefix), Some(code)) = (&self.prefix, self.code) else {
+            return err(Code::Usage, "after-failure needs --prefix DIR and --code N");
+        };
+        out::stdout_line(&after_failure(&self, prefix, code));
+        Ok(0)
+    }
+}
+
+fn after_failure(a: &AfterFailure, prefix: &Path, code: i32) -> String {
+    let resumes = [
+        0,
+        Code::Interrupted as i32,
+        Code::Killed as i32,
+        Code::LockHeld as i32,
+    ];
+    if resumes.contains(&code) {
+        return "keep".into();
+    }
+    if a.upgrade {
+        out::line("onramp: the upgrade did not finish; run the installer again to finish it");
+        return "keep".into();
+    }
+    let yes = a.rollback || a.answer == Some(Answer::Yes);
+    if !yes && a.answer.is_none() {
+        return format!(
+            "ask the install failed (exit {code}). Undo what it did (remove everything it placed in {})? [y/N]",
+            prefix.display()
+        );
+    }
+    if !yes {
+        out::line(&format!(
+            "onramp: kept what was installed: run the installer again to retry, or undo it with: {}",
+            uninstall_hint(a.installer, prefix)
+        ));
+        return "keep".into();
+    }
+    out::line(&format!(
+        "onramp: undoing what this install did ({})",
+        a.installer.flag("rollback-on-failure")
+    ));
+    "undo".into()
+}
+
+/// The command that undoes an install, as the user would type it.
+pub fn uninstall_hint(i: args::Installer, prefix: &Path) -> String {
+    match i {
+        args::Installer::Sh => format!("sh install.sh --uninstall --prefix {}", prefix.display()),
+        args::Installer::Ps1 => format!(
+            "install.ps1 -Uninstall -Prefix '{}'",
+            prefix.display().to_string().replace('\'', "''")
+        ),
+    }
+}
+
 /// `onramp resume-check`.
 pub struct ResumeCheck {
     install: Install,
@@ -104,6 +280,38 @@ pub struct ResumeCheck {
     owner: Option<u32>,
     ttl_hours: Option<u64>,
     cache_dir: Option<PathBuf>,
+    decide: Decide,
+}
+
+/// What `resume-check --decide` is told: what the user asked for, what
+/// they answered, and which installer the messages are for.
+struct Decide {
+    on: bool,
+    fresh: bool,
+    yes: bool,
+    answer: Option<Answer>,
+    installer: args::Installer,
+}
+
+/// The user's answer to the resume question, as the installer got it.
+#[derive(Clone, Copy, PartialEq)]
+enum Answer {
+    Yes,
+    No,
+    /// No one could be asked (no terminal, not interactive).
+    NoOne,
+}
+
+impl std::str::FromStr for Answer {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Answer, String> {
+        match s {
+            "yes" => Ok(Answer::Yes),
+            "no" => Ok(Answer::No),
+            "none" => Ok(Answer::NoOne),
+            _ => Err(format!("{s:?}: use yes, no or none")),
+        }
+    }
 }
 
 pub const TTL_HOURS: args::Opt = args::Opt {
@@ -111,11 +319,31 @@ pub const TTL_HOURS: args::Opt = args::Opt {
     value: "H",
     help: "a saved install older than H hours is not resumed (default 24, or $ONRAMP_STATE_TTL_HOURS)",
 };
+const DECIDE: args::Opt = args::Opt {
+    name: "--decide",
+    value: "",
+    help: "decide for the installer and say why: print `fresh`, `resume` or `upgrade` (begin's mode), or `ask QUESTION`",
+};
+const WANT_FRESH: args::Opt = args::Opt {
+    name: "--fresh",
+    value: "",
+    help: "with --decide: the user asked to start over",
+};
+const YES: args::Opt = args::Opt {
+    name: "--yes",
+    value: "",
+    help: "with --decide: resume without asking",
+};
+const ANSWER: args::Opt = args::Opt {
+    name: "--answer",
+    value: "yes|no|none",
+    help: "with --decide: the answer to the question it asked (none: there was no one to ask)",
+};
 
 impl Command for ResumeCheck {
     const NAME: &'static str = "resume-check";
-    const USAGE: &'static str = "--manifest FILE --prefix DIR [--owner PID] [--ttl-hours H]";
-    const ABOUT: &'static str = "Say whether a saved install can be resumed. Prints one line: `fresh`, `complete`, `upgrade` (the same stack, another manifest: begin --upgrade keeps what it repeats), `resume N NAME M NEXT` (interrupted; completed through phase N) or `retry N NAME M NEXT` (it finished, but steps failed or were skipped: they run again). What will be retried is said on stderr.";
+    const USAGE: &'static str = "--manifest FILE --prefix DIR [--owner PID] [--ttl-hours H] [--decide [--fresh] [--yes] [--answer yes|no|none] [--installer sh|ps1]]";
+    const ABOUT: &'static str = "Say whether a saved install can be resumed. Prints one line: `fresh`, `complete`, `upgrade` (the same stack, another manifest: begin --upgrade keeps what it repeats), `resume N NAME M NEXT` (interrupted; completed through phase N) or `retry N NAME M NEXT` (it finished, but steps failed or were skipped: they run again). What will be retried is said on stderr. With --decide it makes the installer's choice (install.sh and install.ps1 only ask the question and pass the answer back).";
     fn parse(p: &mut Parser) -> Result<Self> {
         Ok(ResumeCheck {
             install: Install::parse(p)?,
@@ -123,78 +351,188 @@ impl Command for ResumeCheck {
             owner: p.value(&args::OWNER)?,
             ttl_hours: p.value(&TTL_HOURS)?,
             cache_dir: p.path(&args::CACHE_DIR)?,
+            decide: Decide {
+                on: p.switch(&DECIDE),
+                fresh: p.switch(&WANT_FRESH),
+                yes: p.switch(&YES),
+                answer: p.value(&ANSWER)?,
+                installer: p.value(&args::INSTALLER)?.unwrap_or_default(),
+            },
         })
     }
     fn run(self) -> Result<i32> {
-        resume_check(&self)
+        let d = &self.decide;
+        if !d.on && (d.fresh || d.yes || d.answer.is_some()) {
+            return err(
+                Code::Usage,
+                "resume-check: --fresh, --yes and --answer go with --decide",
+            );
+        }
+        let found = resume_check(&self)?;
+        if d.on {
+            out::stdout_line(decide(&found, d)?.as_str());
+        } else {
+            out::stdout_line(&found.line());
+        }
+        Ok(0)
     }
 }
 
-fn resume_check(f: &ResumeCheck) -> Result<i32> {
+/// What resume-check found: a saved install's standing.
+#[derive(Debug, PartialEq)]
+enum Found {
+    Fresh,
+    Upgrade,
+    Complete(String),
+    /// It ran to its end but steps failed: completed through phase N.
+    Retry(usize),
+    /// It was interrupted after phase N.
+    Resume(usize),
+}
+
+impl Found {
+    /// The line resume-check prints without --decide.
+    fn line(&self) -> String {
+        let phases = |word: &str, n: usize| {
+            let next = state::PHASES.get(n).copied().unwrap_or("summary");
+            format!("{word} {n} {} {} {next}", state::PHASES[n - 1], n + 1)
+        };
+        match self {
+            Found::Fresh => "fresh".into(),
+            Found::Upgrade => "upgrade".into(),
+            Found::Complete(_) => "complete".into(),
+            Found::Retry(n) => phases("retry", *n),
+            Found::Resume(n) => phases("resume", *n),
+        }
+    }
+}
+
+/// The installer's choice for what was found (lib/resume.sh's and
+/// install.ps1's, made here once): begin's mode, said with its reason, or
+/// `ask QUESTION` when only the user can choose. An installer asks, then
+/// calls again with --answer.
+fn decide(found: &Found, d: &Decide) -> Result<String> {
+    let fresh = d.installer.flag("fresh");
+    let start_over = |what: &str| {
+        out::line(&format!(
+            "onramp: {fresh}: {what} (verified downloads are reused)"
+        ));
+        Ok("fresh".to_string())
+    };
+    let (n, name) = match found {
+        Found::Fresh => return Ok("fresh".into()),
+        Found::Upgrade if d.fresh => {
+            return start_over("installing this release over the old one from scratch");
+        }
+        Found::Upgrade => return Ok("upgrade".into()),
+        Found::Complete(_) if d.fresh => {
+            return start_over("installing again over the complete install");
+        }
+        Found::Complete(prefix) => {
+            out::line(&format!(
+                "onramp: already installed in {prefix}, nothing to do (checking its configuration and health)"
+            ));
+            return Ok("resume".into());
+        }
+        Found::Retry(_) | Found::Resume(_) if d.fresh => return start_over("starting over"),
+        Found::Retry(n) => {
+            out::line(&format!(
+                "onramp: the last install finished with problems; running again what did not install (completed through phase {n}, {})",
+                state::PHASES[n - 1]
+            ));
+            return Ok("resume".into());
+        }
+        Found::Resume(n) => (*n, state::PHASES[n - 1]),
+    };
+    let next = state::PHASES.get(n).copied().unwrap_or("summary");
+    let q = format!(
+        "Completed through phase {n} ({name}). Resume from phase {} ({next})? [Y/n]",
+        n + 1
+    );
+    if d.yes {
+        out::line(&format!("onramp: {q} yes ({})", d.installer.flag("yes")));
+        return Ok("resume".into());
+    }
+    match d.answer {
+        None => Ok(format!("ask {q}")),
+        Some(Answer::Yes) => Ok("resume".into()),
+        Some(Answer::No) => {
+            out::line("onramp: starting over (verified downloads are reused)");
+            Ok("fresh".into())
+        }
+        Some(Answer::NoOne) => err(
+            Code::NeedsConfirmation,
+            format!(
+                "a saved install (completed through phase {n}, {name}) can be resumed, but there is no one to ask (no terminal); pass {} to resume or {fresh} to start over",
+                d.installer.flag("yes")
+            ),
+        ),
+    }
+}
+
+fn resume_check(f: &ResumeCheck) -> Result<Found> {
     let o = open(&f.install, false)?;
     let me = owner(f.owner)?;
     check_fresh(&f.fresh, f.install.state_dir(), &o.man)?;
     let Some(st) = &o.st else {
-        out::stdout_line("fresh");
-        return Ok(0);
+        return Ok(Found::Fresh);
     };
     state::check_owner(st, me.as_ref())?;
+    // A second call (--answer) says nothing the first one said.
+    let say = f.decide.answer.is_none();
     if st.status == InstallStatus::Uninstalling {
-        out::line(&format!(
-            "onramp: an uninstall of {} from {} did not finish; installing it again from the start (verified downloads are reused)",
-            st.stack, st.prefix
-        ));
-        out::stdout_line("fresh");
-        return Ok(0);
+        if say {
+            out::line(&format!(
+                "onramp: an uninstall of {} from {} did not finish; installing it again from the start (verified downloads are reused)",
+                st.stack, st.prefix
+            ));
+        }
+        return Ok(Found::Fresh);
     }
     if st.plan_id != o.plan_id
         && st.stack == o.man.m.name
         && st.prefix == o.prefix.display().to_string()
     {
-        out::line(&format!(
-            "onramp: {} {} is installed in {}; this manifest is {} {}: upgrading (what it repeats unchanged is kept)",
-            st.stack, st.stack_version, st.prefix, o.man.m.name, o.man.m.version
-        ));
-        out::stdout_line("upgrade");
-        return Ok(0);
+        if say {
+            out::line(&format!(
+                "onramp: {} {} is installed in {}; this manifest is {} {}: upgrading (what it repeats unchanged is kept)",
+                st.stack, st.stack_version, st.prefix, o.man.m.name, o.man.m.version
+            ));
+        }
+        return Ok(Found::Upgrade);
     }
     if st.status == InstallStatus::Complete
         && st.plan_id == o.plan_id
         && st.unsettled().next().is_none()
     {
-        out::stdout_line("complete");
-        return Ok(0);
+        return Ok(Found::Complete(o.prefix.display().to_string()));
     }
     if let Some(why) = not_resumable(&o, st, ttl_secs(f.ttl_hours)?) {
-        out::line(&format!(
-            "onramp: a saved install from {} is not resumed: {why}; starting fresh",
-            st.started_at
-        ));
-        out::stdout_line("fresh");
-        return Ok(0);
-    }
-    // Say what a rerun will retry, before the question is asked.
-    for line in st.clone().prepare_rerun() {
-        out::line(&format!("onramp: {line}"));
+        if say {
+            out::line(&format!(
+                "onramp: a saved install from {} is not resumed: {why}; starting fresh",
+                st.started_at
+            ));
+        }
+        return Ok(Found::Fresh);
     }
     let n = st.completed_through();
-    if let Some(line) = inside_phase(f.cache_dir.as_deref(), &o, st, n) {
-        out::line(&format!("onramp: {line}"));
+    // Say what a rerun will retry, before the question is asked.
+    if say {
+        for line in st.clone().prepare_rerun() {
+            out::line(&format!("onramp: {line}"));
+        }
+        if let Some(line) = inside_phase(f.cache_dir.as_deref(), &o, st, n) {
+            out::line(&format!("onramp: {line}"));
+        }
     }
-    let next = state::PHASES.get(n).copied().unwrap_or("summary");
     // An install that ran to its end is retried without a question (only
     // what did not install runs again); an interrupted one is offered.
-    let word = if st.status == InstallStatus::Complete {
-        "retry"
+    Ok(if st.status == InstallStatus::Complete {
+        Found::Retry(n)
     } else {
-        "resume"
-    };
-    out::stdout_line(&format!(
-        "{word} {n} {} {} {next}",
-        state::PHASES[n - 1],
-        n + 1
-    ));
-    Ok(0)
+        Found::Resume(n)
+    })
 }
 
 /// What is done inside the phase a resume continues: "models: 3 of 4
@@ -813,4 +1151,157 @@ fn finish(f: &Finish) -> Result<i32> {
     st.owner = None;
     o.store.save(&mut st)?;
     Ok(code)
+}
+
+#[cfg(test)]
+mod check_options_tests {
+    use super::check_option;
+
+    #[test]
+    fn each_value_is_checked_as_its_command_would() {
+        assert!(check_option("events-format", "sse").is_ok());
+        assert_eq!(
+            check_option("events-format", "xml"),
+            Err("use ndjson or sse".into())
+        );
+        assert!(check_option("progress-listen", "127.0.0.1:0").is_ok());
+        assert!(check_option("progress-listen", "[::1]:8080").is_ok());
+        let e = check_option("progress-listen", "0.0.0.0:80").unwrap_err();
+        assert!(e.starts_with("only a loopback address is served"), "{e}");
+        assert!(check_option("connections", "64").is_ok());
+        assert!(check_option("connections", "0").is_err());
+        assert!(check_option("connections", "eight").is_err());
+        assert!(check_option("gpu", "rocm").is_ok());
+        assert!(
+            check_option("gpu", "nvidia")
+                .unwrap_err()
+                .contains("cuda, rocm")
+        );
+        assert!(check_option("state-ttl", "48").is_ok());
+        assert!(check_option("state-ttl", "-1").is_err());
+        assert!(check_option("state-ttl", "0").is_ok());
+        assert!(check_option("progress-linger", "0").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod after_failure_tests {
+    use super::*;
+
+    fn a(code: i32, upgrade: bool, rollback: bool, answer: Option<Answer>) -> String {
+        let f = AfterFailure {
+            prefix: None,
+            code: Some(code),
+            upgrade,
+            rollback,
+            answer,
+            installer: args::Installer::Ps1,
+        };
+        after_failure(&f, Path::new("C:\\AI stack"), code)
+    }
+
+    #[test]
+    fn only_a_failure_that_will_not_resume_is_offered_an_undo() {
+        for code in [0, 130, 14, 8] {
+            assert_eq!(a(code, false, true, None), "keep");
+        }
+        assert_eq!(a(6, true, true, None), "keep");
+        assert_eq!(a(6, false, true, None), "undo");
+        assert_eq!(
+            a(6, false, false, None),
+            "ask the install failed (exit 6). Undo what it did (remove everything it placed in C:\\AI stack)? [y/N]"
+        );
+        assert_eq!(a(6, false, false, Some(Answer::Yes)), "undo");
+        assert_eq!(a(6, false, false, Some(Answer::No)), "keep");
+        assert_eq!(a(6, false, false, Some(Answer::NoOne)), "keep");
+        assert_eq!(
+            uninstall_hint(args::Installer::Ps1, Path::new("C:\\Bob's stack")),
+            "install.ps1 -Uninstall -Prefix 'C:\\Bob''s stack'"
+        );
+    }
+}
+
+#[cfg(test)]
+mod decide_tests {
+    use super::*;
+
+    fn d(fresh: bool, yes: bool, answer: Option<Answer>, installer: args::Installer) -> Decide {
+        Decide {
+            on: true,
+            fresh,
+            yes,
+            answer,
+            installer,
+        }
+    }
+
+    #[test]
+    fn the_choice_install_sh_and_install_ps1_make() {
+        let sh = args::Installer::Sh;
+        let ps1 = args::Installer::Ps1;
+        let run = |f: Found, d: Decide| decide(&f, &d).map_err(|e| e.code);
+        assert_eq!(
+            run(Found::Fresh, d(false, false, None, sh)),
+            Ok("fresh".into())
+        );
+        assert_eq!(
+            run(Found::Upgrade, d(false, false, None, sh)),
+            Ok("upgrade".into())
+        );
+        assert_eq!(
+            run(Found::Upgrade, d(true, false, None, sh)),
+            Ok("fresh".into())
+        );
+        let done = || Found::Complete("/p".into());
+        assert_eq!(run(done(), d(false, false, None, sh)), Ok("resume".into()));
+        assert_eq!(run(done(), d(true, true, None, sh)), Ok("fresh".into()));
+        // A finished install with failures is retried without a question.
+        assert_eq!(
+            run(Found::Retry(9), d(false, false, None, sh)),
+            Ok("resume".into())
+        );
+        // An interrupted one is asked about, unless --yes or --fresh.
+        assert_eq!(
+            run(Found::Resume(6), d(false, false, None, ps1)),
+            Ok(
+                "ask Completed through phase 6 (workers). Resume from phase 7 (extras)? [Y/n]"
+                    .into()
+            )
+        );
+        assert_eq!(
+            run(Found::Resume(6), d(false, true, None, ps1)),
+            Ok("resume".into())
+        );
+        assert_eq!(
+            run(Found::Resume(6), d(true, true, None, ps1)),
+            Ok("fresh".into())
+        );
+        let yes = Some(Answer::Yes);
+        assert_eq!(
+            run(Found::Resume(6), d(false, false, yes, ps1)),
+            Ok("resume".into())
+        );
+        let no = Some(Answer::No);
+        assert_eq!(
+            run(Found::Resume(6), d(false, false, no, ps1)),
+            Ok("fresh".into())
+        );
+        let none = Some(Answer::NoOne);
+        assert_eq!(
+            run(Found::Resume(6), d(false, false, none, ps1)),
+            Err(Code::NeedsConfirmation)
+        );
+        let e = decide(&Found::Resume(6), &d(false, false, none, ps1)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("pass -Yes to resume or -Fresh to start over"),
+            "{e}"
+        );
+        let e = decide(&Found::Resume(6), &d(false, false, none, sh)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("pass --yes to resume or --fresh to start over"),
+            "{e}"
+        );
+    }
 }

@@ -392,38 +392,6 @@ impl Group {
     }
 }
 
-/// Leave the caller: the process forks, the parent exits 0 at once, and
-/// the child goes on in a session of its own (so a kill of the installer's
-/// process group does not take it along) with stdin, stdout and stderr on
-/// /dev/null (so `$(onramp progress-serve ...)` returns). Call it before
-/// any thread is started.
-pub fn detach() -> io::Result<()> {
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    // SAFETY: no other thread exists yet, so the child may go on running
-    // Rust code after fork.
-    match unsafe { libc::fork() } {
-        -1 => return Err(io::Error::last_os_error()),
-        0 => {}
-        // SAFETY: the parent leaves without running destructors or atexit
-        // handlers that belong to the child now.
-        _ => unsafe { libc::_exit(0) },
-    }
-    // SAFETY: setsid and dup2 on descriptors we own.
-    unsafe {
-        libc::setsid();
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-        if null >= 0 {
-            libc::dup2(null, 0);
-            libc::dup2(null, 1);
-            libc::dup2(null, 2);
-            libc::close(null);
-        }
-    }
-    Ok(())
-}
-
 /// `n` bytes from the kernel's random source (tokens).
 pub fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
     use std::io::Read;

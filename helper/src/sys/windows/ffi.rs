@@ -109,6 +109,9 @@ pub struct Overlapped {
 }
 
 pub const STD_ERROR_HANDLE: u32 = -12i32 as u32;
+pub const STD_INPUT_HANDLE: u32 = -10i32 as u32;
+pub const STD_OUTPUT_HANDLE: u32 = -11i32 as u32;
+pub const HANDLE_FLAG_INHERIT: u32 = 1;
 pub const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
 pub const PROCESS_TERMINATE: u32 = 0x0001;
 pub const STILL_ACTIVE: u32 = 259;
@@ -189,6 +192,7 @@ unsafe extern "system" {
     pub fn GetCurrentProcess() -> HANDLE;
     pub fn SetConsoleCtrlHandler(handler: Option<CtrlHandler>, add: BOOL) -> BOOL;
     pub fn GetStdHandle(which: u32) -> HANDLE;
+    pub fn SetHandleInformation(object: HANDLE, mask: u32, flags: u32) -> BOOL;
     pub fn GetConsoleScreenBufferInfo(console: HANDLE, info: *mut ConsoleInfo) -> BOOL;
     pub fn LockFileEx(
         file: HANDLE,

@@ -606,15 +606,6 @@ impl Group {
     }
 }
 
-/// Windows has no fork: install.ps1 starts `onramp progress-serve
-/// --foreground` with Start-Process instead.
-pub fn detach() -> io::Result<()> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "run progress-serve with --foreground (Start-Process) on Windows",
-    ))
-}
-
 /// `n` bytes from the system's preferred random generator (tokens).
 pub fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
     const BCRYPT_USE_SYSTEM_PREFERRED_RNG: u32 = 2;
@@ -637,9 +628,23 @@ pub fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
     Ok(b)
 }
 
-/// Handles are not inherited unless marked so, and std marks none but a
-/// child's stdio: nothing to seal.
-pub fn seal_inherited_fds() {}
+/// The standard handles this process was given are inheritable (that is
+/// how it got them), and Windows hands every inheritable handle to every
+/// child. A service or progress server started detached would then hold
+/// the installer's output pipe open, and PowerShell, reading the helper's
+/// output to its end, would wait for that child to exit. Clear the flag:
+/// std duplicates a handle it passes to a child anyway.
+pub fn seal_inherited_fds() {
+    for which in [
+        ffi::STD_INPUT_HANDLE,
+        ffi::STD_OUTPUT_HANDLE,
+        ffi::STD_ERROR_HANDLE,
+    ] {
+        // SAFETY: GetStdHandle returns a handle of ours or null/invalid,
+        // which SetHandleInformation refuses harmlessly.
+        unsafe { ffi::SetHandleInformation(ffi::GetStdHandle(which), ffi::HANDLE_FLAG_INHERIT, 0) };
+    }
+}
 
 /// The volume (serial number) `p` is on.
 pub fn device_of(p: &Path) -> Option<u64> {
