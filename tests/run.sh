@@ -10,7 +10,7 @@
 # security, fault-injection and release (one-liner over https, signatures,
 # upgrades) suites, the other targets (tools/build-targets.sh: Linux
 # aarch64 under qemu-user, Windows under wine with its unit tests and
-# tests/wine.bats, macOS type-checked, two builds of each compared), and a
+# tests/wine.bats, clippy for each, two builds of each compared), and a
 # short run of each fuzz target (tests/fuzz.sh). The download fault matrix
 # (tests/faultserver) runs inside `cargo test`.
 set -euo pipefail
@@ -24,7 +24,7 @@ SHELLS=("dash" "bash --posix" "busybox ash" "mksh" "posh" "yash" "zsh --emulate 
 PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils util-linux
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
       makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps zstd
-      chromium rustc-web cargo-web rust-web-src gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+      chromium rustc-web cargo-web rust-web-src rust-web-clippy gcc-aarch64-linux-gnu libc6-dev-arm64-cross
       qemu-user-static mingw-w64 wine wine64 llvm)
 # From PyPI, pinned: the parser install.ps1 is checked with (no PowerShell
 # runs on these machines).
@@ -157,12 +157,7 @@ wine_unit_tests() {
     log "the helper's unit tests under wine"
     mkdir -p "$REPO/target/cross/x86_64-pc-windows-gnu/release/deps"
     cp "$w/bcryptprimitives.dll" "$REPO/target/cross/x86_64-pc-windows-gnu/release/deps/"
-    out=$(env RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc \
-        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
-        CC_x86_64_pc_windows_gnu=x86_64-w64-mingw32-gcc AR_x86_64_pc_windows_gnu=x86_64-w64-mingw32-ar \
-        CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$w/wine" \
-        /usr/bin/cargo test --release --locked -Zbuild-std=std,panic_abort --target x86_64-pc-windows-gnu \
-        --target-dir "$REPO/target/cross" -p onramp --lib </dev/null 2>&1) || rc=$?
+    out=$(sh tools/build-targets.sh --test "$w/wine" x86_64-pc-windows-gnu 2>&1) || rc=$?
     ok=$(printf '%s\n' "$out" | sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p')
     nok=$(printf '%s\n' "$out" | sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p')
     [ -n "$ok" ] || { ok=0; nok=1; }
@@ -196,10 +191,10 @@ reproducible_check() {
 
 # macOS cannot be linked here (no SDK): each target type-checks, with a
 # stand-in C compiler for ring (tools/build-targets.sh --check). Counted.
-macos_check() {
+cross_clippy() {
     local t out
-    log "macOS: type-check (tools/build-targets.sh --check)"
-    for t in aarch64-apple-darwin x86_64-apple-darwin; do
+    log "clippy -D warnings for the other targets (tools/build-targets.sh --check)"
+    for t in aarch64-apple-darwin x86_64-apple-darwin x86_64-pc-windows-gnu aarch64-unknown-linux-gnu; do
         if out=$(sh tools/build-targets.sh --check "$t" 2>&1); then
             printf '   %s\n' "$out" >&2
             PASSED=$((PASSED + 1))
@@ -301,7 +296,7 @@ main() {
         win=$(windows_helper)
         wine_unit_tests
         run_bats "the Windows helper under wine, driven as install.ps1 drives it (nginx)" "ONRAMP_TEST_HELPER_WINE=$win" -- tests/wine.bats
-        macos_check
+        cross_clippy
         reproducible_check
         run_bats "downloads: kills, disk full, shared cache, TLS (nginx)" -- tests/download.bats
         run_bats "PKGBUILD static reader vs makepkg" -- tests/pkgbuild.bats

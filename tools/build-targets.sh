@@ -4,7 +4,11 @@
 # -Zbuild-std), called by full path so that rustup's cargo stays the one
 # for host builds, fmt and clippy. Prints each binary's path and size.
 #   tools/build-targets.sh [TARGET...]    (default: the two below)
-#   tools/build-targets.sh --check TARGET...   type-check only (macOS)
+#   tools/build-targets.sh --check TARGET...   lint only: Debian's clippy
+#       (rust-web-clippy), every target of the package, -D warnings; a
+#       plain type-check when that is not installed (said so)
+#   tools/build-targets.sh --test RUNNER TARGET   the library's unit tests,
+#       run by RUNNER (wine, qemu), cargo's output on stdout
 # Targets:
 #   aarch64-unknown-linux-gnu   static; linker gcc-aarch64-linux-gnu
 #   x86_64-pc-windows-gnu       linker mingw-w64's x86_64-w64-mingw32-gcc
@@ -18,32 +22,51 @@ die() {
     exit 2
 }
 
-# build TOP TARGET LINKER RUSTFLAGS [check]: one target into $ONRAMP_CROSS_DIR
-# (default target/cross). Reproducible: the source and home paths are
-# remapped (the same flags in every directory: cargo hashes them into
-# symbol names) and the build id and PE timestamp left out, so two builds
-# of one commit in two target directories are byte-identical (tests/run.sh
-# checks).
+# build TOP TARGET LINKER RUSTFLAGS [MODE [RUNNER]]: one target into
+# $ONRAMP_CROSS_DIR (default target/cross). MODE: build (the default);
+# check: Debian's clippy (its clippy-driver matches rustc-web) over every
+# target of the package, -D warnings, or a plain check without it; test:
+# the library's unit tests, run by RUNNER, cargo's output on stdout.
+# Reproducible: the source and home paths are remapped (the same flags in
+# every directory: cargo hashes them into symbol names) and the build id
+# and PE timestamp left out, so two builds of one commit in two target
+# directories are byte-identical (tests/run.sh checks).
 build() {
-    bt_dir=${ONRAMP_CROSS_DIR:-$1/target/cross}
-    bt_upper=$(printf '%s' "$2" | tr 'a-z-' 'A-Z_')
-    bt_under=$(printf '%s' "$2" | tr '-' '_')
-    bt_verb=build
-    [ "${5:-}" = check ] && bt_verb=check
-    command -v "$3" >/dev/null 2>&1 || die "$2 needs $3 ($(need_of "$2"))"
-    (cd "$1" && env RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc \
-        "CARGO_TARGET_${bt_upper}_LINKER=$3" "CC_${bt_under}=$3" "AR_${bt_under}=$(ar_of "$2")" \
-        SOURCE_DATE_EPOCH=0 \
-        RUSTFLAGS="$4 --remap-path-prefix=$1=/onramp --remap-path-prefix=$HOME=/home -C link-arg=$(noid_of "$2")" \
-        /usr/bin/cargo $bt_verb --quiet --release --locked -Zbuild-std=std,panic_abort \
-        --target "$2" --target-dir "$bt_dir" -p onramp </dev/null >&2)
-    if [ "$bt_verb" = check ]; then
-        printf '%s: type-checked\n' "$2"
-        return
-    fi
-    bt_bin=$bt_dir/$2/release/onramp
-    case $2 in *windows*) bt_bin=$bt_bin.exe ;; esac
+    bt_top=$1 bt_target=$2 bt_linker=$3 bt_flags=$4 bt_mode=${5:-build} bt_runner=${6:-}
+    bt_dir=${ONRAMP_CROSS_DIR:-$bt_top/target/cross}
+    command -v "$bt_linker" >/dev/null 2>&1 || die "$bt_target needs $bt_linker ($(need_of "$bt_target"))"
+    case $bt_mode in
+    build) cross_cargo /usr/bin/cargo build >&2 ;;
+    test) cross_cargo /usr/bin/cargo test --lib ;;
+    check)
+        if [ -x /usr/bin/cargo-clippy ]; then
+            cross_cargo /usr/bin/cargo-clippy clippy --all-targets -- -D warnings >&2
+            printf '%s: clippy -D warnings: clean\n' "$bt_target"
+        else
+            cross_cargo /usr/bin/cargo check >&2
+            printf '%s: type-checked (no clippy here: apt-get install rust-web-clippy)\n' "$bt_target"
+        fi
+        ;;
+    esac
+    [ "$bt_mode" = build ] || return 0
+    bt_bin=$bt_dir/$bt_target/release/onramp
+    case $bt_target in *windows*) bt_bin=$bt_bin.exe ;; esac
     printf '%s %s bytes\n' "$bt_bin" "$(wc -c <"$bt_bin" | tr -d ' ')"
+}
+
+# cross_cargo CARGO SUBCOMMAND [ARGS] [-- LINTS]: Debian's cargo (or its
+# clippy) for build()'s target, with its linker, C compiler and archiver.
+cross_cargo() {
+    cc_upper=$(printf '%s' "$bt_target" | tr 'a-z-' 'A-Z_')
+    cc_under=$(printf '%s' "$bt_target" | tr '-' '_')
+    cc_bin=$1 cc_sub=$2
+    shift 2
+    (cd "$bt_top" && env CARGO=/usr/bin/cargo RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc \
+        "CARGO_TARGET_${cc_upper}_LINKER=$bt_linker" "CC_${cc_under}=$bt_linker" "AR_${cc_under}=$(ar_of "$bt_target")" \
+        ${bt_runner:+"CARGO_TARGET_${cc_upper}_RUNNER=$bt_runner"} SOURCE_DATE_EPOCH=0 \
+        RUSTFLAGS="$bt_flags --remap-path-prefix=$bt_top=/onramp --remap-path-prefix=$HOME=/home -C link-arg=$(noid_of "$bt_target")" \
+        "$cc_bin" "$cc_sub" --quiet --release --locked -Zbuild-std=std,panic_abort \
+        --target "$bt_target" --target-dir "$bt_dir" -p onramp "$@" </dev/null)
 }
 
 # The packages a target's tools come from.
@@ -76,18 +99,24 @@ main() {
     if [ ! -x /usr/bin/cargo ] || [ ! -x /usr/bin/rustc ] || [ ! -d /usr/lib/rustlib/src/rust ]; then
         die "needs Debian's Rust toolchain for cross builds: apt-get install rustc-web cargo-web rust-web-src"
     fi
-    check=
+    mode=build
+    runner=
     if [ "${1:-}" = --check ]; then
-        check=check
+        mode=check
         shift
+    elif [ "${1:-}" = --test ]; then
+        [ $# -eq 3 ] || die "--test RUNNER TARGET"
+        mode='test'
+        runner=$2
+        shift 2
     fi
     [ $# -gt 0 ] || set -- aarch64-unknown-linux-gnu x86_64-pc-windows-gnu
     for t in "$@"; do
         case $t in
-        aarch64-unknown-linux-gnu) build "$top" "$t" aarch64-linux-gnu-gcc '-C target-feature=+crt-static' $check ;;
-        x86_64-pc-windows-gnu) build "$top" "$t" x86_64-w64-mingw32-gcc '-C target-feature=+crt-static' $check ;;
+        aarch64-unknown-linux-gnu) build "$top" "$t" aarch64-linux-gnu-gcc '-C target-feature=+crt-static' "$mode" "$runner" ;;
+        x86_64-pc-windows-gnu) build "$top" "$t" x86_64-w64-mingw32-gcc '-C target-feature=+crt-static' "$mode" "$runner" ;;
         aarch64-apple-darwin | x86_64-apple-darwin)
-            [ -n "$check" ] || die "$t: no macOS SDK here, so it cannot be linked: use --check (a macOS runner builds it, .github/workflows/macos.yml)"
+            [ "$mode" = check ] || die "$t: no macOS SDK here, so it cannot be linked: use --check (a macOS runner builds it, .github/workflows/macos.yml)"
             build "$top" "$t" "$top/tools/stand-in-cc.sh" '' check
             ;;
         *) die "unknown target $t (known: aarch64-unknown-linux-gnu, x86_64-pc-windows-gnu, and with --check aarch64-apple-darwin, x86_64-apple-darwin)" ;;
