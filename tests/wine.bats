@@ -336,6 +336,68 @@ win_manifest() {
     "$WH" services stop --prefix "$WPREFIX" </dev/null >/dev/null 2>&1 || true
 }
 
+@test "under wine, Ctrl-C (wine turns SIGINT into a console control event) stops a download: exit 130, the partial kept, the rerun finishes it" {
+    head -c $((24 * 1024 * 1024)) /dev/urandom >"$WT/srv/big.bin"
+    local sha size=$((24 * 1024 * 1024)) i
+    sha=$(sha256sum <"$WT/srv/big.bin" | cut -c1-64)
+    nginx_start "$WT/srv" 2m
+    local url=http://127.0.0.1:$NGINX_PORT/big.bin
+    "$WH" download "$url" -o "$WIN\\out.bin" --sha256 "$sha" --size "$size" --allow-http --connections 2 \
+        </dev/null >"$WT/dl.log" 2>&1 &
+    local pid=$!
+    for i in $(seq 200); do
+        compgen -G "$WT/cache/partial/$sha.part" >/dev/null && break
+        sleep 0.05
+    done
+    sleep 2
+    pkill -INT -f "onramp.exe download" || true
+    local rc=0
+    wait "$pid" || rc=$?
+    cat "$WT/dl.log"
+    assert_equal "$rc" 130
+    grep -q "interrupted" "$WT/dl.log"
+    [ ! -e "$WT/out.bin" ]
+    # what arrived is kept with its record of which ranges are done
+    [ -s "$WT/cache/partial/$sha.json" ]
+    # nginx logs the cut requests once it sees the connections close
+    sleep 1
+    local n0
+    n0=$(wc -l <"$NGINX_LOG")
+    run "$WH" download "$url" -o "$WIN\\out.bin" --sha256 "$sha" --size "$size" --allow-http --connections 2
+    assert_success
+    [ "$(sha256sum <"$WT/out.bin" | cut -c1-64)" = "$sha" ]
+    # the rerun fetched what was missing, not the whole file again
+    local again
+    again=$(tail -n "+$((n0 + 1))" "$NGINX_LOG" | awk '$1 == "/big.bin" { s += $3 } END { print s + 0 }')
+    echo "# after Ctrl-C the rerun fetched $((again / 1024)) KiB of $((size / 1024))" >&3
+    [ "$again" -lt "$size" ]
+}
+
+@test "under wine, two downloads of one artifact into one cache: the second waits on the first's lock (LockFileEx), then fetches nothing" {
+    head -c $((16 * 1024 * 1024)) /dev/urandom >"$WT/srv/shared.bin"
+    local sha size=$((16 * 1024 * 1024)) i
+    sha=$(sha256sum <"$WT/srv/shared.bin" | cut -c1-64)
+    nginx_start "$WT/srv" 2m
+    local url=http://127.0.0.1:$NGINX_PORT/shared.bin
+    "$WH" download "$url" -o "$WIN\\a.bin" --sha256 "$sha" --size "$size" --allow-http --connections 2 \
+        </dev/null >"$WT/a.log" 2>&1 &
+    local a=$!
+    for i in $(seq 200); do
+        compgen -G "$WT/cache/partial/$sha.part" >/dev/null && break
+        sleep 0.05
+    done
+    run "$WH" download "$url" -o "$WIN\\b.bin" --sha256 "$sha" --size "$size" --allow-http --connections 2
+    assert_success
+    assert_output --partial "another onramp is downloading it into the same cache; waiting"
+    wait "$a"
+    cmp "$WT/srv/shared.bin" "$WT/a.bin"
+    cmp "$WT/srv/shared.bin" "$WT/b.bin"
+    # fetched once: what nginx sent adds up to one copy
+    local sent
+    sent=$(awk '$1 == "/shared.bin" { s += $3 } END { print s + 0 }' "$NGINX_LOG")
+    [ "$sent" -eq "$size" ]
+}
+
 @test "install.ps1's checks, made by the helper under wine: each bad value refused in -PascalCase before anything is done" {
     run "$WH" check-options --installer ps1 --events-format xml
     assert_equal "$status" 2
