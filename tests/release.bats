@@ -96,6 +96,55 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     shellcheck -s sh install.sh
 }
 
+@test "a worker pinned by recipe.path: release and bundle carry its local source; the one-liner builds it; a missing one is refused by name" {
+    local s=$T/rs
+    mkdir -p "$s/recipes/hello"
+    link_demo_dirs "$s"
+    cp "$REPO/examples/demo/catalog/workers/hello/PKGBUILD" "$REPO/examples/demo/catalog/workers/hello/hello-worker-1.0.0.tar.gz" "$s/recipes/hello/"
+    local rsha
+    rsha=$(sha256sum <"$s/recipes/hello/PKGBUILD" | cut -c1-64)
+    jq --arg sha "$rsha" '.components |= map(if .id == "worker-hello" then del(.catalog) | .recipe = {"path": "recipes/hello/PKGBUILD", "sha256": $sha} else . end)' \
+        "$DEMO" >"$s/manifest.json"
+    "$H" release --manifest "$s/manifest.json" --base-url "$URL/rs" -o "$WWW/rs" --minisign-key "$F/keys/a.sec" >/dev/null
+    chmod -R a+rX "$WWW/rs"
+    [ -f "$WWW/rs/recipes/hello/hello-worker-1.0.0.tar.gz" ]
+    (cd "$WWW/rs" && grep -q " recipes/hello/hello-worker-1.0.0.tar.gz\$" SHA256SUMS && sha256sum -c --quiet SHA256SUMS)
+    # what a user runs: the worker's source comes from beside its recipe
+    run bash -c 'curl --proto "=https" --tlsv1.2 --cacert "$1" -fsSL "$2/rs/install.sh" | ONRAMP_CA_FILE=$1 setsid -w sh' _ "$CA" "$URL"
+    assert_success
+    [ -x "$INSTALLED/workers/worker-hello/bin/hello-worker" ]
+    grep -qE '^/rs/recipes/hello/hello-worker-1.0.0.tar.gz 20[06] ' "$NGINX_LOG"
+    # the source gone from the server: its status, and no advice meant for
+    # another command (a fresh cache, so nothing comes from the first run)
+    mv "$WWW/rs/recipes/hello/hello-worker-1.0.0.tar.gz" "$T/kept.tar.gz"
+    run env XDG_CACHE_HOME="$T/cache2" bash -c 'curl --proto "=https" --tlsv1.2 --cacert "$1" -fsSL "$2/rs/install.sh" | ONRAMP_CA_FILE=$1 setsid -w sh -s -- --prefix "$3"' _ "$CA" "$URL" "$T/p404"
+    mv "$T/kept.tar.gz" "$WWW/rs/recipes/hello/hello-worker-1.0.0.tar.gz"
+    assert_equal "$status" 9
+    assert_output --partial "hello-worker-1.0.0.tar.gz: HTTP 404: the server does not have it"
+    refute_output --partial "--size"
+    # a bundle carries it too
+    run "$H" bundle create --manifest "$s/manifest.json" -o "$T/b"
+    assert_success
+    cmp "$s/recipes/hello/hello-worker-1.0.0.tar.gz" "$T/b/recipes/hello/hello-worker-1.0.0.tar.gz"
+    run "$H" bundle verify "$T/b"
+    assert_success
+    # a bundle made without it (an older onramp): verify names it
+    rm "$T/b/recipes/hello/hello-worker-1.0.0.tar.gz"
+    jq '.files |= map(select(.path != "recipes/hello/hello-worker-1.0.0.tar.gz"))' "$T/b/index.json" >"$T/index.json"
+    mv "$T/index.json" "$T/b/index.json"
+    run "$H" bundle verify "$T/b"
+    assert_equal "$status" 7
+    assert_output --partial "recipes/hello/hello-worker-1.0.0.tar.gz"
+    assert_output --partial "is not in the bundle"
+    # a source the recipe names but the stack lacks: refused, named, nothing written
+    rm "$s/recipes/hello/hello-worker-1.0.0.tar.gz"
+    run "$H" release --manifest "$s/manifest.json" --base-url "$URL/rs2" -o "$T/rs2" --minisign-key "$F/keys/a.sec"
+    assert_failure
+    assert_output --partial "hello-worker-1.0.0.tar.gz"
+    assert_output --partial "beside the recipe"
+    [ ! -e "$T/rs2/manifest.json" ]
+}
+
 @test "helpers for other targets are copied and pinned, never run" {
     printf '#!/bin/sh\ntouch "%s/ran"\n' "$T" >"$T/onramp-arm"
     chmod 755 "$T/onramp-arm"
@@ -221,6 +270,90 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     assert_output --partial "installing it anyway"
 }
 
+@test "README's key rotation: release with the old key and --trust-key new.pub, then sign with the new key: users upgrade through both" {
+    # step 7, first release: signed with a, its install.sh also trusts b
+    mkdir -p "$T/rot"
+    jq '.serial = 5' "$DEMO" >"$T/rot/manifest.json"
+    link_demo_dirs "$T/rot"
+    run "$H" release --manifest "$T/rot/manifest.json" --base-url "$URL/rot1" -o "$WWW/rot1" \
+        --minisign-key "$F/keys/a.sec" --trust-key "$F/keys/b.pub"
+    assert_success
+    chmod -R a+rX "$WWW/rot1"
+    minisign -V -p "$F/keys/a.pub" -m "$WWW/rot1/manifest.json" >/dev/null
+    grep -q "$(tail -n 1 "$F/keys/a.pub")" "$WWW/rot1/install.sh"
+    grep -q "$(tail -n 1 "$F/keys/b.pub")" "$WWW/rot1/install.sh"
+    run bash -c 'curl --cacert "$1" -fsSL "$2/rot1/install.sh" | ONRAMP_CA_FILE=$1 setsid -w sh -s -- --prefix "$3"' _ "$CA" "$URL" "$T/p"
+    assert_success
+    # later releases: signed with the new key only
+    jq '.serial = 6' "$DEMO" >"$T/rot/manifest.json"
+    run "$H" release --manifest "$T/rot/manifest.json" --base-url "$URL/rot2" -o "$WWW/rot2" --minisign-key "$F/keys/b.sec"
+    assert_success
+    chmod -R a+rX "$WWW/rot2"
+    ! grep -q "$(tail -n 1 "$F/keys/a.pub")" "$WWW/rot2/install.sh"
+    # a machine still holding the first install.sh accepts the new key's manifest
+    run bash -c 'curl --cacert "$1" -fsSL "$2/rot1/install.sh" | ONRAMP_CA_FILE=$1 setsid -w sh -s -- --manifest "$2/rot2/manifest.json" --prefix "$3" -y' _ "$CA" "$URL" "$T/p"
+    assert_success
+    # and the new one-liner upgrades too; the old key alone is no longer enough
+    run bash -c 'curl --cacert "$1" -fsSL "$2/rot2/install.sh" | ONRAMP_CA_FILE=$1 setsid -w sh -s -- --prefix "$3" -y' _ "$CA" "$URL" "$T/p"
+    assert_success
+    run bash -c 'curl --cacert "$1" -fsSL "$2/rot2/install.sh" | ONRAMP_CA_FILE=$1 setsid -w sh -s -- --manifest "$2/v1/manifest.json" --prefix "$3" -y' _ "$CA" "$URL" "$T/q"
+    assert_equal "$status" 7
+    assert_output --partial "signed by a key this install does not trust"
+}
+
+# readme_fleet N: README's Nth fleet snippet (0 cloud-init, 1 Ansible), with
+# the mirror's URL made $2 and the prefix $3.
+readme_fleet() {
+    python3 - "$REPO/README.md" "$1" "$2" "$3" <<'PY'
+import re, sys
+s = open(sys.argv[1]).read()
+s = s[s.index("Fleet tools must see"):]
+b = re.findall(r"```yaml\n(.*?)```", s, re.S)[int(sys.argv[2])]
+b = "\n".join(l[3:] for l in b.splitlines())
+print(b.replace("https://mirror.corp/stack", sys.argv[3]).replace("/opt/stack", sys.argv[4]))
+PY
+}
+
+@test "README's fleet snippets fail when the download fails: Ansible (ansible-core, localhost) and cloud-init's runcmd under /bin/sh" {
+    local ap=$REPO/target/pydeps/bin/ansible-playbook
+    [ -x "$ap" ] || skip "ansible-core is not installed (tests/run.sh installs it into target/pydeps)"
+    cp -a "$WWW/v1" "$WWW/noinst" && rm "$WWW/noinst/install.sh"
+    cp -a "$WWW/v1" "$WWW/noman" && rm "$WWW/noman/manifest.json"
+    export CURL_CA_BUNDLE=$CA ONRAMP_CA_FILE=$CA LANG=C.UTF-8 ANSIBLE_LOCALHOST_WARNING=false \
+        ANSIBLE_INVENTORY_UNPARSED_WARNING=false ANSIBLE_NOCOLOR=1 ANSIBLE_HOME=$T/ansible
+    local dir
+    play() {
+        { printf -- '- hosts: localhost\n  connection: local\n  gather_facts: false\n  tasks:\n'
+          readme_fleet 1 "$URL/$1" "$T/fleet" | sed 's/^/    /'; } >"$T/play.yml"
+        PYTHONPATH=$REPO/target/pydeps "$ap" -i localhost, "$T/play.yml" \
+            -e "ansible_python_interpreter=$(python3 -c 'import sys; print(sys.executable)')"
+    }
+    run play v1
+    assert_success
+    assert_output --regexp "localhost +: ok=1 +changed=1 +unreachable=0 +failed=0"
+    diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$T/fleet")
+    run play v1
+    assert_success
+    assert_output --regexp "localhost +: ok=1 +changed=0 +unreachable=0 +failed=0"
+    for dir in noinst noman; do
+        run play "$dir"
+        assert_failure
+        assert_output --regexp "localhost +: ok=0 +changed=0 +unreachable=0 +failed=1"
+    done
+    # cloud-init writes runcmd's items into one script run by /bin/sh
+    for dir in noinst v1; do
+        { printf '#!/bin/sh\n'; readme_fleet 0 "$URL/$dir" "$T/ci" | sed -n '/^ *- |$/,$p' | tail -n +2 | sed 's/^    //'; } >"$T/runcmd"
+        run sh "$T/runcmd"
+        if [ "$dir" = noinst ]; then
+            assert_failure
+            [ ! -e "$T/ci" ]
+        else
+            assert_success
+            diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$T/ci")
+        fi
+    done
+}
+
 @test "a rerun of the same release fetches no artifact, changes nothing, says so, exit 0" {
     run one_liner dash
     assert_success
@@ -249,6 +382,9 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     assert_output --partial "upgrade model-chat (sha256 changed)"
     assert_output --partial "remove model-vision (dropped from the manifest or the profile)"
     assert_output --partial "unchanged: 4"
+    # the stack has a worker; it is unchanged, not absent
+    assert_output --partial "nothing to do for its 1 worker(s)"
+    refute_output --partial "no workers in this stack"
     [ "$(artifacts_since "$mark" | awk '{print $1}' | sort -u)" = "/stack/m2/chat-v2.bin" ]
     [ ! -e "$INSTALLED/models/vision-base.bin" ]
     cmp "$INSTALLED/models/chat-tiny.bin" "$F/m2/m2/chat-v2.bin"

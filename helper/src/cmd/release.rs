@@ -6,7 +6,7 @@
 //! the same bytes.
 
 use super::args::{self, Command, Parser, Stack};
-use super::{given_manifest, trusted_keys};
+use super::trusted_keys;
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use crate::manifest::Loaded;
@@ -145,7 +145,21 @@ fn release(f: &Release) -> Result<i32> {
             ),
         );
     }
-    let man = given_manifest(&f.stack)?;
+    // The manifest given is the maintainer's, unsigned: release signs it.
+    // --trust-key names what the released installer will trust (a key being
+    // rotated in), not what this input must be signed by.
+    let man = f
+        .stack
+        .manifest
+        .as_deref()
+        .map(|p| {
+            crate::manifest::load_signed(
+                p,
+                f.stack.manifest_url.as_deref(),
+                &crate::sign::Keys::default(),
+            )
+        })
+        .transpose()?;
     let base = f
         .base_url
         .clone()

@@ -237,10 +237,18 @@ pub fn probe_size(client: &Client, url: &str) -> Result<u64> {
         200 => header(&resp, "content-length").and_then(|l| l.parse().ok()),
         _ => None,
     };
+    // What the caller can do differs: a missing file is the server's or the
+    // release's to fix; a size the server does not give, the manifest's.
     total.ok_or_else(|| {
         Error::new(
             Code::Network,
-            format!("{url}: HTTP {status}, and no size could be read; pass --size BYTES"),
+            match status {
+                200 | 206 => format!(
+                    "{url}: the server does not say how large it is; give its \"size\" in the manifest (onramp download: --size BYTES)"
+                ),
+                404 | 410 => format!("{url}: HTTP {status}: the server does not have it"),
+                _ => format!("{url}: HTTP {status}"),
+            },
         )
     })
 }

@@ -9,7 +9,12 @@ use crate::error::{Code, Result, err};
 pub fn run(ctx: &mut Ctx) -> Result<String> {
     let todo = ctx.runnable("workers")?;
     if todo.is_empty() {
-        return Ok("no workers in this stack".into());
+        let all = crate::plan::for_phase(&ctx.man, &ctx.plan, "workers").len();
+        return Ok(if all == 0 {
+            "no workers in this stack".into()
+        } else {
+            format!("nothing to do for its {all} worker(s)")
+        });
     }
     let n = todo.len();
     let mut built = 0;

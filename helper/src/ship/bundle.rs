@@ -5,7 +5,7 @@
 //! signature, every artifact there) and `unpack` (streamed, bounded
 //! memory, each member checked as it is written; nothing left on failure).
 
-use super::{files_below as below_dir, url_wants};
+use super::{files_below as below_dir, needs, url_wants};
 use crate::error::{Code, Error, Result, err};
 use crate::fsutil;
 use crate::manifest;
@@ -196,10 +196,25 @@ pub fn verify(b: &Path, keys: &crate::sign::Keys) -> Result<Index> {
     Ok(idx)
 }
 
-/// The bundled manifest passes the trusted keys, and every artifact it
-/// fetches by URL for the bundle's targets is in `sha256/`.
+/// The bundled manifest passes the trusted keys, every artifact it fetches
+/// by URL for the bundle's targets is in `sha256/`, and every file it names
+/// beside itself (`needs`: the list bundle create copied) is in the index.
 pub fn check_manifest(b: &Path, idx: &Index, keys: &crate::sign::Keys) -> Result<()> {
     let man = manifest::load_signed(&b.join("manifest.json"), None, keys)?;
+    let listed: BTreeSet<&str> = idx.files.iter().map(|e| e.path.as_str()).collect();
+    for n in needs(&man)? {
+        if !listed.contains(n.rel.as_str()) {
+            return err(
+                Code::Integrity,
+                format!(
+                    "{}: {} ({}) is not in the bundle; make the bundle again with this onramp",
+                    b.display(),
+                    n.rel,
+                    n.at
+                ),
+            );
+        }
+    }
     let have: BTreeSet<&str> = idx
         .files
         .iter()

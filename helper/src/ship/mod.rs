@@ -113,6 +113,9 @@ pub enum Role {
     Artifact,
     /// A worker's pinned PKGBUILD (`recipe.path`).
     Recipe,
+    /// A file beside a pinned PKGBUILD that it names: a local source (of
+    /// any architecture), its install or changelog file.
+    RecipeFile,
     /// A file of a worker's entry in a local catalog.
     Catalog,
     /// A configure file's `source` (a release writes its text into the
@@ -120,13 +123,16 @@ pub enum Role {
     ConfigSource,
 }
 
+/// The sha256 (and size) a shipped file must have, when it is pinned.
+type Pin = Option<(String, Option<u64>)>;
+
 /// A file below the manifest's directory that an install of the stack
 /// reads: where the manifest names it (for messages), its relative path,
 /// and the sha256 (and size) it must have, when pinned.
 pub struct Need {
     pub at: String,
     pub rel: String,
-    pub want: Option<(String, Option<u64>)>,
+    pub want: Pin,
     pub role: Role,
 }
 
@@ -159,8 +165,11 @@ pub fn needs(m: &Loaded) -> Result<Vec<Need>> {
         if let Some(r) = &c.recipe
             && let Some(p) = &r.path
         {
+            let at = format!("components[{i}].recipe.path");
+            below(&at, p)?;
+            v.extend(recipe_files(m, &at, p, &r.sha256)?);
             v.push(Need {
-                at: format!("components[{i}].recipe.path"),
+                at,
                 rel: p.clone(),
                 want: Some((r.sha256.clone(), None)),
                 role: Role::Recipe,
@@ -195,13 +204,106 @@ pub fn needs(m: &Loaded) -> Result<Vec<Need>> {
     Ok(v)
 }
 
+/// The architectures a worker is built for (onramp builds on Linux only).
+const BUILD_ARCHES: [&str; 2] = ["x86_64", "aarch64"];
+
+/// The files a pinned PKGBUILD (`rel`, its sha256 `sha`) names beside
+/// itself: its local sources, for every architecture onramp builds on,
+/// pinned by the recipe's sha256sums where it has them, and its install and
+/// changelog files. The recipe is read as the workers phase reads it
+/// (statically, or sourced in the locked-down bash when it must be), after
+/// its bytes are checked against the pin.
+fn recipe_files(m: &Loaded, at: &str, rel: &str, sha: &str) -> Result<Vec<Need>> {
+    let path = m.dir.join(rel);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+    use sha2::Digest;
+    if fsutil::hex(&sha2::Sha256::digest(&bytes)) != sha {
+        return err(
+            Code::Integrity,
+            format!(
+                "{at}: {} is not the recipe the manifest pins (sha256 {sha}); fix the manifest or the file before releasing",
+                path.display()
+            ),
+        );
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    let beside = |f: &str| {
+        if dir.is_empty() {
+            f.to_string()
+        } else {
+            format!("{dir}/{f}")
+        }
+    };
+    let mut v: Vec<Need> = Vec::new();
+    for arch in BUILD_ARCHES {
+        let recipe = match crate::pkgbuild::parse(&text, arch) {
+            Ok(r) => r,
+            Err(_) => {
+                crate::pkgbuild::eval(&text, arch, std::time::Duration::from_secs(60))
+                    .map_err(|e| {
+                        Error::new(e.code, format!("{at}: cannot read the recipe: {}", e.msg))
+                    })?
+                    .0
+            }
+        };
+        let meta = crate::pkgbuild::Meta::from_recipe(&recipe, arch)
+            .map_err(|r| Error::new(Code::Manifest, format!("{at}: {r}")))?;
+        let mut files: Vec<(String, Pin)> = meta
+            .sources
+            .iter()
+            .filter(|s| !s.location.contains("://"))
+            .map(|s| {
+                let pin = s.sums.get("sha256").filter(|h| h.as_str() != "SKIP");
+                (s.location.clone(), pin.map(|h| (h.clone(), None)))
+            })
+            .collect();
+        for k in ["install", "changelog"] {
+            if let Some(f) = recipe
+                .vars
+                .get(k)
+                .map(|x| x.scalar())
+                .filter(|f| !f.is_empty())
+            {
+                files.push((f, None));
+            }
+        }
+        for (f, want) in files {
+            let rel = beside(&f);
+            let at = format!("{at} ({f:?}, beside the recipe)");
+            below(&at, &rel)?;
+            if !v.iter().any(|n| n.rel == rel) {
+                v.push(Need {
+                    at,
+                    rel,
+                    want,
+                    role: Role::RecipeFile,
+                });
+            }
+        }
+    }
+    Ok(v)
+}
+
 /// Copy each of `needs` from beside the manifest to the same relative path
 /// under `out_dir`, checked against its sha256 when it has one.
 pub fn copy_needs(m: &Loaded, needs: &[Need], out_dir: &Path) -> Result<()> {
     for n in needs {
         below(&n.at, &n.rel)?;
+        let src = m.dir.join(&n.rel);
+        if std::fs::symlink_metadata(&src).is_err() {
+            return err(
+                Code::Manifest,
+                format!(
+                    "{}: {} is missing ({}); a release or bundle carries every file the stack names: put it there",
+                    n.at,
+                    n.rel,
+                    src.display()
+                ),
+            );
+        }
         copy_in(
-            &m.dir.join(&n.rel),
+            &src,
             out_dir,
             &n.rel,
             n.want.as_ref().map(|(s, z)| (s.as_str(), *z)),
