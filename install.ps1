@@ -961,6 +961,9 @@ function Invoke-OnrampMain {
     # An uninstall or a check of a prefix named on the command line needs
     # no manifest (and so no network); a repair reinstalls, so it does.
     $noManifest = ($o.Uninstall -or ($o.Check -and -not $o.Repair)) -and $o.Prefix -ne ''
+    if ($o.Uninstall -and $o.Prefix -eq '' -and $S.Manifest -eq '' -and -not $bundle) {
+        Stop-Onramp usage "-Uninstall needs -Prefix DIR (the install to undo), or -Manifest FILE|URL for the stack's default prefix"
+    }
     if (-not $noManifest -and $S.Manifest -eq '' -and -not $bundle) {
         Stop-Onramp usage 'no manifest: pass -Manifest FILE|URL (or set ONRAMP_MANIFEST)'
     }

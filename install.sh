@@ -431,6 +431,9 @@ main() {
     if [ "$onramp_uninstall" = 1 ] || { [ "$onramp_check" = 1 ] && [ "$onramp_repair" = 0 ]; }; then
         [ -z "$onramp_prefix" ] || onramp_no_manifest=1
     fi
+    if [ "$onramp_uninstall" = 1 ] && [ -z "$onramp_prefix" ] && [ -z "$onramp_manifest" ] && [ "$onramp_bundle" = 0 ]; then
+        onramp_die "$EX_USAGE" "--uninstall needs --prefix DIR (the install to undo), or --manifest FILE|URL for the stack's default prefix"
+    fi
     [ "$onramp_no_manifest" = 1 ] || [ -n "$onramp_manifest" ] || [ "$onramp_bundle" = 1 ] ||
         onramp_die "$EX_USAGE" "no manifest: pass --manifest FILE|URL (or set ONRAMP_MANIFEST)"
     onramp_trust_keys="$onramp_rel_keys $onramp_trust_keys"

@@ -56,6 +56,9 @@ teardown() { common_teardown; }
     assert_success
     assert_output --partial "Dry run: nothing will be changed"
     assert_output --partial "model-chat: 12.0 kB"
+    # the demo's artifacts are files beside its manifest: nothing to download
+    assert_output --regexp "  [0-9.]+ [kM]B to copy from disk"
+    refute_output --partial "to download at most"
     after=$(snapshot "$T/home" "$T/cache" "$T/state" "$PREFIX")
     [ "$before" = "$after" ]
 }
@@ -312,6 +315,10 @@ teardown() { common_teardown; }
     run onramp_install --prefix "$PREFIX"
     assert_equal "$status" 2
     assert_output --partial "no manifest"
+    # an uninstall says what it needs to know: which install
+    run onramp_install --uninstall
+    assert_equal "$status" 2
+    assert_output --partial "--uninstall needs --prefix DIR (the install to undo)"
     # values the helper checks before anything is done (install.ps1 makes
     # the same call: wine.bats), in this installer's spelling
     for bad in "--connections 0:--connections 0: use 1 to 64" \
@@ -327,6 +334,20 @@ teardown() { common_teardown; }
     ONRAMP_CONNECTIONS=99 run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
     assert_equal "$status" 2
     assert_output --partial "--connections 99: use 1 to 64"
+}
+
+@test "an unreadable serial record (a symbolic link loop: ELOOP) is exit 12 naming the file, not an internal error" {
+    run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    assert_success
+    local rec
+    rec=$(find "$T/state" -path '*/serials/*.json' | head -n 1)
+    [ -n "$rec" ]
+    rm "$rec"
+    ln -s "$(basename "$rec")" "$rec"
+    run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
+    assert_equal "$status" 12
+    assert_output --partial "$rec"
+    assert_output --partial "symbolic links"
 }
 
 @test "orphan temp files left by a killed run are removed at start" {

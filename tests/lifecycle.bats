@@ -55,6 +55,17 @@ owned() {
     diff -u <(echo "$before") <(owned)
 }
 
+@test "what an uninstall leaves is listed whole: an empty directory an extra made (a venv's include/python3.11) and so the prefix" {
+    demo_variant "$T/m/manifest.json" '(.components[] | select(.id == "rag") | .command) = ["sh", "-c", "mkdir -p extras/rag/venv/include/python3.11 && echo rag 1.0 > extras/rag/rag.conf"]'
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX"
+    assert_success
+    [ -d "$PREFIX/extras/rag/venv/include/python3.11" ]
+    run "$H" uninstall --prefix "$PREFIX"
+    assert_success
+    assert_output --partial "left in $PREFIX (not onramp's, or kept): extras/rag/venv/include/python3.11/"
+    [ -d "$PREFIX/extras/rag/venv/include/python3.11" ]
+}
+
 @test "uninstall keeps a config file the user changed (named), the models with --keep-models, and the cache without --purge-cache" {
     run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
     assert_success
@@ -278,7 +289,25 @@ owned() {
     [ ! -e "$XDG_STATE_HOME" ]
     run onramp_install --uninstall
     assert_equal "$status" 2
-    assert_output --partial "no manifest"
+    assert_output --partial "--uninstall needs --prefix DIR (the install to undo)"
+}
+
+@test "a worker installed by a retry run is linked onto PATH in that run: configure runs again after any retry" {
+    demo_variant "$T/m/manifest.json" '.expose = ["server/current/bin/demo-server", "workers/worker-hello/bin/hello-worker"]'
+    rm "$T/m/catalog"
+    cp -r "$REPO/examples/demo/catalog" "$T/m/catalog"
+    # the worker's source is missing the first time
+    mv "$T/m/catalog/workers/hello/hello-worker-1.0.0.tar.gz" "$T/src.tar.gz"
+    bin=$HOME/.local/bin
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --bin-dir "$bin"
+    assert_equal "$status" 9
+    [ -L "$bin/demo-server" ]
+    [ ! -e "$bin/hello-worker" ]
+    mv "$T/src.tar.gz" "$T/m/catalog/workers/hello/hello-worker-1.0.0.tar.gz"
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --bin-dir "$bin"
+    assert_success
+    assert_output --partial "worker-hello failed earlier: retry it"
+    [ "$("$bin/hello-worker" ping)" = PING ]
 }
 
 @test "expose: commands are linked into the bin dir and the PATH line is printed; --modify-path adds one block per profile; uninstall takes exactly those away" {

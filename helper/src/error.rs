@@ -121,6 +121,17 @@ impl Error {
         Error::new(code, format!("{what} {}: {e}", path.display()))
     }
 
+    /// This error with `code` when it is an unclassified I/O failure
+    /// (`Internal`): an EMFILE or ELOOP on a state file is that file's
+    /// problem (exit 12), not a bug in onramp (exit 1).
+    pub fn internal_as(self, code: Code) -> Self {
+        if self.code == Code::Internal {
+            Error { code, ..self }
+        } else {
+            self
+        }
+    }
+
     pub fn interrupted() -> Self {
         Error::new(Code::Interrupted, "interrupted")
     }

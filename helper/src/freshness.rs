@@ -32,7 +32,7 @@ pub fn forget(root: &Path, stack: &str) -> Result<()> {
     match crate::fault::io("unlink", &p, || std::fs::remove_file(&p)) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io("cannot remove", &p, e)),
+        Err(e) => Err(Error::io("cannot remove", &p, e).internal_as(Code::State)),
     }
 }
 
@@ -56,7 +56,7 @@ fn accepted(root: &Path, stack: &str) -> Result<Option<Record>> {
             )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io("cannot read", &p, e)),
+        Err(e) => Err(Error::io("cannot read", &p, e).internal_as(Code::State)),
     }
 }
 
@@ -123,12 +123,13 @@ pub fn accept(man: &Loaded, root: &Path) -> Result<()> {
         accepted_at: fsutil::now_rfc3339(),
     };
     let p = record_path(root, &man.m.name);
-    fsutil::make_root(root, crate::trust::STATE_FIX)?;
+    let state = |e: Error| e.internal_as(Code::State);
+    fsutil::make_root(root, crate::trust::STATE_FIX).map_err(state)?;
     if let Some(dir) = p.parent() {
-        fsutil::mkdirs(dir)?;
+        fsutil::mkdirs(dir).map_err(state)?;
     }
     let mut body = serde_json::to_vec_pretty(&rec)
         .map_err(|e| Error::new(Code::Internal, format!("serial record: {e}")))?;
     body.push(b'\n');
-    fsutil::write_atomic(&p, &body, 0o644)
+    fsutil::write_atomic(&p, &body, 0o644).map_err(state)
 }

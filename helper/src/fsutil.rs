@@ -360,13 +360,26 @@ pub fn missing_dirs(dir: &Path) -> Vec<PathBuf> {
 /// without following links; at most `limit` (a bound on what an untrusted
 /// command can make this hold). Unreadable directories are skipped.
 pub fn list_files(root: &Path, limit: usize) -> std::collections::BTreeSet<String> {
+    walk_files(root, limit, false)
+}
+
+/// Like `list_files`, and every empty directory too, as `DIR/` (what an
+/// uninstall leaves is listed whole: an empty `venv/include/python3.11`
+/// keeps the prefix there as much as a file does).
+pub fn list_left(root: &Path, limit: usize) -> std::collections::BTreeSet<String> {
+    walk_files(root, limit, true)
+}
+
+fn walk_files(root: &Path, limit: usize, empty_dirs: bool) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     let mut todo = vec![PathBuf::new()];
     while let Some(rel) = todo.pop() {
         let Ok(rd) = fs::read_dir(root.join(&rel)) else {
             continue;
         };
+        let mut empty = true;
         for e in rd.flatten() {
+            empty = false;
             if out.len() >= limit {
                 return out;
             }
@@ -378,6 +391,9 @@ pub fn list_files(root: &Path, limit: usize) -> std::collections::BTreeSet<Strin
                 }
                 Err(_) => {}
             }
+        }
+        if empty && empty_dirs && !rel.as_os_str().is_empty() && out.len() < limit {
+            out.insert(format!("{}/", rel.to_string_lossy()));
         }
     }
     out

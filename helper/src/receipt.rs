@@ -151,7 +151,7 @@ impl Action {
                 if kind == "model" && r.keep_models {
                     return Ok(Outcome::Kept(format!(
                         "{} ({id}, --keep-models)",
-                        paths.join(", ")
+                        some_of(paths.iter().map(String::as_str))
                     )));
                 }
                 let there: Vec<&String> = paths
@@ -163,11 +163,7 @@ impl Action {
                     true => Outcome::Nothing,
                     false => Outcome::Undone(format!(
                         "removed {} ({id})",
-                        there
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        some_of(there.iter().map(|s| s.as_str()))
                     )),
                 })
             }
@@ -251,5 +247,35 @@ pub fn rmdir_if_empty(d: &Path) -> Result<bool> {
             Ok(false)
         }
         Err(e) => Err(Error::io("cannot remove directory", d, e)),
+    }
+}
+
+/// Paths for one line of output: all of a few, else the first ones and
+/// how many more (an extra's venv is thousands of files).
+fn some_of<'a>(paths: impl Iterator<Item = &'a str>) -> String {
+    const SHOWN: usize = 5;
+    let all: Vec<&str> = paths.collect();
+    if all.len() <= SHOWN {
+        return all.join(", ");
+    }
+    format!(
+        "{} files: {}, and {} more",
+        all.len(),
+        all[..SHOWN].join(", "),
+        all.len() - SHOWN
+    )
+}
+
+#[cfg(test)]
+mod some_of_tests {
+    #[test]
+    fn a_long_list_is_summarized() {
+        let few = ["a", "b"];
+        assert_eq!(super::some_of(few.into_iter()), "a, b");
+        let many: Vec<String> = (0..1500).map(|i| format!("venv/lib/f{i}.py")).collect();
+        let line = super::some_of(many.iter().map(String::as_str));
+        assert!(line.starts_with("1500 files: venv/lib/f0.py, "), "{line}");
+        assert!(line.ends_with(", and 1495 more"), "{line}");
+        assert!(line.len() < 200);
     }
 }

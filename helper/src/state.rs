@@ -367,7 +367,10 @@ impl State {
             s.reason = None;
             s.finished_at = None;
         }
-        if phases.is_empty() && self.status == InstallStatus::Complete {
+        // Configure derives from what the phases before it installed (links
+        // on PATH, capabilities, services): a rerun that installs anything,
+        // or checks a complete install, runs it again (it is idempotent).
+        if !phases.is_empty() || self.status == InstallStatus::Complete {
             phases.push("configure");
         }
         phases.push("validate");
@@ -604,10 +607,7 @@ pub fn owner_of(pid: u32) -> Result<Owner> {
 /// Refuse when a different, live process owns the install.
 pub fn check_owner(st: &State, me: Option<&Owner>) -> Result<()> {
     let Some(o) = &st.owner else { return Ok(()) };
-    if me.is_some_and(|m| m.pid == o.pid && m.start == o.start) {
-        return Ok(());
-    }
-    if process_start(o.pid) == Some(o.start) {
+    if rival(o, me, process_start(o.pid)) {
         return err(
             Code::LockHeld,
             format!(
@@ -619,9 +619,36 @@ pub fn check_owner(st: &State, me: Option<&Owner>) -> Result<()> {
     Ok(())
 }
 
+/// Is the recorded owner `o` another live install? Alive means its PID now
+/// runs with the start time recorded (`now_start`). The caller's own PID is
+/// never a rival: it is the same process, or a dead owner's PID reused (a
+/// start time misread under an I/O error must not make the caller a rival
+/// of itself).
+fn rival(o: &Owner, me: Option<&Owner>, now_start: Option<u64>) -> bool {
+    me.is_none_or(|m| m.pid != o.pid) && now_start == Some(o.start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_another_live_process_is_a_rival() {
+        let o = Owner {
+            pid: 10,
+            start: 500,
+        };
+        let other = Owner { pid: 11, start: 7 };
+        // another installer, alive with the recorded start
+        assert!(rival(&o, Some(&other), Some(500)));
+        assert!(rival(&o, None, Some(500)));
+        // it is gone, or its PID now runs something else
+        assert!(!rival(&o, Some(&other), None));
+        assert!(!rival(&o, Some(&other), Some(501)));
+        // the caller itself, even with its own start time misread
+        let me_misread = Owner { pid: 10, start: 0 };
+        assert!(!rival(&o, Some(&me_misread), Some(500)));
+    }
 
     fn tmp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("onramp-state-{name}-{}", std::process::id()));

@@ -153,7 +153,7 @@ fn uninstall(f: &Uninstall) -> Result<i32> {
             Outcome::Nothing => {}
         }
     }
-    let left = fsutil::list_files(&prefix, SHOW_LEFT + 1);
+    let left = fsutil::list_left(&prefix, SHOW_LEFT + 1);
     forget(&root, &dir, Some(&st))?;
     drop(store);
     // Windows removes the lock file only once it is closed (just now):
