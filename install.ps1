@@ -751,7 +751,7 @@ function Select-OnrampMode {
     if ($S.O.Fresh) { $first += '--fresh' }
     if ($S.O.Yes) { $first += '--yes' }
     $line = Get-OnrampHelperOutput $S $first
-    if ($line.StartsWith('ask ')) {
+    if ($line -clike 'ask *') {
         $line = Get-OnrampHelperOutput $S ($a + @('--answer', (Read-OnrampAnswer ('onramp: ' + $line.Substring(4)) 'yes')))
     }
     if (@('fresh', 'resume', 'upgrade') -notcontains $line) {
@@ -835,14 +835,19 @@ function Invoke-OnrampAfterFailure {
     $a = @('after-failure', '--prefix', $S.Prefix, '--code', [string]$Rc, '--installer', 'ps1')
     if ($S.Mode -eq '--upgrade') { $a += '--upgrade' }
     if ($S.O.RollbackOnFailure) { $a += '--rollback-on-failure' }
-    $what = Get-OnrampHelperOutput $S $a
-    if ($what.StartsWith('ask ')) {
-        $what = Get-OnrampHelperOutput $S ($a + @('--answer', (Read-OnrampAnswer ('onramp: ' + $what.Substring(4)) 'no')))
+    # The install's own exit code stands whatever this step meets.
+    try {
+        $what = Get-OnrampHelperOutput $S $a
+        if ($what -clike 'ask *') {
+            $what = Get-OnrampHelperOutput $S ($a + @('--answer', (Read-OnrampAnswer ('onramp: ' + $what.Substring(4)) 'no')))
+        }
+    } catch {
+        return
     }
     if ($what -eq 'undo') {
         $u = Invoke-OnrampHelper $S @('uninstall', '--prefix', $S.Prefix)
         if ($u -ne 0) {
-            Write-OnrampSay ('the undo stopped (exit ' + $u + "); run: install.ps1 -Uninstall -Prefix '" + $S.Prefix + "'")
+            Write-OnrampSay ('the undo stopped (exit ' + $u + "); run: install.ps1 -Uninstall -Prefix '" + $S.Prefix.Replace("'", "''") + "'")
         }
     }
 }

@@ -48,7 +48,7 @@ caught() {
 @test "install.ps1 parses with no ERROR or MISSING node and holds every rule" {
     run $CHECK rules "$REPO/install.ps1"
     assert_success
-    assert_output --partial "rules syntax, ps51, exit, tls, hash, iex, prompt, policy, paths hold"
+    assert_output --partial "rules syntax, ps51, exit, tls, hash, iex, prompt, policy, paths, installer hold"
 }
 
 @test "each rule fails on the mistake it names" {
@@ -87,6 +87,10 @@ caught() {
     caught policy
     mutate "'Test-Path -LiteralPath \$given'" "'Test-Path \$given'"
     caught paths
+    mutate "\"'--decide', '--installer', 'ps1')\"" "\"'--decide')\""
+    caught installer
+    mutate "\"@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc, '--installer', 'ps1')\"" "\"@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc)\""
+    caught installer
 }
 
 @test "flags, environment variables, exit codes, phases and messages: install.sh, install.ps1 and the helper agree" {

@@ -383,19 +383,28 @@ class Script:
             if "-literalpath" not in params:
                 self.fail("paths", c, f"{command_name(c)} without -LiteralPath reads its path as a wildcard pattern")
 
+    def rule_installer(self):
+        # The helper words what it decides for the installer it is told;
+        # install.ps1 must say it is install.ps1 (-Fresh, not --fresh).
+        for n in walk(self.root):
+            if n.type == "array_literal_expression" or n.type == "array_expression":
+                t = text(n)
+                if re.search(r"'(after-failure|check-options)'|'--decide'", t) and "'--installer', 'ps1'" not in t:
+                    self.fail("installer", n, "a helper decision without '--installer', 'ps1': its messages would name install.sh's flags")
+
 
 def rules(path):
     s = Script(path)
     s.rule_syntax()
     if not s.errors:
         for r in (s.rule_ps51, s.rule_exit, s.rule_tls, s.rule_hash, s.rule_iex, s.rule_prompt,
-                  s.rule_policy, s.rule_paths):
+                  s.rule_policy, s.rule_paths, s.rule_installer):
             r()
     for e in s.errors:
         print(e)
     if s.errors:
         return 1
-    print(f"{path}: parses; rules syntax, ps51, exit, tls, hash, iex, prompt, policy, paths hold ({len(s.funcs)} functions)")
+    print(f"{path}: parses; rules syntax, ps51, exit, tls, hash, iex, prompt, policy, paths, installer hold ({len(s.funcs)} functions)")
     return 0
 
 
