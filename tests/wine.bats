@@ -60,6 +60,16 @@ start_owner() {
     [ -n "$PS_PID" ]
 }
 
+# wait_part GLOB: until a partial download matching GLOB is in the cache
+# (wine takes a moment to start the helper), at most 15 s; then go on.
+wait_part() {
+    local i
+    for i in $(seq 300); do
+        compgen -G "$WT/cache/partial/$1" >/dev/null && return 0
+        sleep 0.05
+    done
+}
+
 # Every helper call of an install as install.ps1 makes it with -Yes
 # (Invoke-OnrampMain: Select-OnrampMode, Start-OnrampBegin,
 # Invoke-OnrampPhases, Invoke-OnrampAfterFailure), with
@@ -267,11 +277,7 @@ win_manifest() {
         setsid "$WH" download "$url" -o "$WIN\\out.bin" --sha256 "$sha" --size "$size" --allow-http --connections 4 </dev/null >/dev/null 2>&1 &
         local pid=$!
         # wine takes a moment to start: count from the first byte on disk
-        local w
-        for w in $(seq 200); do
-            compgen -G "$WT/cache/partial/*.part" >/dev/null && break
-            sleep 0.05
-        done
+        wait_part "*.part"
         sleep "$(awk -v ms="$at" 'BEGIN { printf "%.3f", ms / 1000 }')"
         kill -9 -- "-$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -302,11 +308,8 @@ win_manifest() {
     ' "$WT/m/manifest.json" >"$WT/m/big.json"
     start_owner
     ps1_install "$WIN\\m\\big.json" >"$WT/first.log" 2>&1 &
-    local bg=$! i n0
-    for i in $(seq 300); do
-        compgen -G "$WT/cache/partial/$sha*.part" >/dev/null && break
-        sleep 0.05
-    done
+    local bg=$! n0
+    wait_part "$sha*.part"
     sleep 1.5
     # the helper of the models phase, as TerminateProcess would end it
     pkill -9 -f "onramp.exe phase models"
@@ -338,17 +341,14 @@ win_manifest() {
 
 @test "under wine, Ctrl-C (wine turns SIGINT into a console control event) stops a download: exit 130, the partial kept, the rerun finishes it" {
     head -c $((24 * 1024 * 1024)) /dev/urandom >"$WT/srv/big.bin"
-    local sha size=$((24 * 1024 * 1024)) i
+    local sha size=$((24 * 1024 * 1024))
     sha=$(sha256sum <"$WT/srv/big.bin" | cut -c1-64)
     nginx_start "$WT/srv" 2m
     local url=http://127.0.0.1:$NGINX_PORT/big.bin
     "$WH" download "$url" -o "$WIN\\out.bin" --sha256 "$sha" --size "$size" --allow-http --connections 2 \
         </dev/null >"$WT/dl.log" 2>&1 &
     local pid=$!
-    for i in $(seq 200); do
-        compgen -G "$WT/cache/partial/$sha.part" >/dev/null && break
-        sleep 0.05
-    done
+    wait_part "$sha.part"
     sleep 2
     pkill -INT -f "onramp.exe download" || true
     local rc=0
@@ -375,17 +375,14 @@ win_manifest() {
 
 @test "under wine, two downloads of one artifact into one cache: the second waits on the first's lock (LockFileEx); both get the exact bytes" {
     head -c $((16 * 1024 * 1024)) /dev/urandom >"$WT/srv/shared.bin"
-    local sha size=$((16 * 1024 * 1024)) i
+    local sha size=$((16 * 1024 * 1024))
     sha=$(sha256sum <"$WT/srv/shared.bin" | cut -c1-64)
     nginx_start "$WT/srv" 2m
     local url=http://127.0.0.1:$NGINX_PORT/shared.bin
     "$WH" download "$url" -o "$WIN\\a.bin" --sha256 "$sha" --size "$size" --allow-http --connections 2 \
         </dev/null >"$WT/a.log" 2>&1 &
     local a=$!
-    for i in $(seq 200); do
-        compgen -G "$WT/cache/partial/$sha.part" >/dev/null && break
-        sleep 0.05
-    done
+    wait_part "$sha.part"
     run "$WH" download "$url" -o "$WIN\\b.bin" --sha256 "$sha" --size "$size" --allow-http --connections 2
     assert_success
     assert_output --partial "another onramp is downloading it into the same cache; waiting"

@@ -263,7 +263,7 @@ fn after_failure(a: &AfterFailure, prefix: &Path, code: i32) -> String {
 }
 
 /// The command that undoes an install, as the user would type it.
-pub fn uninstall_hint(i: args::Installer, prefix: &Path) -> String {
+fn uninstall_hint(i: args::Installer, prefix: &Path) -> String {
     match i {
         args::Installer::Sh => format!("sh install.sh --uninstall --prefix {}", prefix.display()),
         args::Installer::Ps1 => format!(

@@ -72,6 +72,24 @@ pub struct Recipe {
     pub declare_f: bool,
 }
 
+/// Read `text` for `carch` as a build would: statically, or, when the static
+/// reader refuses, sourced in the locked-down bash (`eval`, 60 s), after
+/// telling `on_eval` why. A pinned recipe is no less trusted sourced than
+/// built; makepkg would source it too.
+pub fn read(
+    text: &str,
+    carch: &str,
+    on_eval: impl FnOnce(&Refusal),
+) -> crate::error::Result<Recipe> {
+    match parse(text, carch) {
+        Ok(r) => Ok(r),
+        Err(refusal) => {
+            on_eval(&refusal);
+            Ok(eval(text, carch, std::time::Duration::from_secs(60))?.0)
+        }
+    }
+}
+
 /// Parse `text` for target architecture `carch` (CARCH).
 pub fn parse(text: &str, carch: &str) -> Result<Recipe, Refusal> {
     let mut env = BTreeMap::new();

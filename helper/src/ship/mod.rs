@@ -237,16 +237,8 @@ fn recipe_files(m: &Loaded, at: &str, rel: &str, sha: &str) -> Result<Vec<Need>>
     };
     let mut v: Vec<Need> = Vec::new();
     for arch in BUILD_ARCHES {
-        let recipe = match crate::pkgbuild::parse(&text, arch) {
-            Ok(r) => r,
-            Err(_) => {
-                crate::pkgbuild::eval(&text, arch, std::time::Duration::from_secs(60))
-                    .map_err(|e| {
-                        Error::new(e.code, format!("{at}: cannot read the recipe: {}", e.msg))
-                    })?
-                    .0
-            }
-        };
+        let recipe = crate::pkgbuild::read(&text, arch, |_| {})
+            .map_err(|e| Error::new(e.code, format!("{at}: cannot read the recipe: {}", e.msg)))?;
         let meta = crate::pkgbuild::Meta::from_recipe(&recipe, arch)
             .map_err(|r| Error::new(Code::Manifest, format!("{at}: {r}")))?;
         let mut files: Vec<(String, Pin)> = meta

@@ -100,19 +100,12 @@ fn recipe(job: &Job, client: Option<&http::Client>) -> Result<(catalog::Fetched,
     let id = job.comp.id.as_str();
     let rec = catalog::fetch(job.comp, job.man, client, job.allow_unpinned_catalog)?;
     let arch = job.target.split_once('-').map_or(job.target, |t| t.1);
-    let recipe = match crate::pkgbuild::parse(&rec.text, arch) {
-        Ok(r) => r,
-        Err(refusal) => {
-            // The recipe is pinned by sha256, so sourcing it is no less
-            // trusted than building it; makepkg would source it too.
-            job.rep.info(&format!(
-                "{id}: the recipe needs execution to be read ({refusal}); reading it in a locked-down bash"
-            ));
-            let (r, _) = crate::pkgbuild::eval(&rec.text, arch, Duration::from_secs(60))
-                .map_err(|e| Error::new(e.code, format!("recipe for {id}: {}", e.msg)))?;
-            r
-        }
-    };
+    let recipe = crate::pkgbuild::read(&rec.text, arch, |refusal| {
+        job.rep.info(&format!(
+            "{id}: the recipe needs execution to be read ({refusal}); reading it in a locked-down bash"
+        ))
+    })
+    .map_err(|e| Error::new(e.code, format!("recipe for {id}: {}", e.msg)))?;
     let lint_dir = match &rec.origin {
         catalog::Origin::Dir(d) => Some(d.as_path()),
         catalog::Origin::Url(_) => None,
