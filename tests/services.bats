@@ -110,7 +110,15 @@ SHIM
     ! kill -0 "$sup" 2>/dev/null
     ! pgrep -f "http.server $PORT" >/dev/null
     ! fetch api.conf 2>/dev/null
-    jq -e '.services == {}' "$(state_file)"
+    # status still names it (exit 1), and a rerun starts it again
+    run "$H" services status --prefix "$PREFIX"
+    assert_equal "$status" 1
+    assert_output --partial "api: not running (pidfile"
+    assert_output --partial "run the installer again to start it"
+    run onramp_install --manifest "$W/v2.json" --prefix "$PREFIX"
+    assert_success
+    assert_output --regexp "service api: started \(pidfile\), ready in"
+    fetch api.conf | grep -q threads=4
 }
 
 @test "a service that never becomes ready fails its component (exit 9) with its log, and is not left running" {
@@ -125,6 +133,50 @@ SHIM
     ! pgrep -f "sleep $secs" >/dev/null
 }
 
+@test "a port another program holds is a conflict named before start, and a second install of it fails (exit 9), not ready in 0.0 s" {
+    # another program (here a second http.server) already on the port
+    python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$T" >/dev/null 2>&1 &
+    other=$!
+    for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/" >/dev/null && break; sleep 0.1; done
+    run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
+    kill "$other"
+    assert_equal "$status" 9
+    assert_output --regexp "failed +api: its service cannot start: port $PORT is already in use by pid $other \(python3\)"
+    refute_output --regexp "ready in [0-9]"
+    refute_output --partial "check api-up: ok"
+    [ ! -e "$(pidfile)" ]
+    # with the port free again, a rerun starts it
+    wait "$other" || true
+    run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
+    assert_success
+    assert_output --regexp "service api: started \(pidfile\), ready in"
+}
+
+@test "ready means our process listens: a server that leaves the service's process tree is another program's, not ready" {
+    # the command starts the server in a subshell that exits: the server is
+    # no longer the service's (as a daemonizing server would be)
+    local secs=$((30000 + RANDOM))
+    jq --arg s "$secs" --arg p "$PORT" '.components[1].service.command = ["sh", "-c", "(python3 -m http.server \($p) --bind 127.0.0.1 --directory www >/dev/null 2>&1 &); exec sleep \($s)"]' \
+        "$W/manifest.json" >"$W/fork.json"
+    run onramp_install --manifest "$W/fork.json" --prefix "$PREFIX"
+    pkill -f "http.server $PORT" || true
+    assert_equal "$status" 9
+    assert_output --regexp "failed +api: its service did not become ready: port $PORT is held by pid [0-9]+ \(python3\), not by this service"
+    ! pgrep -f "sleep $secs" >/dev/null
+}
+
+@test "a service that stops listening while the health checks run fails its component (exit 9)" {
+    # it serves for 3 s; the health check takes 5
+    jq --arg p "$PORT" '.components[1].service.command = ["sh", "-c", "python3 -m http.server \($p) --bind 127.0.0.1 --directory www & p=$!; sleep 3; kill $p; exec sleep 600"]
+        | .health_checks = [{name: "slow", component: "api", command: ["sleep", "5"], timeout_s: 20, retries: 1}]' \
+        "$W/manifest.json" >"$W/crash.json"
+    run onramp_install --manifest "$W/crash.json" --prefix "$PREFIX"
+    assert_equal "$status" 9
+    assert_output --regexp "service api: started \(pidfile\), ready in"
+    assert_output --partial "check slow: ok"
+    assert_output --regexp "failed +api: its service was ready, but not after the health checks: nothing listens on port $PORT"
+}
+
 @test "--no-start (and ONRAMP_NO_START=1) installs without starting it; its health checks are skipped" {
     run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX" --no-start
     assert_success
@@ -132,6 +184,9 @@ SHIM
     assert_output --partial "check api-up: skipped, the service of api was not started (--no-start)"
     [ ! -e "$(pidfile)" ]
     ! fetch api.conf 2>/dev/null
+    run "$H" services status --prefix "$PREFIX"
+    assert_success
+    assert_output --partial "no service was started for this install"
 }
 
 @test "the manifest's service is validated with its JSON path" {
@@ -171,6 +226,11 @@ SHIM
     assert_success
     grep -qx -- "--user stop onramp-svc-test-api.service" "$T/systemctl.log"
     [ ! -e "$T/active-onramp-svc-test-api.service" ]
+    # stopped, its unit is still onramp's to take away
+    PATH=$T/bin:$PATH run "$H" uninstall --prefix "$PREFIX"
+    assert_success
+    grep -qx -- "--user disable onramp-svc-test-api.service" "$T/systemctl.log"
+    [ ! -e "$HOME/.config/systemd/user/onramp-svc-test-api.service" ]
 }
 
 @test "an upgrade that drops a service's component stops the service" {

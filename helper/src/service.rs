@@ -117,6 +117,73 @@ pub fn running(r: &Record) -> bool {
     }
 }
 
+/// The process at the root of a running service: the supervisor's pid, or
+/// the unit's main pid under systemd. None when it is not running or
+/// cannot be told.
+pub fn root_pid(r: &Record) -> Option<u32> {
+    match r.manager.as_str() {
+        "systemd" => systemctl(&["show", "-p", "MainPID", "--value", &r.handle])
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+            .filter(|p| *p > 1),
+        _ => pid_alive(Path::new(&r.handle)),
+    }
+}
+
+/// Who holds a service's port.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// Nothing listens on it.
+    Free,
+    /// The service (its root process or one it started) listens.
+    Ours,
+    /// Another process listens: named as well as it can be seen.
+    Theirs(String),
+    /// This OS does not say who holds a port, or the service's root process
+    /// cannot be found: the port answering is all that is known.
+    Unknown,
+}
+
+/// Who listens on `port` (see `sys::listening_on`): ours when a holder is
+/// `root` or descends from it, theirs when someone else holds it.
+pub fn port_holder(port: u16, root: Option<u32>) -> Holder {
+    let Ok(l) = crate::sys::listening_on(port) else {
+        return Holder::Unknown;
+    };
+    if l.sockets == 0 {
+        return Holder::Free;
+    }
+    let ours = |mut pid: u32| {
+        // Up the parents from the holder; a bounded walk (pids can be reused
+        // while it walks).
+        for _ in 0..64 {
+            if Some(pid) == root {
+                return true;
+            }
+            match crate::sys::parent_pid(pid) {
+                Some(p) if p > 1 && p != pid => pid = p,
+                _ => return false,
+            }
+        }
+        false
+    };
+    if l.holders.iter().any(|(pid, _)| ours(*pid)) {
+        return Holder::Ours;
+    }
+    match (l.holders.first(), root) {
+        (Some((pid, name)), _) => {
+            Holder::Theirs(format!("pid {pid} ({})", crate::out::clean(name)))
+        }
+        // A socket no visible process holds: another user's, when we are
+        // not root; with no root pid to compare, nothing is known.
+        (None, Some(_)) => Holder::Theirs("a process of another user".into()),
+        (None, None) if crate::sys::is_admin() => Holder::Unknown,
+        (None, None) => Holder::Theirs("a process of another user".into()),
+    }
+}
+
 /// The supervisor's pid when the pid file names a live process that is
 /// still the one it recorded (same start time).
 fn pid_alive(pidfile: &Path) -> Option<u32> {

@@ -41,25 +41,30 @@ fn services(f: &Services) -> Result<i32> {
     let prefix = resolve_prefix(f.place.prefix.as_deref(), None)?;
     let root = state::root(f.place.state_dir.as_deref())?;
     let store = Store::lock(&state::dir_for(&root, &prefix))?;
-    let Some(mut st) = store.load()? else {
+    let Some(st) = store.load()? else {
         out::stdout_line("no install of this prefix");
         return Ok(0);
     };
+    if st.services.is_empty() {
+        out::stdout_line(
+            "no service was started for this install (none in its stack, --no-start, or their components are not installed)",
+        );
+        return Ok(0);
+    }
+    // A stopped service keeps its record: `status` still names it, a rerun
+    // starts it again, and an uninstall still takes its unit away.
     let mut all_up = true;
-    for (id, r) in st.services.clone() {
+    for (id, r) in &st.services {
         if what == "stop" {
-            crate::service::stop(&r, std::time::Duration::from_secs(10))?;
-            st.services.remove(&id);
-            store.save(&mut st)?;
+            crate::service::stop(r, std::time::Duration::from_secs(10))?;
             out::stdout_line(&format!("{id}: stopped ({})", r.manager));
+        } else if crate::service::running(r) {
+            out::stdout_line(&format!("{id}: running ({} {})", r.manager, r.handle));
         } else {
-            let up = crate::service::running(&r);
-            all_up &= up;
+            all_up = false;
             out::stdout_line(&format!(
-                "{id}: {} ({} {})",
-                if up { "running" } else { "not running" },
-                r.manager,
-                r.handle
+                "{id}: not running ({} {}); run the installer again to start it",
+                r.manager, r.handle
             ));
         }
     }

@@ -308,10 +308,11 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
         parts.extend(ctx.st.managed_files.iter().map(|(k, v)| format!("{k}={v}")));
         let fp = service::fingerprint(&svc, &parts);
         let old = ctx.st.services.get(&c.id).cloned();
+        let port = service_port(&svc);
         if let Some(r) = &old
             && r.fingerprint == fp
             && r.manager == m.name()
-            && service::running(r)
+            && serving(r, port).is_ok()
         {
             ctx.rep
                 .info(&format!("service {}: running, unchanged", c.id));
@@ -330,6 +331,20 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
                 "service {}: on Windows it runs as a process that onramp supervises, not as a Windows service: it does not start at boot (run the installer again after a reboot)",
                 c.id
             ));
+        }
+        // A port someone else holds: ours would fail to listen, and the
+        // ready check would be answered by theirs.
+        if let Some(p) = port
+            && let Some(who) = port_taken(p, svc.ready.as_ref().and_then(|r| r.http.as_deref()))
+        {
+            ctx.finish_step(
+                &c.id,
+                Status::Failed,
+                Some(format!(
+                    "its service cannot start: port {p} is already in use by {who}; stop that program or give this stack another port"
+                )),
+            )?;
+            continue;
         }
         let started = Instant::now();
         let rec = service::start(
@@ -361,7 +376,7 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
         };
         ctx.st.services.insert(c.id.clone(), rec.clone());
         ctx.save()?;
-        match wait_ready(ctx, &c.id, &svc, &rec) {
+        match wait_ready(ctx, &c.id, &svc, &rec, port) {
             Ok(()) => {
                 ctx.rep.info(&format!(
                     "service {}: {verb} ({}), ready in {:.1} s",
@@ -386,18 +401,86 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
     Ok(said)
 }
 
-/// Poll the service's ready check every half second until it passes, the
-/// service exits, or its time is up.
+/// The TCP port a service listens on: its ready check's URL's.
+pub(super) fn service_port(svc: &crate::manifest::Service) -> Option<u16> {
+    let url = svc.ready.as_ref()?.http.as_deref()?;
+    crate::manifest::loopback_http(url).ok().map(|l| l.port)
+}
+
+/// Who holds `port` before the service starts, when someone does. Where
+/// the OS does not say (macOS, Windows), whether the ready URL's address
+/// accepts a connection.
+fn port_taken(port: u16, url: Option<&str>) -> Option<String> {
+    match service::port_holder(port, None) {
+        service::Holder::Free => None,
+        service::Holder::Theirs(who) => Some(who),
+        service::Holder::Ours | service::Holder::Unknown => {
+            let l = crate::manifest::loopback_http(url?).ok()?;
+            l.addrs
+                .iter()
+                .filter(|ip| ip.is_loopback())
+                .any(|ip| {
+                    std::net::TcpStream::connect_timeout(
+                        &std::net::SocketAddr::new(*ip, port),
+                        Duration::from_secs(2),
+                    )
+                    .is_ok()
+                })
+                .then(|| "another program".to_string())
+        }
+    }
+}
+
+/// Whether the service is up and, where its port is known, is the one
+/// listening on it: its supervisor (or unit) runs, and the socket belongs
+/// to its process or one it started. Err says what is wrong in a few
+/// words (see `logged`); one that starts with "port" is another program
+/// holding the port.
+pub(super) fn serving(
+    rec: &crate::state::Record,
+    port: Option<u16>,
+) -> std::result::Result<(), String> {
+    if !service::running(rec) {
+        return Err("it stopped".into());
+    }
+    let Some(port) = port else {
+        return Ok(());
+    };
+    let Some(root) = service::root_pid(rec) else {
+        return Ok(());
+    };
+    match service::port_holder(port, Some(root)) {
+        service::Holder::Ours | service::Holder::Unknown => Ok(()),
+        service::Holder::Free => Err(format!("nothing listens on port {port}")),
+        service::Holder::Theirs(who) => {
+            Err(format!("port {port} is held by {who}, not by this service"))
+        }
+    }
+}
+
+/// `why`, then the last lines of the service's log.
+pub(super) fn logged(ctx: &Ctx, id: &str, why: &str) -> String {
+    let log = service::paths(&ctx.store.dir, id).1;
+    format!(
+        "{why}; its log ({}): {}",
+        log.display(),
+        service::log_tail(&log)
+    )
+}
+
+/// Poll the service's ready check every half second until it passes and
+/// the service is the one listening, the service exits, another program
+/// turns out to hold its port, or its time is up.
 fn wait_ready(
     ctx: &Ctx,
     id: &str,
     svc: &crate::manifest::Service,
     rec: &crate::state::Record,
+    port: Option<u16>,
 ) -> std::result::Result<(), String> {
     let ready = svc.ready.clone();
     let limit = Duration::from_secs(ready.as_ref().and_then(|r| r.timeout_s).unwrap_or(60));
     let deadline = Instant::now() + limit;
-    let log = service::paths(&ctx.store.dir, id).1;
     let env = ctx.env();
     loop {
         if crate::signal::interrupted() {
@@ -406,11 +489,7 @@ fn wait_ready(
         // The supervisor (or unit) must still be up, and for the pid-file
         // manager, its command too: the log says if it keeps exiting.
         if !service::running(rec) {
-            return Err(format!(
-                "it stopped; its log ({}): {}",
-                log.display(),
-                service::log_tail(&log)
-            ));
+            return Err(logged(ctx, id, "it stopped"));
         }
         let res = match &ready {
             None => Ok(()),
@@ -422,16 +501,16 @@ fn wait_ready(
                 (None, None) => Ok(()),
             },
         };
-        let last = match res {
+        let last = match res.and_then(|()| serving(rec, port)) {
             Ok(()) => return Ok(()),
+            Err(why) if why.starts_with("port ") => return Err(logged(ctx, id, &why)),
             Err(why) => why,
         };
         if Instant::now() >= deadline {
-            return Err(format!(
-                "not ready after {} s (last: {last}); its log ({}): {}",
-                limit.as_secs(),
-                log.display(),
-                service::log_tail(&log)
+            return Err(logged(
+                ctx,
+                id,
+                &format!("not ready after {} s (last: {last})", limit.as_secs()),
             ));
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -49,7 +49,39 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
             ctx.rep.info(&format!("check {}: ok", h.name));
         }
     }
+    failed += still_serving(ctx)?;
     Ok(format!("{passed} check(s) passed, {failed} failed"))
+}
+
+/// After the checks, each service that configure saw ready must still be
+/// running and the one on its port: a server that crashed (or lost its
+/// port) while the checks ran fails its component. Returns how many did.
+fn still_serving(ctx: &mut Ctx) -> Result<usize> {
+    if ctx.no_start {
+        return Ok(0);
+    }
+    let mut lost = 0;
+    for c in ctx.man.m.components.clone() {
+        let (Some(svc), Some(rec)) = (&c.service, ctx.st.services.get(&c.id).cloned()) else {
+            continue;
+        };
+        if ctx.st.step(&c.id).is_none_or(|s| s.status != Status::Done) {
+            continue;
+        }
+        let port = super::configure::service_port(svc);
+        if let Err(why) = super::configure::serving(&rec, port) {
+            lost += 1;
+            let why = super::configure::logged(ctx, &c.id, &why);
+            ctx.finish_step(
+                &c.id,
+                Status::Failed,
+                Some(format!(
+                    "its service was ready, but not after the health checks: {why}"
+                )),
+            )?;
+        }
+    }
+    Ok(lost)
 }
 
 /// Try `f` up to `tries` times, waiting 0.5 s, 1 s, 1.5 s, ... between

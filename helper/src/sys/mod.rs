@@ -64,6 +64,16 @@ impl Stat {
     }
 }
 
+/// Who listens on one TCP port of this machine (its network namespace):
+/// how many listening sockets there are, and the processes holding one
+/// that onramp can see (pid and name; another user's are hidden from a
+/// non-root caller).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listening {
+    pub sockets: usize,
+    pub holders: Vec<(u32, String)>,
+}
+
 /// How a recipe's command is confined (see `run::Spec`).
 #[derive(Clone, Default)]
 pub struct Confine {

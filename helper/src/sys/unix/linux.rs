@@ -22,6 +22,76 @@ pub fn process_start(pid: u32) -> Option<u64> {
     fields.nth(18)?.parse().ok()
 }
 
+/// The parent of `pid` (field 4 of /proc/PID/stat), None when it is gone.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Who listens on TCP `port`: the LISTEN sockets of /proc/net/tcp and tcp6
+/// (this network namespace's), then the processes whose descriptors are
+/// one of those sockets (/proc/PID/fd, readable for our own processes, and
+/// for all as root).
+pub fn listening_on(port: u16) -> io::Result<super::super::Listening> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = match std::fs::read_to_string(table) {
+            Ok(t) => t,
+            // No IPv6 in this kernel: no tcp6 table.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        inodes.extend(listen_inodes(&text, port));
+    }
+    let mut l = super::super::Listening {
+        sockets: inodes.len(),
+        holders: Vec::new(),
+    };
+    if inodes.is_empty() {
+        return Ok(l);
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    for e in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(e.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|t| wanted.iter().any(|w| t.as_os_str() == w.as_str()))
+        });
+        if holds {
+            let name = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+            l.holders.push((pid, name.trim().to_string()));
+        }
+    }
+    Ok(l)
+}
+
+/// The inodes of the sockets listening on `port` in one /proc/net/tcp*
+/// table (state 0A; the local address's port is hex after the colon).
+fn listen_inodes(table: &str, port: u16) -> Vec<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local = f.get(1)?;
+            let p = u16::from_str_radix(local.rsplit_once(':')?.1, 16).ok()?;
+            (p == port && *f.get(3)? == "0A")
+                .then(|| f.get(9)?.parse().ok())
+                .flatten()
+        })
+        .collect()
+}
+
 /// Mark every descriptor above stderr close-on-exec in one call (false
 /// on kernels before 5.11).
 pub(super) fn cloexec_range() -> bool {
@@ -192,4 +262,37 @@ pub fn confine(cmd: &mut Command, c: &Confine) -> io::Result<()> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listening_sockets_are_read_from_the_tcp_table() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:C350 01 00000000:00000000 00:00000000 00000000  1000        0 4343 1 0 20 4 30 10 -1
+   2: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1 0 100 0 0 10 0
+";
+        assert_eq!(super::listen_inodes(t, 8080), vec![4242]);
+        assert_eq!(super::listen_inodes(t, 80), vec![77]);
+        assert!(super::listen_inodes(t, 81).is_empty());
+    }
+
+    #[test]
+    fn a_listener_of_ours_is_found_with_its_name() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let got = super::listening_on(port).unwrap();
+        assert_eq!(got.sockets, 1);
+        assert!(
+            got.holders.iter().any(|(p, _)| *p == std::process::id()),
+            "{got:?}"
+        );
+        assert_eq!(
+            super::parent_pid(std::process::id()),
+            Some(std::os::unix::process::parent_id())
+        );
+        drop(l);
+        assert_eq!(super::listening_on(port).unwrap().sockets, 0);
+    }
 }

@@ -20,6 +20,20 @@ pub fn process_start(pid: u32) -> Option<u64> {
     alive.then_some(0)
 }
 
+/// No /proc: the parent is not read (a service's port is not traced to it).
+pub fn parent_pid(_pid: u32) -> Option<u32> {
+    None
+}
+
+/// No /proc/net: who holds a port is not known here (the caller falls
+/// back to whether the port answers).
+pub fn listening_on(_port: u16) -> io::Result<super::super::Listening> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "who holds a port is read from /proc, which macOS does not have",
+    ))
+}
+
 /// No close_range: the caller walks /dev/fd.
 pub(super) fn cloexec_range() -> bool {
     false

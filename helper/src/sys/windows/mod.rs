@@ -458,6 +458,20 @@ pub fn process_start(pid: u32) -> Option<u64> {
     Some((u64::from(c.high) << 32) | u64::from(c.low))
 }
 
+/// The parent is not read on Windows (a service's port is not traced to it).
+pub fn parent_pid(_pid: u32) -> Option<u32> {
+    None
+}
+
+/// Who holds a port is not read on Windows (GetExtendedTcpTable is not
+/// used); the caller falls back to whether the port answers.
+pub fn listening_on(_port: u16) -> io::Result<super::Listening> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "who holds a port is not read on Windows",
+    ))
+}
+
 /// Is `pid` a live process?
 pub fn process_alive(pid: u32) -> bool {
     process_start(pid).is_some()
