@@ -182,6 +182,53 @@ PY
         and (last.type == "finished") and last.status == "success"'
 }
 
+@test "a resumed install is the same install: a client that stops at finished sees success, /status is never interrupted while it runs, overall_progress never goes back" {
+    progress_install --progress-linger 30
+    local i=0
+    until jq -s -e 'map(select(.type == "progress" and .bytes_downloaded > 200000)) | length > 0' "$T/ev.ndjson" >/dev/null 2>&1; do
+        i=$((i + 1)); [ "$i" -lt 600 ] || { echo "the download never got going" >&2; return 1; }
+        sleep 0.05
+    done
+    kill_bg
+    BG=
+    i=0
+    until status_doc | jq -e '.state == "interrupted"' >/dev/null 2>&1; do
+        i=$((i + 1)); [ "$i" -lt 200 ] || { echo "never declared interrupted" >&2; return 1; }
+        sleep 0.05
+    done
+    # the interrupted end keeps the bar where it was
+    jq -s -e '(map(select(.type != "finished")) | map(.overall_progress) | max) as $m
+        | last | .type == "finished" and .status == "interrupted" and .overall_progress == $m and $m > 0' "$T/ev.ndjson"
+    old=$URL
+    progress_install --yes --progress-linger 5
+    until [ "$(cat "$T/url")" != "$old" ]; do sleep 0.05; done
+    URL=$(cat "$T/url"); BASE=${URL%%/\?*}; TOKEN=${URL##*token=}
+    # a client as README says: read /events until `finished`
+    python3 "$REPO/tests/progress/sse_client.py" "$BASE/events?token=$TOKEN" 0 "$T/sse.out" >"$T/sse.log" 2>&1 &
+    client=$!
+    # and one polling /status while the resumed run goes on
+    ( while kill -0 "$BG" 2>/dev/null; do status_doc | jq -c . >>"$T/status.jsonl" 2>/dev/null; sleep 0.1; done ) &
+    poller=$!
+    wait_bg
+    assert_equal "$RC" 0
+    wait "$client" || { cat "$T/sse.log"; return 1; }
+    wait "$poller" || true
+    # the client's finished is the resumed run's success, and it never saw the earlier run's end
+    tail -n 1 "$T/sse.out" | jq -e '.type == "finished" and .status == "success" and .overall_progress == 1'
+    jq -s -e 'map(select(.type == "finished")) | length == 1' "$T/sse.out"
+    # it saw the whole install, from the first run's start
+    head -n 1 "$T/sse.out" | jq -e '.type == "started" and .status == "fresh"'
+    jq -s -e 'map(select(.type == "started")) | map(.status) == ["fresh", "resume"]' "$T/sse.out"
+    # /status: never interrupted (nor finished) while the resumed installer ran
+    [ -s "$T/status.jsonl" ]
+    jq -s -e 'map(select(.installer_alive)) | length > 0 and all(.state == "running" or .state == "finished")' "$T/status.jsonl"
+    jq -s -e 'map(select(.state == "finished")) | all(.final.status == "success")' "$T/status.jsonl"
+    # overall_progress never goes back: in the file across both runs, in what the client saw, in /status
+    jq -s -e '[.[].overall_progress] as $o | [range(1; $o | length)] | all($o[.] >= $o[. - 1])' "$T/ev.ndjson"
+    jq -s -e '[.[].overall_progress] as $o | [range(1; $o | length)] | all($o[.] >= $o[. - 1])' "$T/sse.out"
+    jq -s -e '[.[].progress.overall_progress] as $o | [range(1; $o | length)] | all($o[.] >= $o[. - 1])' "$T/status.jsonl"
+}
+
 @test "progress-serve by itself: an events file in SSE format is served as its data lines; a quiet stream gets heartbeats" {
     run onramp_install --manifest "$M" --prefix "$PREFIX" --allow-http --events "$T/ev.sse" --events-format sse
     assert_success

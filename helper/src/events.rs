@@ -115,19 +115,23 @@ fn resume_point(f: &mut File) -> (u64, f64) {
     if f.seek(SeekFrom::Start(from)).is_err() || f.read_to_string(&mut tail).is_err() {
         return (0, 0.0);
     }
+    // The seq of the last event; the overall_progress of the last that has
+    // one (a `finished` written by an older progress server has none).
+    let mut seq = None;
     for line in tail.lines().rev() {
         let json = line.strip_prefix("data: ").unwrap_or(line);
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(json)
-            && let Some(seq) = v.get("seq").and_then(|s| s.as_u64())
-        {
-            let o = v
-                .get("overall_progress")
-                .and_then(|o| o.as_f64())
-                .unwrap_or(0.0);
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(json) else {
+            continue;
+        };
+        let Some(s) = v.get("seq").and_then(|s| s.as_u64()) else {
+            continue;
+        };
+        let seq = *seq.get_or_insert(s);
+        if let Some(o) = v.get("overall_progress").and_then(|o| o.as_f64()) {
             return (seq, o);
         }
     }
-    (0, 0.0)
+    (seq.unwrap_or(0), 0.0)
 }
 
 impl Reporter {

@@ -78,6 +78,21 @@ struct Feed {
     /// The file is unreadable or was truncated: serve what we have.
     broken: Option<String>,
     stop: bool,
+    /// An `interrupted` finished event read while our installer lives: an
+    /// earlier run's, which this run resumes. Neither served nor folded;
+    /// the next event supersedes it (see `read_new`).
+    held: Option<u64>,
+}
+
+impl Feed {
+    /// The highest seq read, served or held.
+    fn last_seq(&self) -> u64 {
+        self.entries
+            .last()
+            .map(|e| e.seq)
+            .unwrap_or(0)
+            .max(self.held.unwrap_or(0))
+    }
 }
 
 /// Where the tailer is in the events file.
@@ -95,6 +110,8 @@ struct Shared {
     linger: Duration,
     changed: Condvar,
     events: PathBuf,
+    /// Started for an installer (--owner): it tells a dead run from ours.
+    owned: bool,
     token: String,
     port: u16,
     allow_origin: Option<String>,
@@ -132,6 +149,16 @@ impl Fold {
         let kind = v["type"].as_str().unwrap_or("");
         self.seq = v["seq"].as_u64().unwrap_or(self.seq);
         self.last_event_at = Some(Instant::now());
+        if kind == "started"
+            && v["status"] == "resume"
+            && self
+                .outcome
+                .as_ref()
+                .is_some_and(|o| o["status"] == "interrupted")
+        {
+            // Resumed: the earlier run's end is not this install's.
+            self.outcome = None;
+        }
         if kind == "started" && v["status"] != "resume" {
             // A new install: what an earlier one showed does not carry over.
             *self = Fold {
@@ -457,6 +484,7 @@ pub fn serve_main(f: &Serve) -> Result<i32> {
             linger_until: None,
             broken: None,
             stop: false,
+            held: None,
         }),
         changed: Condvar::new(),
         reader: Mutex::new(Reader {
@@ -468,6 +496,7 @@ pub fn serve_main(f: &Serve) -> Result<i32> {
         }),
         linger,
         events,
+        owned: owner.is_some(),
         token,
         port,
         allow_origin: f.allow_origin.clone(),
@@ -693,8 +722,22 @@ fn read_new(shared: &Shared) -> bool {
         r.sse |= line.starts_with(b"event: ") || line.starts_with(b"data: ");
         let Some(v) = event_json(&line) else { continue };
         let seq = v["seq"].as_u64().unwrap_or(0);
-        if feed.entries.last().is_some_and(|e| e.seq >= seq) {
+        if feed.last_seq() >= seq {
             continue; // never a duplicate or a step back
+        }
+        // A resumed install is the same install: the `finished` the server
+        // of the run before wrote when that installer died is not this
+        // install's end. While our installer lives it is held back, and
+        // whatever comes next (the resumed run's `started`) replaces it;
+        // if our installer dies first, `tail` writes a new one.
+        feed.held = None;
+        if v["type"] == "finished"
+            && v["status"] == "interrupted"
+            && shared.owned
+            && feed.status.installer_alive
+        {
+            feed.held = Some(seq);
+            continue;
         }
         let body = std::str::from_utf8(&line).unwrap_or("").trim_end();
         let skip = if body.starts_with("data: ") { 6 } else { 0 };
@@ -742,9 +785,10 @@ fn tail(shared: &Shared, owner: Option<crate::state::Owner>) {
             // Gone without a final event (kill -9, a crash, a closed
             // terminal): say so in the file, so the next run's seq
             // continues after it and every reader sees the same end.
-            let seq = feed.entries.last().map(|e| e.seq).unwrap_or(0) + 1;
+            let seq = feed.last_seq() + 1;
+            let last = interrupted_event(&feed.status, seq);
             drop(feed);
-            append_interrupted(&shared.events, seq, sse);
+            append_interrupted(&shared.events, &last, sse);
             read_new(shared);
         } else if !alive && feed.linger_until.is_none() && feed.status.outcome.is_some() {
             feed.linger_until = Some(Instant::now() + shared.linger);
@@ -760,15 +804,40 @@ fn tail(shared: &Shared, owner: Option<crate::state::Owner>) {
     }
 }
 
-fn append_interrupted(events: &Path, seq: u64, sse: bool) {
-    let v = json!({
+/// The `finished` event of an installer that died without one: the
+/// SetupProgress fields of the last event read (where it stopped, its bytes,
+/// the high-water `overall_progress`, which a resumed run continues from).
+fn interrupted_event(fold: &Fold, seq: u64) -> Value {
+    let mut v = json!({
         "type": "finished",
         "seq": seq,
         "time": fsutil::now_rfc3339(),
-        "status": "interrupted",
-        "exit_code": Code::Killed.as_i32(),
-        "message": "the installer stopped without finishing (killed, or its terminal closed); run it again to resume",
     });
+    if let Some(l) = &fold.last {
+        for k in [
+            "current_step",
+            "total_steps",
+            "step_name",
+            "step_progress",
+            "bytes_downloaded",
+            "bytes_total",
+        ] {
+            v[k] = l[k].clone();
+        }
+    }
+    v["overall_progress"] = json!(fold.overall);
+    v["estimated_remaining_s"] = json!(0);
+    v["new_capability"] = Value::Null;
+    v["status"] = json!("interrupted");
+    v["exit_code"] = json!(Code::Killed.as_i32());
+    v["message"] = json!(
+        "the installer stopped without finishing (killed, or its terminal closed); run it again to resume"
+    );
+    v
+}
+
+fn append_interrupted(events: &Path, v: &Value, sse: bool) {
+    let seq = v["seq"].as_u64().unwrap_or(0);
     let line = if sse {
         format!("event: finished\nid: {seq}\ndata: {v}\n\n")
     } else {
