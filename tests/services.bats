@@ -177,6 +177,31 @@ SHIM
     assert_output --regexp "failed +api: its service was ready, but not after the health checks: nothing listens on port $PORT"
 }
 
+@test "a capability its service serves is announced when the service is ready, not when its component is installed; --no-start leaves it waiting" {
+    jq '.components[1].unlocks = {capability: "api", message: "You can now use: the api"}
+        | .components[0].unlocks = {capability: "files", message: "You can now use: files"}
+        | .components += [{id: "client", kind: "extra", depends_on: ["api"], command: ["true"], unlocks: {capability: "chat", message: "You can now use: chat"}}]' \
+        "$W/manifest.json" >"$W/caps.json"
+    run onramp_install --manifest "$W/caps.json" --prefix "$PREFIX" --no-start --events "$T/ev1.ndjson"
+    assert_success
+    assert_output --partial "You can now use: files"
+    assert_output --partial "Installed, usable once its service is ready (the next run of the installer starts it): api, chat"
+    refute_output --partial "You can now use: the api"
+    assert_line --regexp "^ *You can now use: files$"
+    jq -e '.capabilities == ["files"]' "$PREFIX/capabilities.json"
+    jq -s -e 'map(select(.type == "capability") | .new_capability) == ["files"]' "$T/ev1.ndjson"
+    jq -e '.awaiting_service == ["api", "client"]' "$(state_file)"
+
+    run onramp_install --manifest "$W/caps.json" --prefix "$PREFIX" --events "$T/ev2.ndjson"
+    assert_success
+    assert_output --regexp "service api: started \(pidfile\), ready in"
+    assert_output --partial "You can now use: files, api, chat"
+    jq -e '.capabilities == ["api", "chat", "files"]' "$PREFIX/capabilities.json"
+    jq -e 'has("awaiting_service") | not' "$(state_file)"
+    # announced in configure, once the service was ready: its own, and what depends on it
+    jq -s -e 'map(select(.type == "capability")) | map(.new_capability) == ["api", "chat"] and all(.step_name == "configure")' "$T/ev2.ndjson"
+}
+
 @test "--no-start (and ONRAMP_NO_START=1) installs without starting it; its health checks are skipped" {
     run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX" --no-start
     assert_success

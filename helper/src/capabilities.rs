@@ -35,11 +35,15 @@ pub fn write(prefix: &Path, st: &State) -> Result<()> {
         .iter()
         .filter(|s| s.status == Status::Done)
         .map(|s| {
+            // What waits for its service is installed, not yet usable.
             let mut caps: Vec<&str> = s.capability.iter().map(String::as_str).collect();
             for c in &s.unlocked {
                 if !caps.contains(&c.as_str()) {
                     caps.push(c);
                 }
+            }
+            if st.awaiting_service.contains(&s.id) {
+                caps.clear();
             }
             all.extend(caps.iter().copied());
             Entry {

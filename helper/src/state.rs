@@ -212,6 +212,11 @@ pub struct State {
     /// The PATH blocks onramp added to shell profiles (`--modify-path`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub path_blocks: Vec<Block>,
+    /// Done components whose capability waits for a service (theirs, or
+    /// one they depend on) to be ready: announced, and listed in
+    /// `capabilities.json` and the summary, only then.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub awaiting_service: Vec<String>,
 }
 
 /// What the state keeps of a started service.

@@ -759,6 +759,10 @@ fn begin(f: &Begin) -> Result<i32> {
                     .as_ref()
                     .map(|o| o.path_blocks.clone())
                     .unwrap_or_default(),
+                awaiting_service: old
+                    .as_ref()
+                    .map(|o| o.awaiting_service.clone())
+                    .unwrap_or_default(),
                 services: old.map(|o| o.services).unwrap_or_default(),
             }
         }
@@ -1111,14 +1115,24 @@ fn finish(f: &Finish) -> Result<i32> {
             if detail.is_empty() { "" } else { ": " }
         ));
     }
-    let caps: Vec<String> = st
-        .steps
-        .iter()
-        .filter(|s| s.status == Status::Done)
-        .filter_map(|s| s.capability.clone())
-        .collect();
+    let done_caps = |awaiting: bool| -> Vec<String> {
+        st.steps
+            .iter()
+            .filter(|s| s.status == Status::Done)
+            .filter(|s| st.awaiting_service.contains(&s.id) == awaiting)
+            .filter_map(|s| s.capability.clone())
+            .collect()
+    };
+    let caps = done_caps(false);
     if !caps.is_empty() {
         out::line(&format!("You can now use: {}", caps.join(", ")));
+    }
+    let later = done_caps(true);
+    if !later.is_empty() {
+        out::line(&format!(
+            "Installed, usable once its service is ready (the next run of the installer starts it): {}",
+            later.join(", ")
+        ));
     }
     let v = serde_json::json!({
         "stack": st.stack,

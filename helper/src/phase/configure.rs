@@ -317,6 +317,7 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
             ctx.rep
                 .info(&format!("service {}: running, unchanged", c.id));
             said.push(format!("{} running", c.id));
+            ctx.announce_served()?;
             continue;
         }
         let verb = match &old {
@@ -385,6 +386,7 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
                     started.elapsed().as_secs_f64()
                 ));
                 said.push(format!("{} {verb}", c.id));
+                ctx.announce_served()?;
             }
             Err(why) => {
                 crate::signal::check()?;

@@ -127,15 +127,85 @@ impl Ctx {
         step.reason = reason.clone();
         step.finished_at = Some(fsutil::now_rfc3339());
         self.save()?;
+        // A capability served by a service that is not up is announced
+        // when it is (`announce_served`), not now.
+        let waits = status == Status::Done && self.service_down(id).is_some();
+        let was = self.st.awaiting_service.contains(&id.to_string());
+        if waits != was {
+            if waits {
+                self.st.awaiting_service.push(id.to_string());
+            } else {
+                self.st.awaiting_service.retain(|a| a != id);
+            }
+            self.save()?;
+        }
         if status == Status::Done {
             crate::capabilities::write(&self.prefix, &self.st)?;
         }
         self.rep
             .step(id, status.name(), reason.as_deref().unwrap_or(""));
-        if status == Status::Done
-            && let Some(u) = self.man.component(id).and_then(|c| c.unlocks.clone())
-        {
+        if status == Status::Done && !waits {
+            self.announce(id);
+        }
+        Ok(())
+    }
+
+    fn announce(&mut self, id: &str) {
+        if let Some(u) = self.man.component(id).and_then(|c| c.unlocks.clone()) {
             self.rep.capability(id, &u.capability, &u.message);
+        }
+    }
+
+    /// The component with a service that `id`'s capability needs and that
+    /// is not running now: `id` itself or one it depends on, at any depth.
+    /// None when every such service runs (or there is none).
+    pub fn service_down(&self, id: &str) -> Option<String> {
+        let mut todo = vec![id.to_string()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(c) = todo.pop() {
+            if !seen.insert(c.clone()) {
+                continue;
+            }
+            let Some(comp) = self.man.component(&c) else {
+                continue;
+            };
+            if comp.service.is_some() {
+                let up = !self.no_start
+                    && self
+                        .st
+                        .services
+                        .get(&c)
+                        .is_some_and(crate::service::running);
+                if !up {
+                    return Some(c);
+                }
+            }
+            todo.extend(comp.depends_on.iter().cloned());
+        }
+        None
+    }
+
+    /// After a service is ready: announce the capabilities that waited
+    /// for it (and for nothing else still down), in the plan's order.
+    pub fn announce_served(&mut self) -> Result<()> {
+        let ready: Vec<String> = self
+            .st
+            .awaiting_service
+            .iter()
+            .filter(|id| self.service_down(id).is_none())
+            .cloned()
+            .collect();
+        if ready.is_empty() {
+            return Ok(());
+        }
+        self.st.awaiting_service.retain(|a| !ready.contains(a));
+        self.save()?;
+        crate::capabilities::write(&self.prefix, &self.st)?;
+        let order: Vec<String> = self.st.steps.iter().map(|s| s.id.clone()).collect();
+        for id in order.iter().filter(|i| ready.contains(i)) {
+            if self.st.step(id).is_some_and(|s| s.status == Status::Done) {
+                self.announce(id);
+            }
         }
         Ok(())
     }
