@@ -29,7 +29,7 @@ setup() {
       },
       components: [
         {id: "model-chat", kind: "model", install_path: "models/chat.bin", variants: [
-          {id: "big", requires: {gpu: ["cuda", "rocm", "metal"], min_vram_gb: 12}, artifacts: $big},
+          {id: "big", description: "cuda tier", requires: {gpu: ["cuda", "rocm", "metal"], min_vram_gb: 12}, artifacts: $big},
           {id: "mid", requires: {gpu: ["cuda", "rocm"], min_vram_gb: 6, min_driver: "535"}, artifacts: $mid},
           {id: "cpu", artifacts: $cpu}]},
         {id: "model-npu", kind: "model", optional: true, install_path: "models/npu.bin", variants: [
@@ -147,9 +147,16 @@ installed_chat() {
 
 @test "an install on a 24 GB NVIDIA box installs the big tier; a profile installs exactly its components" {
     nvidia_smi "NVIDIA GeForce RTX 4090" 24564 550.54.15
-    run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
+    run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX" --events "$T/ev.ndjson"
     assert_success
     [ "$(installed_chat)" = chat-big ]
+    # the events name the chosen variant, and every component is running before it is done
+    jq -s -e 'map(select(.type == "started"))[0].components | map(select(.id == "model-chat"))[0]
+        | .variant == "big" and .variant_description == "cuda tier" and (.variant_why | test("cuda"))' "$T/ev.ndjson"
+    jq -s -e '[.[] | select(.type == "step")] as $s | ($s | map(select(.status == "done") | .component)) as $done
+        | ($done | length) == 3 and all($done[]; . as $c | ($s | map(.component == $c and .status == "running") | index(true))
+            < ($s | map(.component == $c and .status == "done") | index(true)))' "$T/ev.ndjson"
+    jq -s -e 'map(select(.type == "step" and .component == "rag" and .status == "running") | .message) | any(.[]; startswith("running sh -c"))' "$T/ev.ndjson"
     [ "$(head -n 1 "$PREFIX/models/embed.bin")" = embed ]
     [ ! -e "$PREFIX/models/npu.bin" ]
     [ "$(cat "$PREFIX/rag.txt")" = "cuda full" ]

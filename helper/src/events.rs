@@ -362,6 +362,25 @@ impl Reporter {
         self.emit("message", message, Extra::default());
     }
 
+    /// `component`'s work has begun (a download, a build, a command): a
+    /// `step` event with status `running`, so a GUI shows it as such for
+    /// every kind; the line `component: message` when there is a message.
+    pub fn working(&mut self, component: &str, message: &str) {
+        if !message.is_empty() {
+            self.clear_live();
+            out::line(&format!("  {component}: {message}"));
+        }
+        self.emit(
+            "step",
+            message,
+            Extra {
+                component: Some(component),
+                status: Some("running"),
+                ..Extra::default()
+            },
+        );
+    }
+
     /// One line of a build's output, as it happens.
     pub fn output(&mut self, component: &str, line: &str) {
         self.clear_live();
@@ -601,6 +620,9 @@ impl Progress {
     }
     pub fn output(&self, c: &str, line: &str) {
         self.with(|r| r.output(c, line))
+    }
+    pub fn working(&self, c: &str, m: &str) {
+        self.with(|r| r.working(c, m))
     }
     pub fn phase_started(&self) {
         self.with(|r| r.phase_started())

@@ -408,6 +408,8 @@ pub struct Choice {
     /// None: no variant fits this machine.
     pub variant: Option<String>,
     pub why: String,
+    /// The chosen variant's `description` ("cuda tier").
+    pub description: Option<String>,
 }
 
 impl Selection {

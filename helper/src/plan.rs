@@ -85,6 +85,7 @@ pub fn select(man: &mut Loaded, hw: &Hardware, profile: Option<&str>) -> Result<
                 Choice {
                     variant: Some(v.id),
                     why,
+                    description: v.description,
                 }
             }
             None => {
@@ -93,6 +94,7 @@ pub fn select(man: &mut Loaded, hw: &Hardware, profile: Option<&str>) -> Result<
                 Choice {
                     variant: None,
                     why: passed.join("; "),
+                    description: None,
                 }
             }
         };

@@ -178,7 +178,15 @@ impl Fold {
             for c in list {
                 if let Some(id) = c["id"].as_str() {
                     let e = self.component(id);
-                    for k in ["kind", "optional", "bytes_total", "status"] {
+                    for k in [
+                        "kind",
+                        "optional",
+                        "bytes_total",
+                        "status",
+                        "variant",
+                        "variant_description",
+                        "variant_why",
+                    ] {
                         if !c[k].is_null() {
                             e[k] = c[k].clone();
                         }
@@ -1229,5 +1237,45 @@ mod tests {
         f.add(&ev(6, "started", json!({"status": "fresh"})));
         assert_eq!(f.document()["progress"]["overall_progress"], json!(0.0));
         assert_eq!(f.document()["seq"], json!(6));
+    }
+
+    #[test]
+    fn the_fold_shows_variants_running_work_and_a_resume_as_the_same_install() {
+        let mut f = Fold::default();
+        let ev = |seq: u64, kind: &str, extra: Value| {
+            let mut v = json!({"type": kind, "seq": seq, "overall_progress": 0.0, "message": ""});
+            for (k, x) in extra.as_object().cloned().unwrap_or_default() {
+                v[k] = x;
+            }
+            v
+        };
+        f.add(&ev(
+            1,
+            "started",
+            json!({"status": "fresh", "components": [
+            {"id": "chat", "kind": "model", "variant": "big", "variant_description": "cuda tier"},
+            {"id": "slow", "kind": "extra"}]}),
+        ));
+        f.add(&ev(2, "step", json!({"component": "slow", "status": "running", "message": "running sleep 90", "overall_progress": 0.4})));
+        let d = f.document();
+        assert_eq!(
+            d["components"][0]["variant_description"],
+            json!("cuda tier")
+        );
+        assert_eq!(d["components"][1]["status"], json!("running"));
+        assert_eq!(d["components"][1]["message"], json!("running sleep 90"));
+        // killed; the server wrote its end with the bar where it was
+        let end = interrupted_event(&f, 3);
+        assert_eq!(end["overall_progress"], json!(0.4));
+        assert_eq!(end["step_name"], Value::Null);
+        f.add(&end);
+        assert_eq!(f.document()["state"], json!("interrupted"));
+        // resumed: the same install, running again, the bar kept
+        f.add(&ev(4, "started", json!({"status": "resume"})));
+        let d = f.document();
+        assert_eq!(d["state"], json!("running"));
+        assert_eq!(d["final"], Value::Null);
+        assert_eq!(d["progress"]["overall_progress"], json!(0.4));
+        assert_eq!(d["components"][0]["variant"], json!("big"));
     }
 }

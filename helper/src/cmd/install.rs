@@ -804,10 +804,20 @@ fn begin(f: &Begin) -> Result<i32> {
             st.steps
                 .iter()
                 .map(|s| {
-                    serde_json::json!({
+                    // The variant chosen for this machine, what its
+                    // manifest calls it ("cuda tier") and why it fits.
+                    let mut e = serde_json::json!({
                         "id": s.id, "kind": s.kind, "optional": s.optional,
                         "status": s.status.name(), "bytes_total": sizes.get(&s.id),
-                    })
+                    });
+                    if let Some(c) = o.man.chosen.choices.get(&s.id)
+                        && let Some(v) = &c.variant
+                    {
+                        e["variant"] = serde_json::json!(v);
+                        e["variant_description"] = serde_json::json!(c.description);
+                        e["variant_why"] = serde_json::json!(c.why);
+                    }
+                    e
                 })
                 .collect(),
         );

@@ -28,6 +28,7 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
     let Some(c) = ctx.man.component(id).cloned() else {
         return err(Code::Internal, format!("no component {id}"));
     };
+    ctx.rep.working(id, "");
     crate::fsutil::mkdirs(&ctx.prefix)?;
     // Its artifact first, verified like any other, where the command expects it.
     if p.want.is_some() {
@@ -39,7 +40,7 @@ fn install(ctx: &mut Ctx, p: &crate::plan::Planned) -> Result<Option<String>> {
     let timeout = Duration::from_secs(c.timeout_s.unwrap_or(600));
     let env = ctx.env();
     if let Some(cmd) = &c.command {
-        ctx.rep.info(&format!("{id}: running {}", cmd.join(" ")));
+        ctx.rep.working(id, &format!("running {}", cmd.join(" ")));
         let before = crate::fsutil::list_files(&ctx.prefix, MAX_FILES);
         let res = crate::run::run(cmd, &ctx.prefix, &env, timeout, true);
         // What it made in the prefix is its own, for an uninstall, even

@@ -36,6 +36,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         })
     });
     for p in local {
+        ctx.rep.working(&p.id, "");
         let res = ctx.fetch(&p).and_then(|path| place(ctx, &p, &path));
         ctx.record(&p.id, res)?;
     }
@@ -51,6 +52,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel::<(String, Result<PathBuf>)>();
         for p in &together {
+            rep.working(&p.id, "");
             let (tx, cache, opts, rep) = (tx.clone(), &cache, &opts, &rep);
             s.spawn(move || {
                 let res = match &p.want {
@@ -85,6 +87,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
             ctx.finish_step(&p.id, Status::Skipped, Some(why))?;
             continue;
         }
+        ctx.rep.working(&p.id, "");
         let res = ctx.fetch(&p).and_then(|path| place(ctx, &p, &path));
         ctx.record(&p.id, res)?;
     }

@@ -17,6 +17,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
         return Ok("no server to install".into());
     }
     for p in todo {
+        ctx.rep.working(&p.id, "");
         let res = install(ctx, &p);
         ctx.record(&p.id, res)?;
     }

@@ -19,6 +19,7 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     let n = todo.len();
     let mut built = 0;
     for p in todo {
+        ctx.rep.working(&p.id, "");
         let res = if p.want.is_some() {
             prebuilt(ctx, &p)
         } else {
