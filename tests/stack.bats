@@ -101,6 +101,27 @@ teardown() { common_teardown; }
     rm "$PREFIX/models/model.bin"
     run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
     assert_success
-    assert_output --partial "model: models/model.bin is missing or unreadable; placing it again"
+    assert_output --partial "model: models/model.bin is missing or unreadable; installing it again"
     cmp "$PREFIX/models/model.bin" "$W/artifacts/model.bin"
+}
+
+@test "a rerun notices what doctor notices: an extra whose output was deleted (a venv) is installed again in that one run" {
+    run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
+    assert_success
+    rm -r "$PREFIX/extras/rag/lib"
+    run "$H" doctor --prefix "$PREFIX"
+    assert_equal "$status" 15
+    assert_output --partial "rag: extras/rag/lib/rag.py"
+    run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
+    assert_success
+    assert_output --regexp "rag: extras/rag/lib/rag.py[^;]*missing[^;]*; installing it again"
+    cmp "$PREFIX/extras/rag/lib/rag.py" "$T/src/ragpkg-1.0/lib/rag.py"
+    [ "$(cat "$PREFIX/runs.log")" = "$(printf 'run\nrun')" ]
+    run "$H" doctor --prefix "$PREFIX"
+    assert_success
+    # and the next rerun finds nothing to do
+    run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
+    assert_success
+    refute_output --partial "installing it again"
+    [ "$(cat "$PREFIX/runs.log")" = "$(printf 'run\nrun')" ]
 }

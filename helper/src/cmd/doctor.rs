@@ -182,22 +182,13 @@ fn check_state(st: &State, prefix: &Path, dir: &Path, deep: bool, r: &mut Report
             }
             continue;
         }
-        let findings = match crate::stamp::load(dir, &s.id) {
-            Some(stamps) => crate::stamp::check(prefix, &stamps, deep)?,
-            // Stamped by no earlier onramp: the files are there, at least.
-            None => s
-                .files
-                .iter()
-                .filter(|f| std::fs::symlink_metadata(prefix.join(f)).is_err())
-                .map(|f| crate::stamp::Finding::Missing(f.clone()))
-                .collect(),
-        };
+        let findings = crate::phase::placed_findings(s, dir, prefix, deep)?;
         if !findings.is_empty() {
-            let mut words: Vec<String> = findings.iter().take(5).map(|f| f.describe()).collect();
-            if findings.len() > 5 {
-                words.push(format!("and {} more", findings.len() - 5));
-            }
-            r.problems.push(format!("{}: {}", s.id, words.join(", ")));
+            r.problems.push(format!(
+                "{}: {}",
+                s.id,
+                crate::phase::describe_findings(&findings)
+            ));
             r.replace.push(s.id.clone());
         }
     }

@@ -430,7 +430,7 @@ fn decide(found: &Found, d: &Decide) -> Result<String> {
         }
         Found::Complete(prefix) => {
             out::line(&format!(
-                "onramp: already installed in {prefix}, nothing to do (checking its configuration and health)"
+                "onramp: already installed in {prefix}; checking its files, configuration and health (what is missing or changed is installed again)"
             ));
             return Ok("resume".into());
         }
@@ -666,7 +666,7 @@ fn begin(f: &Begin) -> Result<i32> {
                 );
             }
             st.prepare_rerun();
-            for line in phase::verify_placed(&mut st, &o.man, &o.prefix)? {
+            for line in phase::verify_placed(&mut st, &o.man, &o.store.dir, &o.prefix)? {
                 out::line(&format!("onramp: {line}"));
             }
             st

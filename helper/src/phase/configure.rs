@@ -301,9 +301,12 @@ fn start_services(ctx: &mut Ctx) -> Result<Vec<String>> {
             ));
             continue;
         }
+        // When it was installed, too: a component installed again (its
+        // files were deleted) is restarted, not left running the old ones.
         let mut parts = vec![
             step.fingerprint.clone().unwrap_or_default(),
             step.artifact.clone().unwrap_or_default(),
+            step.finished_at.clone().unwrap_or_default(),
         ];
         parts.extend(ctx.st.managed_files.iter().map(|(k, v)| format!("{k}={v}")));
         let fp = service::fingerprint(&svc, &parts);

@@ -311,36 +311,75 @@ pub fn command_env(
     env
 }
 
-/// Verified at use: before a rerun trusts a done model, its file in the
-/// prefix is hashed again. One that is missing or whose bytes changed (a
-/// disk error, a hand edit, a same-size corruption) goes back to pending,
-/// with its phase, so the rerun places it again from the verified cache
-/// (or fetches it). Returns one line per model sent back.
+/// What is wrong with the files a done step placed, as doctor sees them:
+/// its stamps checked (`deep`: hashed), or, for a step stamped by no
+/// earlier onramp, whether its files are there at all.
+pub fn placed_findings(
+    s: &crate::state::Step,
+    state_dir: &std::path::Path,
+    prefix: &std::path::Path,
+    deep: bool,
+) -> Result<Vec<crate::stamp::Finding>> {
+    Ok(match crate::stamp::load(state_dir, &s.id) {
+        Some(stamps) => crate::stamp::check(prefix, &stamps, deep)?,
+        None => s
+            .files
+            .iter()
+            .filter(|f| std::fs::symlink_metadata(prefix.join(f)).is_err())
+            .map(|f| crate::stamp::Finding::Missing(f.clone()))
+            .collect(),
+    })
+}
+
+/// A few findings in words: the first five, then how many more.
+pub fn describe_findings(findings: &[crate::stamp::Finding]) -> String {
+    let mut words: Vec<String> = findings.iter().take(5).map(|f| f.describe()).collect();
+    if findings.len() > 5 {
+        words.push(format!("and {} more", findings.len() - 5));
+    }
+    words.join(", ")
+}
+
+/// Verified at use: before a rerun trusts a done step, what it placed is
+/// checked as doctor checks it. A model's file is hashed again; the files
+/// of a server, worker or extra are compared with their stamps (a deleted
+/// venv, an edited server binary). A step whose files are missing or
+/// changed (a disk error, a hand edit, a same-size corruption) goes back
+/// to pending, with its phase, so this rerun installs it again (a model
+/// from the verified cache). Returns one line per step sent back.
 pub fn verify_placed(
     st: &mut State,
     man: &Loaded,
+    state_dir: &std::path::Path,
     prefix: &std::path::Path,
 ) -> Result<Vec<String>> {
     let mut said = Vec::new();
     let mut again = Vec::new();
     for s in st.steps.iter() {
-        if s.status != Status::Done || s.kind != "model" {
+        if s.status != Status::Done {
             continue;
         }
-        let (Some(c), Some(want)) = (man.component(&s.id), s.artifact.clone()) else {
-            continue;
-        };
-        let Some(rel) = c.install_path.clone() else {
-            continue;
-        };
         crate::signal::check()?;
-        let path = prefix.join(&rel);
-        let why = match fsutil::sha256_file(&path) {
-            Ok(got) if got == want => continue,
-            Ok(got) => format!("{rel} changed on disk since it was installed (sha256 {got})"),
-            Err(_) => format!("{rel} is missing or unreadable"),
+        let model = man
+            .component(&s.id)
+            .filter(|_| s.kind == "model")
+            .and_then(|c| Some((c.install_path.clone()?, s.artifact.clone()?)));
+        let why = match model {
+            Some((rel, want)) => match fsutil::sha256_file(&prefix.join(&rel)) {
+                Ok(got) if got == want => continue,
+                Ok(got) => format!("{rel} changed on disk since it was installed (sha256 {got})"),
+                Err(_) => format!("{rel} is missing or unreadable"),
+            },
+            None if s.kind == "model" => continue,
+            None => {
+                let findings = placed_findings(s, state_dir, prefix, false)?;
+                if findings.is_empty() {
+                    continue;
+                }
+                describe_findings(&findings)
+            }
         };
-        said.push(format!("{}: {why}; placing it again", s.id));
+        said.push(format!("{}: {why}; installing it again", s.id));
         again.push(s.id.clone());
     }
     st.reopen(&again, &[]);
