@@ -465,6 +465,36 @@ PY
     [ ! -e "$T/p2" ]
 }
 
+@test "bundle create --manifest https://...: a published release bundled by its URL, signature checked, the same files as bundling its directory; it installs in unshare -n" {
+    local mark
+    mark=$(log_mark)
+    run "$H" bundle create --manifest "$URL/stack/manifest.json" --trust-key "$F/keys/a.pub" --ca-file "$CA" -o "$T/bu"
+    assert_success
+    # everything it names came from beside the manifest's URL
+    artifacts_since "$mark" | grep -q '^/stack/artifacts/'
+    artifacts_since "$mark" | grep -q '^/stack/catalog/workers/hello/'
+    run "$H" bundle verify "$T/bu" --trust-key "$F/keys/a.pub"
+    assert_success
+    # the same bundle as one made from the release directory itself
+    "$H" bundle create --manifest "$WWW/v1/manifest.json" --trust-key "$F/keys/a.pub" -o "$T/bd" >/dev/null
+    diff <(jq -c '.files' "$T/bd/index.json") <(jq -c '.files' "$T/bu/index.json")
+    if command -v unshare >/dev/null && unshare -n true 2>/dev/null; then
+        run unshare -n setsid -w sh "$T/bu/install.sh" --from "$T/bu" --prefix "$T/air" -y </dev/null
+        assert_success
+        diff -u "$REPO/tests/fixtures/demo-tree.txt" <(tree_listing "$T/air")
+    fi
+    # refused before anything it names is requested: another key's, tampered (exit 7); plain http (exit 2)
+    mark=$(log_mark)
+    run "$H" bundle create --manifest "$URL/tampered/manifest.json" --trust-key "$F/keys/a.pub" --ca-file "$CA" -o "$T/bt"
+    assert_equal "$status" 7
+    run "$H" bundle create --manifest "$URL/other-key/manifest.json" --trust-key "$F/keys/a.pub" --ca-file "$CA" -o "$T/bo"
+    assert_equal "$status" 7
+    [ -z "$(artifacts_since "$mark")" ]
+    run "$H" bundle create --manifest "http://127.0.0.1:9/manifest.json" -o "$T/bh"
+    assert_equal "$status" 2
+    assert_output --partial "only https://"
+}
+
 @test "an upgrade that moves a model removes the old file; a worker dropped takes its files and empty directories with it" {
     run onramp_install --manifest "$DEMO" --prefix "$PREFIX"
     assert_success

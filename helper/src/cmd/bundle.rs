@@ -40,8 +40,8 @@ const TARGET: args::Opt = args::Opt {
 
 impl Command for Bundle {
     const NAME: &'static str = "bundle";
-    const USAGE: &'static str = "create --manifest FILE [--target T]... [--gpu B] [--profile P] [--helper TARGET=PATH]... -o FILE.tar.zst|DIR | verify FILE|DIR | list FILE|DIR | unpack FILE -o DIR";
-    const ABOUT: &'static str = "Make, check, list or unpack an air-gapped bundle: install.sh, the helpers, the manifest (and its signature), every file it names, every artifact and worker source fetched by URL (every variant for each --target, default this machine's; only those chosen with --gpu/--profile), and index.json (every file's size and sha256). create fetches through the download engine and resumes when run again; verify checks every byte, that nothing is missing or added, the signature (with a trusted key) and that every artifact is there; install.sh --from FILE|DIR installs from it with no network.";
+    const USAGE: &'static str = "create --manifest FILE|URL [--target T]... [--gpu B] [--profile P] [--helper TARGET=PATH]... -o FILE.tar.zst|DIR | verify FILE|DIR | list FILE|DIR | unpack FILE -o DIR";
+    const ABOUT: &'static str = "Make, check, list or unpack an air-gapped bundle: install.sh, the helpers, the manifest (and its signature), every file it names, every artifact and worker source fetched by URL (a --manifest https:// URL: its signature checked first, and what it names fetched from beside it; every variant for each --target, default this machine's; only those chosen with --gpu/--profile), and index.json (every file's size and sha256). create fetches through the download engine and resumes when run again; verify checks every byte, that nothing is missing or added, the signature (with a trusted key) and that every artifact is there; install.sh --from FILE|DIR installs from it with no network.";
     fn parse(p: &mut Parser) -> Result<Self> {
         Ok(Bundle {
             stack: Stack::parse(p)?,
@@ -177,9 +177,36 @@ fn create(f: &Bundle) -> Result<i32> {
     }
     let keys = trusted_keys(&f.stack)?;
     let Some(mpath) = &f.stack.manifest else {
-        return err(Code::Usage, "bundle create needs --manifest FILE");
+        return err(
+            Code::Usage,
+            "bundle create needs --manifest FILE (or the https:// URL of a published manifest)",
+        );
     };
-    let mut man = manifest::load_signed(mpath, f.stack.manifest_url.as_deref(), &keys)?;
+    // A published release by its URL: the manifest and its signature are
+    // fetched (and checked) into the bundle, and everything it names is
+    // resolved against that URL.
+    let given = mpath.to_string_lossy().into_owned();
+    let (mpath, murl) = if given.starts_with("https://") || given.starts_with("http://") {
+        if f.stack.manifest_url.is_some() {
+            return err(
+                Code::Usage,
+                "--manifest URL and --manifest-url: give the URL once, as --manifest",
+            );
+        }
+        let (bytes, sig) =
+            super::fetch::fetch_verified(&given, &keys, &f.fetch.options(None)?.net)?;
+        let to = stage.join("manifest.json");
+        fsutil::write_atomic(&to, &bytes, 0o644)?;
+        let sig_to = crate::sign::sig_path(&to);
+        match sig {
+            Some(s) => fsutil::write_atomic(&sig_to, &s, 0o644)?,
+            None => fsutil::remove(&sig_to),
+        }
+        (to, Some(given))
+    } else {
+        (mpath.clone(), f.stack.manifest_url.clone())
+    };
+    let mut man = manifest::load_signed(&mpath, murl.as_deref(), &keys)?;
     let mut targets: Vec<String> = f.targets.clone();
     if targets.is_empty() {
         targets.push(crate::platform::target());
@@ -201,8 +228,20 @@ fn create(f: &Bundle) -> Result<i32> {
     } else {
         None
     };
+    let opts = f.fetch.options(None)?;
+    let rep = crate::events::Progress::new(crate::events::Reporter::new(
+        None,
+        crate::events::Format::Ndjson,
+        "models",
+    )?);
+    // A manifest read from a URL: what it names comes from beside that URL,
+    // into the bundle, as the release directory holds it.
+    let remote = man.url.is_some();
+    if remote {
+        man = ship::mirror_remote(&man, &stage, &opts, &rep)?;
+    }
     // What install.sh, the helpers and the manifest's own files need.
-    let pins = ship::copy_stack(Some(&man), &f.helpers, &stage, None)?;
+    let pins = ship::copy_stack((!remote).then_some(&man), &f.helpers, &stage, None)?;
     let bytes = std::fs::read(&man.path).map_err(|e| Error::io("cannot read", &man.path, e))?;
     fsutil::write_atomic(&stage.join("manifest.json"), &bytes, 0o644)?;
     let sig = crate::sign::sig_path(&man.path);
@@ -221,13 +260,7 @@ fn create(f: &Bundle) -> Result<i32> {
     ship::write_installers(&stage, &bake)?;
     // Artifacts and worker sources by URL: through the download engine,
     // into the bundle itself (resumable).
-    let opts = f.fetch.options(None)?;
     let cache = Cache::new(stage.clone());
-    let rep = crate::events::Progress::new(crate::events::Reporter::new(
-        None,
-        crate::events::Format::Ndjson,
-        "models",
-    )?);
     let wants = url_wants(&man, &targets, chosen.as_ref());
     for (_, w) in &wants {
         crate::signal::check()?;

@@ -53,8 +53,41 @@ impl Command for FetchManifest {
     }
 }
 
-fn fetch_manifest(f: &FetchManifest) -> Result<i32> {
-    let url = f.url.clone();
+/// A manifest's bytes and its `.minisig` (when the server has one) from
+/// `url`, the signature checked when `keys` trusts any (then it must be
+/// there). Nothing is kept: the caller parses and stores them.
+pub fn fetch_verified(
+    url: &str,
+    keys: &crate::sign::Keys,
+    net: &http::Net,
+) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
+    check_url(url)?;
+    let client = http::Client::new(net)?;
+    let bytes = http::get_small(&client, url, MAX_MANIFEST)
+        .map_err(|e| Error::new(e.code, format!("cannot fetch the manifest: {}", e.msg)))?;
+    let sig_url = format!("{url}.minisig");
+    let sig = match http::get_small(&client, &sig_url, crate::sign::MAX_SIG) {
+        Ok(s) => Some(s),
+        Err(e) if e.code == Code::Network && e.msg.contains(": HTTP 4") => None,
+        Err(e) => return Err(e),
+    };
+    if !keys.is_empty() {
+        let Some(sig) = &sig else {
+            return err(
+                Code::Integrity,
+                format!(
+                    "manifest {url} is not signed ({sig_url} is missing) and this install trusts only signed manifests; refusing it"
+                ),
+            );
+        };
+        let text = String::from_utf8_lossy(sig);
+        keys.verify(url, &bytes, &text)?;
+    }
+    Ok((bytes, sig))
+}
+
+/// A manifest URL is https (a manifest decides what runs) and one word.
+fn check_url(url: &str) -> Result<()> {
     if !url.starts_with("https://") {
         return err(
             Code::Usage,
@@ -69,6 +102,12 @@ fn fetch_manifest(f: &FetchManifest) -> Result<i32> {
             format!("manifest URL {url:?} holds spaces or control characters"),
         );
     }
+    Ok(())
+}
+
+fn fetch_manifest(f: &FetchManifest) -> Result<i32> {
+    let url = f.url.clone();
+    check_url(&url)?;
     let keys = crate::sign::Keys::from_specs(&f.trust_keys)?;
     if keys.is_empty() {
         out::line(&format!(
@@ -92,27 +131,7 @@ fn fetch_manifest(f: &FetchManifest) -> Result<i32> {
         out::stdout_line(&dest.display().to_string());
         return Ok(0);
     }
-    let client = http::Client::new(&f.tls.net(false)?)?;
-    let bytes = http::get_small(&client, &url, MAX_MANIFEST)
-        .map_err(|e| Error::new(e.code, format!("cannot fetch the manifest: {}", e.msg)))?;
-    let sig_url = format!("{url}.minisig");
-    let sig = match http::get_small(&client, &sig_url, crate::sign::MAX_SIG) {
-        Ok(s) => Some(s),
-        Err(e) if e.code == Code::Network && e.msg.contains(": HTTP 4") => None,
-        Err(e) => return Err(e),
-    };
-    if !keys.is_empty() {
-        let Some(sig) = &sig else {
-            return err(
-                Code::Integrity,
-                format!(
-                    "manifest {url} is not signed ({sig_url} is missing) and this install trusts only signed manifests; refusing it"
-                ),
-            );
-        };
-        let text = String::from_utf8_lossy(sig);
-        keys.verify(&url, &bytes, &text)?;
-    }
+    let (bytes, sig) = fetch_verified(&url, &keys, &f.tls.net(false)?)?;
     // Parse it and check its paths, serial and expiry before keeping it:
     // a refused manifest never replaces the copy kept before.
     let man = manifest::from_bytes(dest.clone(), &bytes, Some(&url))?;

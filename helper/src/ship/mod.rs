@@ -277,6 +277,115 @@ fn recipe_files(m: &Loaded, at: &str, rel: &str, sha: &str) -> Result<Vec<Need>>
     Ok(v)
 }
 
+/// Catalog entries and unpinned small files (install scripts, configure
+/// sources) fetched by URL are at most this big.
+const MAX_SMALL: u64 = 1 << 20;
+
+/// A stack published at a URL (`man.url`), brought into `stage` as its
+/// release directory holds it, for a bundle: the recipes and catalog
+/// entries first (they name the rest), then every file `needs` lists, each
+/// fetched from beside the manifest's URL to the same relative path and
+/// checked against its pin (a pinned one through the download engine, so a
+/// large artifact resumes). What is already there with its pin is kept (a
+/// resumed bundle). Returns the manifest as read from `stage`, which the
+/// bundle then ships as it would from a directory.
+pub fn mirror_remote(
+    man: &Loaded,
+    stage: &Path,
+    opts: &crate::download::Options,
+    rep: &crate::events::Progress,
+) -> Result<Loaded> {
+    let client = crate::download::http::Client::new(&opts.net)?;
+    let cache = crate::download::Cache::new(stage.to_path_buf());
+    let local = Loaded {
+        dir: stage.to_path_buf(),
+        url: None,
+        ..man.clone()
+    };
+    let url_of = |rel: &str| match man.resolve(rel) {
+        manifest::Origin::Url(u) => u,
+        manifest::Origin::Dir(d) => d.display().to_string(),
+    };
+    let fetch = |at: &str, rel: &str, want: &Pin| -> Result<()> {
+        below(at, rel)?;
+        let dest = stage.join(rel);
+        let url = url_of(rel);
+        match want {
+            Some((sha, size)) => {
+                if fsutil::sha256_file(&dest).is_ok_and(|h| &h == sha) {
+                    return Ok(());
+                }
+                let size = match size {
+                    Some(z) => *z,
+                    None => crate::download::http::probe_size(&client, &url)?,
+                };
+                let w = Want {
+                    label: rel.to_string(),
+                    source: Source::Url(url),
+                    size,
+                    sha256: sha.clone(),
+                };
+                let cached = cache.ensure(&w, opts, rep)?;
+                fsutil::mkdirs_for_file(dest.parent().unwrap_or(stage))?;
+                // Out of the bundle's cache, into its place (the cache's
+                // bookkeeping is dropped when the bundle is done).
+                std::fs::rename(&cached, &dest)
+                    .map_err(|e| Error::io("cannot move into place", &dest, e))
+            }
+            None => {
+                let bytes = crate::download::http::get_small(&client, &url, MAX_SMALL)
+                    .map_err(|e| Error::new(e.code, format!("{at}: {}", e.msg)))?;
+                fsutil::mkdirs_for_file(dest.parent().unwrap_or(stage))?;
+                fsutil::write_atomic(&dest, &bytes, 0o644)
+            }
+        }
+    };
+    // What names the rest: pinned recipes (checked by `recipe_files`) and
+    // the entries of catalogs beside the manifest, with their PKGBUILDs.
+    let mut more = Vec::new();
+    for (i, c) in man.m.components.iter().enumerate() {
+        if let Some(r) = &c.recipe
+            && let Some(p) = &r.path
+        {
+            fetch(
+                &format!("components[{i}].recipe.path"),
+                p,
+                &Some((r.sha256.clone(), None)),
+            )?;
+        }
+        if let Some(k) = &c.catalog
+            && !k.base.contains("://")
+        {
+            let at = format!("components[{i}].catalog.base");
+            below(&at, &k.base)?;
+            let dir = format!("{}/workers/{}", k.base.trim_end_matches('/'), k.id);
+            let index = format!("{dir}/index.json");
+            fetch(&at, &index, &None)?;
+            let bytes = std::fs::read(stage.join(&index))
+                .map_err(|e| Error::io("cannot read", &stage.join(&index), e))?;
+            let entry = crate::worker::catalog::parse_entry(&bytes, &k.id, &url_of(&index))?;
+            let pkgbuild = format!("{dir}/{}", entry.pkgbuild);
+            fetch(&at, &pkgbuild, &Some((entry.pkgbuild_sha256.clone(), None)))?;
+            more.extend(recipe_files(
+                &local,
+                &at,
+                &pkgbuild,
+                &entry.pkgbuild_sha256,
+            )?);
+        }
+    }
+    let mut all = needs(&local)?;
+    all.extend(more);
+    for n in &all {
+        crate::signal::check()?;
+        if n.want.is_none() && std::fs::symlink_metadata(stage.join(&n.rel)).is_ok() {
+            continue;
+        }
+        fetch(&n.at, &n.rel, &n.want)?;
+    }
+    Ok(local)
+}
+
 /// Copy each of `needs` from beside the manifest to the same relative path
 /// under `out_dir`, checked against its sha256 when it has one.
 pub fn copy_needs(m: &Loaded, needs: &[Need], out_dir: &Path) -> Result<()> {
