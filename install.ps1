@@ -832,7 +832,7 @@ function Invoke-OnrampAfterFailure {
     if ($Rc -eq 0) {
         return
     }
-    $a = @('after-failure', '--prefix', $S.Prefix, '--code', [string]$Rc, '--installer', 'ps1')
+    $a = @('after-failure', '--prefix', $S.Prefix, '--code', [string]$Rc, '--installer', 'ps1', '--again', $S.Again)
     if ($S.Mode -eq '--upgrade') { $a += '--upgrade' }
     if ($S.O.RollbackOnFailure) { $a += '--rollback-on-failure' }
     # The install's own exit code stands whatever this step meets.
@@ -847,7 +847,7 @@ function Invoke-OnrampAfterFailure {
     if ($what -eq 'undo') {
         $u = Invoke-OnrampHelper $S @('uninstall', '--prefix', $S.Prefix)
         if ($u -ne 0) {
-            Write-OnrampSay ('the undo stopped (exit ' + $u + "); run: install.ps1 -Uninstall -Prefix '" + $S.Prefix.Replace("'", "''") + "'")
+            Write-OnrampSay ('the undo stopped (exit ' + $u + '); run: ' + $S.Again + " -Uninstall -Prefix '" + $S.Prefix.Replace("'", "''") + "'")
         }
     }
 }
@@ -1075,9 +1075,18 @@ function Invoke-OnrampEntry {
         }
     }
     $ErrorActionPreference = 'Stop'
-    $S = @{ O = @{}; Tmp = ''; Helper = ''; Manifest = ''; ManifestUrl = ''; Prefix = ''; From = ''; Mode = ''; Target = ''; SavedEnv = @{}; Release = @{}; SrcDir = '' }
+    $S = @{ O = @{}; Tmp = ''; Helper = ''; Manifest = ''; ManifestUrl = ''; Prefix = ''; From = ''; Mode = ''; Target = ''; SavedEnv = @{}; Release = @{}; SrcDir = ''; Again = '' }
     if ($asFile) {
         $S.SrcDir = Split-Path -Parent ([string]$Invocation.MyCommand.Path)
+    }
+    # How the user runs this installer again, for the undo hint: the file
+    # they ran, or (through irm, with no file to name) the release's one-liner.
+    $S.Again = 'install.ps1'
+    $base = (Get-OnrampRelease).Base
+    if ($asFile) {
+        $S.Again = "& '" + ([string]$Invocation.MyCommand.Path).Replace("'", "''") + "'"
+    } elseif ($base -ne '') {
+        $S.Again = '& ([scriptblock]::Create((irm ' + $base + '/install.ps1)))'
     }
     # The helper prints paths in UTF-8: read its output so (Windows
     # PowerShell 5.1 would decode it in the OEM code page, mangling a

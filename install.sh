@@ -293,6 +293,25 @@ onramp_open_bundle() {
     [ -n "$onramp_manifest" ] || onramp_manifest=$onramp_from/manifest.json
 }
 
+# onramp_again: how the user runs this installer again, as they would type
+# it: the file they ran, or (piped from curl, with no file to name) the
+# release's one-liner.
+onramp_again() {
+    case $0 in
+    */install.sh | install.sh)
+        if [ -f "$0" ]; then
+            printf 'sh %s\n' "$0"
+            return 0
+        fi
+        ;;
+    esac
+    if [ -n "$onramp_rel_base" ]; then
+        printf "curl --proto '=https' --tlsv1.2 -fsSL %s/install.sh | sh -s --\n" "$onramp_rel_base"
+    else
+        printf 'sh install.sh\n'
+    fi
+}
+
 # onramp_after_failure RC: the helper decides whether a failed install is
 # undone (not an interrupted, killed or upgrading one: those are finished
 # by running again) and says why; this shell asks its question, if any,
@@ -303,7 +322,9 @@ onramp_after_failure() {
     [ "$onramp_mode" != --upgrade ] || onramp_af_up=--upgrade
     onramp_af_rb=
     [ "$onramp_rollback" != 1 ] || onramp_af_rb=--rollback-on-failure
+    onramp_af_again=$(onramp_again)
     onramp_af=$("$onramp_helper" after-failure --prefix "$onramp_prefix" --code "$1" \
+        --again "$onramp_af_again" \
         ${onramp_af_up:+"$onramp_af_up"} ${onramp_af_rb:+"$onramp_af_rb"} </dev/null) || return 0
     case $onramp_af in
     'ask '*)
@@ -315,12 +336,12 @@ onramp_after_failure() {
         *) onramp_answer=none ;;
         esac
         onramp_af=$("$onramp_helper" after-failure --prefix "$onramp_prefix" --code "$1" \
-            --answer "$onramp_answer" </dev/null) || return 0
+            --again "$onramp_af_again" --answer "$onramp_answer" </dev/null) || return 0
         ;;
     esac
     [ "$onramp_af" = undo ] || return 0
     "$onramp_helper" uninstall --prefix "$onramp_prefix" </dev/null ||
-        onramp_say "the undo stopped (exit $?); run: sh install.sh --uninstall --prefix $onramp_prefix"
+        onramp_say "the undo stopped (exit $?); run: $onramp_af_again --uninstall --prefix '$onramp_prefix'"
 }
 
 # --progress-listen without --events: the events go beside the install's

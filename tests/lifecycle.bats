@@ -371,6 +371,17 @@ PING"
     assert_output --partial "kept $bin/hello-worker (it is no longer onramp's link)"
     [ "$(readlink "$bin/hello-worker")" = /bin/true ]
     [ "$(cat "$bin/demo-server")" = '#!/bin/sh' ]
+    # the same stack in a second prefix: the first one's link is named as another install's
+    rm "$bin/hello-worker"
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --bin-dir "$bin"
+    assert_success
+    [ "$(readlink "$bin/hello-worker")" = "$PREFIX/workers/worker-hello/bin/hello-worker" ]
+    run onramp_install --manifest "$T/m/manifest.json" --prefix "$T/second" --bin-dir "$bin"
+    assert_success
+    assert_output --partial "hello-worker: not linked, $bin/hello-worker is the link of another install (onramp-demo"
+    assert_output --partial "in $PREFIX); run $T/second/workers/worker-hello/bin/hello-worker directly, or uninstall that one first"
+    refute_output --partial "hello-worker exists and is not onramp's"
+    [ "$(readlink "$bin/hello-worker")" = "$PREFIX/workers/worker-hello/bin/hello-worker" ]
     # not a command name
     demo_variant "$T/m2/manifest.json" '.expose = ["server/current/bin/demo-server", "models/demo-server"]'
     run "$H" plan --manifest "$T/m2/manifest.json" --prefix "$PREFIX"
@@ -383,7 +394,8 @@ PING"
     before=$(owned)
     run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX"
     assert_equal "$status" 9
-    assert_output --partial "kept what was installed: run the installer again to retry, or undo it with: sh install.sh --uninstall --prefix $PREFIX"
+    # the hint names the install.sh that ran, as a command that works from anywhere
+    assert_output --regexp "kept what was installed: run the installer again to retry, or undo it with: sh /[^ ]*/install.sh --uninstall --prefix $PREFIX"
     [ -f "$PREFIX/models/chat-tiny.bin" ]
     rm -rf "$PREFIX" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
     run onramp_install --manifest "$T/m/manifest.json" --prefix "$PREFIX" --rollback-on-failure

@@ -122,6 +122,15 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
     assert_equal "$status" 9
     assert_output --partial "hello-worker-1.0.0.tar.gz: HTTP 404: the server does not have it"
     refute_output --partial "--size"
+    # piped from curl there is no install.sh file: the undo hint is the one-liner, and it works as printed
+    local hint
+    hint=$(printf '%s\n' "$output" | sed -n 's/.*or undo it with: //p')
+    [ "$hint" = "curl --proto '=https' --tlsv1.2 -fsSL $URL/rs/install.sh | sh -s -- --uninstall --prefix $T/p404" ]
+    [ -d "$T/p404" ]
+    run env CURL_CA_BUNDLE="$CA" ONRAMP_CA_FILE="$CA" XDG_CACHE_HOME="$T/cache2" bash -c "$hint"
+    assert_success
+    assert_output --regexp "the download cache is kept \(--purge-cache removes it; later, \`/[^ ]*onramp[^ ]* cache prune\` frees what no install uses\)"
+    [ ! -e "$T/p404" ]
     # a bundle carries it too
     run "$H" bundle create --manifest "$s/manifest.json" -o "$T/b"
     assert_success
@@ -271,6 +280,13 @@ artifacts_since() { tail -n "+$(($1 + 1))" "$NGINX_LOG" | grep -E '/(artifacts|c
 }
 
 @test "README's key rotation: release with the old key and --trust-key new.pub, then sign with the new key: users upgrade through both" {
+    # release's help says what --trust-key means to it, and lists only its own options
+    run "$H" release --help
+    assert_success
+    assert_output --partial "a minisign public key the released installers trust"
+    assert_output --partial "the input manifest is not checked against it"
+    refute_output --partial "--connections"
+    refute_output --partial "--prefix"
     # step 7, first release: signed with a, its install.sh also trusts b
     mkdir -p "$T/rot"
     jq '.serial = 5' "$DEMO" >"$T/rot/manifest.json"

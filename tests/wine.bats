@@ -58,6 +58,8 @@ start_owner() {
     done
     PS_PID=$(tr -d '\r\n' <"$WT/owner.pid")
     [ -n "$PS_PID" ]
+    # what install.ps1 run as a file passes as --again ($S.Again)
+    PS_AGAIN="& 'C:\\Users\\me\\install.ps1'"
 }
 
 # wait_part GLOB: until a partial download matching GLOB is in the cache
@@ -89,11 +91,11 @@ ps1_install() {
     done
     "$WH" finish "${common[@]}" --owner "$PS_PID" --code "$fatal" || rc=$?
     [ "$rc" = 0 ] && return 0
-    line=$("$WH" after-failure --prefix "$WPREFIX" --code "$rc" --installer ps1)
+    line=$("$WH" after-failure --prefix "$WPREFIX" --code "$rc" --installer ps1 --again "$PS_AGAIN")
     line=${line%$'\r'}
     echo "after-failure: $line"
     case $line in
-    'ask '*) "$WH" after-failure --prefix "$WPREFIX" --code "$rc" --installer ps1 --answer none ;;
+    'ask '*) "$WH" after-failure --prefix "$WPREFIX" --code "$rc" --installer ps1 --again "$PS_AGAIN" --answer none ;;
     esac
     return "$rc"
 }
@@ -148,7 +150,8 @@ win_manifest() {
     grep -qF "if (\$S.O.Yes) { \$first += '--yes' }" "$ps1"
     grep -qF "@('begin') + (Get-OnrampCommonArgs \$S) + (Get-OnrampFreshArgs \$S) + @('--owner', [string]\$PID, \$S.Mode)" "$ps1"
     grep -qF "\$S.Mode = '--' + \$line" "$ps1"
-    grep -qF "@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc, '--installer', 'ps1')" "$ps1"
+    grep -qF "@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc, '--installer', 'ps1', '--again', \$S.Again)" "$ps1"
+    grep -qF "\$S.Again = \"& '\" + ([string]\$Invocation.MyCommand.Path).Replace(\"'\", \"''\") + \"'\"" "$ps1"
     grep -qF "@('--answer', (Read-OnrampAnswer ('onramp: ' + \$what.Substring(4)) 'no'))" "$ps1"
     grep -qF "@('phase', \$phase) + (Get-OnrampCommonArgs \$S) + @('--owner', [string]\$PID) + (Get-OnrampPhaseArgs \$S)" "$ps1"
     grep -qF "@('finish') + (Get-OnrampCommonArgs \$S) + @('--owner', [string]\$PID, '--code', [string]\$fatal)" "$ps1"
@@ -259,7 +262,7 @@ win_manifest() {
     assert_output --partial "give worker-hello a prebuilt archive for windows-x86_64"
     # install.ps1's words after a failure no one can answer for
     assert_output --partial "after-failure: ask the install failed (exit 5). Undo what it did"
-    assert_output --partial "kept what was installed: run the installer again to retry, or undo it with: install.ps1 -Uninstall -Prefix 'C:\\t\\"
+    assert_output --partial "kept what was installed: run the installer again to retry, or undo it with: & 'C:\\Users\\me\\install.ps1' -Uninstall -Prefix 'C:\\t\\"
     [ ! -e "$WT/stack/models" ]
 }
 

@@ -191,7 +191,14 @@ pub struct AfterFailure {
     rollback: bool,
     answer: Option<Answer>,
     installer: args::Installer,
+    again: Option<String>,
 }
+
+const AGAIN: args::Opt = args::Opt {
+    name: "--again",
+    value: "CMD",
+    help: "how the user runs this installer again, as they would type it (`curl ... | sh -s --`, `sh ./install.sh`, `& 'C:\\x\\install.ps1'`), for the undo hint",
+};
 
 const ROLLBACK: args::Opt = args::Opt {
     name: "--rollback-on-failure",
@@ -206,7 +213,7 @@ const WAS_UPGRADE: args::Opt = args::Opt {
 
 impl Command for AfterFailure {
     const NAME: &'static str = "after-failure";
-    const USAGE: &'static str = "--prefix DIR --code N [--upgrade] [--rollback-on-failure] [--answer yes|no|none] [--installer sh|ps1]";
+    const USAGE: &'static str = "--prefix DIR --code N [--upgrade] [--rollback-on-failure] [--answer yes|no|none] [--installer sh|ps1] [--again CMD]";
     const ABOUT: &'static str = "Decide what an installer does after a failed install, and say why: print `keep`, `undo` (run `onramp uninstall --prefix DIR`) or `ask QUESTION` (ask, then call again with --answer).";
     fn parse(p: &mut Parser) -> Result<Self> {
         Ok(AfterFailure {
@@ -216,6 +223,7 @@ impl Command for AfterFailure {
             rollback: p.switch(&ROLLBACK),
             answer: p.value(&ANSWER)?,
             installer: p.value(&args::INSTALLER)?.unwrap_or_default(),
+            again: p.value(&AGAIN)?,
         })
     }
     fn run(self) -> Result<i32> {
@@ -251,7 +259,7 @@ fn after_failure(a: &AfterFailure, prefix: &Path, code: i32) -> String {
     if !yes {
         out::line(&format!(
             "onramp: kept what was installed: run the installer again to retry, or undo it with: {}",
-            uninstall_hint(a.installer, prefix)
+            uninstall_hint(a.installer, a.again.as_deref(), prefix)
         ));
         return "keep".into();
     }
@@ -262,13 +270,21 @@ fn after_failure(a: &AfterFailure, prefix: &Path, code: i32) -> String {
     "undo".into()
 }
 
-/// The command that undoes an install, as the user would type it.
-fn uninstall_hint(i: args::Installer, prefix: &Path) -> String {
+/// The command that undoes an install, as the user would type it where
+/// they are: `again` is how they run the installer (a piped one-liner has
+/// no install.sh file to name); the prefix quoted for that shell.
+fn uninstall_hint(i: args::Installer, again: Option<&str>, prefix: &Path) -> String {
+    let p = prefix.display().to_string();
     match i {
-        args::Installer::Sh => format!("sh install.sh --uninstall --prefix {}", prefix.display()),
+        args::Installer::Sh => format!(
+            "{} --uninstall --prefix {}",
+            again.unwrap_or("sh install.sh"),
+            super::sh_word(&p)
+        ),
         args::Installer::Ps1 => format!(
-            "install.ps1 -Uninstall -Prefix '{}'",
-            prefix.display().to_string().replace('\'', "''")
+            "{} -Uninstall -Prefix '{}'",
+            again.unwrap_or("install.ps1"),
+            p.replace('\'', "''")
         ),
     }
 }
@@ -1220,6 +1236,7 @@ mod after_failure_tests {
             rollback,
             answer,
             installer: args::Installer::Ps1,
+            again: None,
         };
         after_failure(&f, Path::new("C:\\AI stack"), code)
     }
@@ -1239,9 +1256,29 @@ mod after_failure_tests {
         assert_eq!(a(6, false, false, Some(Answer::No)), "keep");
         assert_eq!(a(6, false, false, Some(Answer::NoOne)), "keep");
         assert_eq!(
-            uninstall_hint(args::Installer::Ps1, Path::new("C:\\Bob's stack")),
+            uninstall_hint(args::Installer::Ps1, None, Path::new("C:\\Bob's stack")),
             "install.ps1 -Uninstall -Prefix 'C:\\Bob''s stack'"
         );
+        let irm = "& ([scriptblock]::Create((irm https://x.example/s/install.ps1)))";
+        assert_eq!(
+            uninstall_hint(args::Installer::Ps1, Some(irm), Path::new("C:\\AI")),
+            format!("{irm} -Uninstall -Prefix 'C:\\AI'")
+        );
+        let curl =
+            "curl --proto '=https' --tlsv1.2 -fsSL https://x.example/s/install.sh | sh -s --";
+        assert_eq!(
+            uninstall_hint(
+                args::Installer::Sh,
+                Some(curl),
+                Path::new("/home/bob/AI stack")
+            ),
+            format!("{curl} --uninstall --prefix '/home/bob/AI stack'")
+        );
+        assert_eq!(
+            uninstall_hint(args::Installer::Sh, None, Path::new("/opt/ai")),
+            "sh install.sh --uninstall --prefix /opt/ai"
+        );
+        assert_eq!(super::super::sh_word("it's"), "'it'\\''s'");
     }
 }
 

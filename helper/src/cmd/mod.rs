@@ -200,3 +200,15 @@ pub fn trust_install_dirs(prefix: &Path, cache_dir: Option<&Path>) -> Result<()>
 pub fn owner(pid: Option<u32>) -> Result<Option<state::Owner>> {
     pid.map(state::owner_of).transpose()
 }
+
+/// `w` as one POSIX shell word: as it is when nothing in it is special,
+/// else in single quotes.
+pub fn sh_word(w: &str) -> String {
+    if !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:,=@%".contains(&b))
+    {
+        return w.to_string();
+    }
+    format!("'{}'", w.replace('\'', "'\\''"))
+}

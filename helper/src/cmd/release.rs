@@ -105,6 +105,13 @@ const BASE_URL: args::Opt = args::Opt {
     value: "URL",
     help: "where the directory will be served from (https)",
 };
+/// What `--trust-key` means to a release: keys baked into its installers,
+/// not keys its input must be signed by (see `release`).
+const TRUST_KEY: args::Opt = args::Opt {
+    name: "--trust-key",
+    value: "KEY",
+    help: "a minisign public key the released installers trust (RW... or a .pub file; repeatable; also ONRAMP_TRUST_KEY), beside --minisign-key's: rotation, as README's step 7 says; the input manifest is not checked against it",
+};
 const MINISIGN_KEY: args::Opt = args::Opt {
     name: "--minisign-key",
     value: "FILE",
@@ -117,7 +124,11 @@ impl Command for Release {
     const ABOUT: &'static str = "Write a directory to upload as is to any static host: a self-contained install.sh (base URL, stack, manifest location, trusted keys and helper pins baked in), the helpers, manifest.json signed with minisign, every file the manifest names by relative path, SHA256SUMS; and print the one-liners to publish. The same inputs give the same bytes.";
     fn parse(p: &mut Parser) -> Result<Self> {
         Ok(Release {
-            stack: Stack::parse(p)?,
+            stack: Stack {
+                manifest: p.path(&args::MANIFEST)?,
+                manifest_url: p.value(&args::MANIFEST_URL)?,
+                trust_keys: p.values(&TRUST_KEY)?,
+            },
             base_url: p.value(&BASE_URL)?,
             output: p.path(&args::OUTPUT)?,
             helpers: p.values(&args::HELPER)?,

@@ -183,12 +183,24 @@ fn uninstall(f: &Uninstall) -> Result<i32> {
         st.stack,
         prefix.display(),
         if f.purge_cache {
-            ""
+            String::new()
         } else {
-            "; the download cache is kept (--purge-cache removes it, `onramp cache prune` later)"
+            format!(
+                "; the download cache is kept (--purge-cache removes it; later, `{} cache prune` frees what no install uses)",
+                self_command()
+            )
         }
     ));
     Ok(0)
+}
+
+/// This helper as a command the user can type where they are: onramp is
+/// seldom on PATH (the installer runs it from its own cache), so its path.
+fn self_command() -> String {
+    match std::env::current_exe() {
+        Ok(p) => super::sh_word(&p.display().to_string()),
+        Err(_) => "onramp".into(),
+    }
 }
 
 /// Forget the install of `dir`: first the stack's records no other install

@@ -191,11 +191,27 @@ fn expose(ctx: &mut Ctx) -> Result<Vec<String>> {
         if !ex::make_link(std::path::Path::new(&rec.path), &target)? {
             ctx.st.exposed.retain(|e| e != &rec);
             ctx.save()?;
-            ctx.rep.warn(&format!(
-                "{name}: not linked, {} exists and is not onramp's; run {} directly",
-                rec.path,
-                target.display()
-            ));
+            // Another install's link (this stack in another prefix) is
+            // named as such: it is onramp's, just not this install's.
+            let root = ctx.store.dir.parent().and_then(|d| d.parent());
+            let other = root.and_then(|r| {
+                crate::state::all(r).into_iter().find_map(|(_, st)| {
+                    (st.prefix != ctx.st.prefix && st.exposed.iter().any(|l| l.path == rec.path))
+                        .then(|| format!("{} {} in {}", st.stack, st.stack_version, st.prefix))
+                })
+            });
+            match other {
+                Some(who) => ctx.rep.warn(&format!(
+                    "{name}: not linked, {} is the link of another install ({who}); run {} directly, or uninstall that one first",
+                    rec.path,
+                    target.display()
+                )),
+                None => ctx.rep.warn(&format!(
+                    "{name}: not linked, {} exists and is not onramp's; run {} directly",
+                    rec.path,
+                    target.display()
+                )),
+            }
             continue;
         }
         match ex::resolve(&name) {
