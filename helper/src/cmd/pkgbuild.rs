@@ -91,6 +91,7 @@ fn pkgbuild(f: &Pkgbuild) -> Result<i32> {
         let (r, printed) = crate::pkgbuild::eval(
             &text,
             &carch,
+            path.parent(),
             std::time::Duration::from_secs(f.timeout.unwrap_or(30)),
         )
         .map_err(|e| Error::new(e.code, format!("{}: {}", path.display(), e.msg)))?;

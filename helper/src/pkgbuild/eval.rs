@@ -52,6 +52,13 @@ fn read_dump(dir: &std::path::Path, uid: Option<u32>) -> Result<Vec<u8>> {
 /// each function, to fd 3.
 const DRIVER: &str = r#"__onramp_before=$(compgen -v)
 shopt -u extglob
+# A file the recipe sources that is not there (one beside it that was not
+# given) would leave bash carrying on with half a recipe: refused.
+source() {
+    [[ -f $1 && -r $1 ]] || { echo "==> the recipe sources $1, which is not there; makepkg would carry on without it and answer wrongly" >&2; exit 4; }
+    builtin source "$@"
+}
+.() { source "$@"; }
 # Sourced inside a function, as makepkg does: a top-level `declare` in the
 # recipe makes a local that is gone afterwards.
 __onramp_load() { source "$1"; }
@@ -80,7 +87,7 @@ for __n in $(compgen -v); do
     esac
 done
 for __f in $(compgen -A function); do
-    [[ $__f == __onramp_* ]] && continue
+    [[ $__f == __onramp_* || $__f == source || $__f == . ]] && continue
     printf 'F\0%s\0%s\0' "$__f" "$(declare -f "$__f" | sed '1,2d;$d')" >&3
 done"#;
 
@@ -127,9 +134,77 @@ fn parse_dump(bytes: &[u8]) -> Result<Recipe> {
     Ok(r)
 }
 
+/// What is copied from beside a recipe: files of at most this size, this
+/// many in all, this many directories deep.
+const BESIDE_FILE: u64 = 1 << 20;
+const BESIDE_FILES: usize = 512;
+const BESIDE_DEPTH: usize = 4;
+
+/// The recipe's folder, for a recipe that sources a file beside it
+/// (`source "$startdir"/customization.cfg`): its regular files, copied into
+/// the private directory it is sourced in. By descriptor, no link followed
+/// (a link there is left out, as is anything not a plain file or
+/// directory), bounded (see `BESIDE_*`); makepkg's own work directories
+/// (`src`, `pkg`) and `.git` are left out, and what cannot be read is
+/// skipped (a recipe that sources it is then refused).
+fn copy_beside(from: &Dir, to: &std::path::Path, depth: usize, left: &mut usize) {
+    let Ok(names) = from.entries() else {
+        return;
+    };
+    for name in names {
+        if *left == 0 {
+            return;
+        }
+        let top_skip = depth == 0
+            && ["PKGBUILD", "src", "pkg", ".git"]
+                .iter()
+                .any(|s| name == std::ffi::OsStr::new(s));
+        if top_skip {
+            continue;
+        }
+        let Ok(st) = from.stat_at(&name) else {
+            continue;
+        };
+        let dest = to.join(&name);
+        match st.kind {
+            Kind::Dir if depth < BESIDE_DEPTH => {
+                if let Ok(sub) = from.open_dir(&name)
+                    && fs::create_dir(&dest).is_ok()
+                {
+                    copy_beside(&sub, &dest, depth + 1, left);
+                }
+            }
+            Kind::File => {
+                let Ok(f) = from.open_file(&name) else {
+                    continue;
+                };
+                if !dirfd::fstat(&f).is_ok_and(|s| s.kind == Kind::File) {
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                if (&f).take(BESIDE_FILE + 1).read_to_end(&mut bytes).is_err()
+                    || bytes.len() as u64 > BESIDE_FILE
+                {
+                    continue;
+                }
+                if crate::fsutil::write_new(&dest, &bytes, 0o644).is_ok() {
+                    *left -= 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Source `text` for `carch`: the recipe's variables and functions, and
 /// what it printed on stdout while being sourced (makepkg passes it on).
-pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, String)> {
+/// `dir`: the recipe's own folder, whose files it may source.
+pub fn eval(
+    text: &str,
+    carch: &str,
+    dir: Option<&std::path::Path>,
+    timeout: Duration,
+) -> Result<(Recipe, String)> {
     if !crate::run::on_build_path("bash") {
         return err(
             Code::Platform,
@@ -139,8 +214,20 @@ pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, Strin
     let user = crate::sandbox::acquire()?;
     let work = crate::run::private_dir("eval")?;
     let res = (|| {
-        let pkgbuild = work.join("PKGBUILD");
+        // The recipe and what was beside it, in a folder of their own
+        // (its startdir and working directory, as makepkg's).
+        let rdir = work.join("recipe");
+        fs::create_dir(&rdir).map_err(|e| Error::io("cannot create", &rdir, e))?;
+        crate::sys::set_path_mode(&rdir, 0o755)
+            .map_err(|e| Error::io("cannot set the mode of", &rdir, e))?;
+        let pkgbuild = rdir.join("PKGBUILD");
         crate::fsutil::write_new(&pkgbuild, text.as_bytes(), 0o644)?;
+        if let Some(d) = dir
+            && let Ok(from) = Dir::open(d)
+        {
+            let mut left = BESIDE_FILES;
+            copy_beside(&from, &rdir, 0, &mut left);
+        }
         let (home, outdir) = (work.join("home"), work.join("out"));
         for d in [&home, &outdir] {
             fs::create_dir(d).map_err(|e| Error::io("cannot create", d, e))?;
@@ -165,9 +252,9 @@ pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, Strin
             // or ${v^^} on UTF-8 text must behave as it does there.
             ("LANG", "C.UTF-8".to_string()),
             ("CARCH", carch.to_string()),
-            ("startdir", work.display().to_string()),
-            ("srcdir", work.join("src").display().to_string()),
-            ("pkgdir", work.join("pkg").display().to_string()),
+            ("startdir", rdir.display().to_string()),
+            ("srcdir", rdir.join("src").display().to_string()),
+            ("pkgdir", rdir.join("pkg").display().to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -208,7 +295,7 @@ pub fn eval(text: &str, carch: &str, timeout: Duration) -> Result<(Recipe, Strin
             read_only,
             ..Default::default()
         };
-        let o = crate::run::run_spec(&argv, &work, &spec)?;
+        let o = crate::run::run_spec(&argv, &rdir, &spec)?;
         if !o.ok() {
             return err(
                 Code::Manifest,
@@ -256,7 +343,7 @@ mod tests {
             return;
         }
         let text = "pkgname=t\npkgver=$(echo 1.2)\npkgrel=1\narch=(any)\nif [[ $CARCH == x86_64 ]]; then depends=(a); else depends=(b); fi\npackage() { pkgdesc=\"x\"; }\n";
-        let (r, _) = eval(text, "aarch64", Duration::from_secs(20)).unwrap();
+        let (r, _) = eval(text, "aarch64", None, Duration::from_secs(20)).unwrap();
         assert_eq!(r.vars["pkgver"], Val::Str("1.2".into()));
         assert_eq!(r.vars["depends"], Val::Arr(vec!["b".into()]));
         assert!(r.functions["package"].1.contains("pkgdesc=\"x\""));

@@ -481,6 +481,10 @@ impl Lexer {
         let body_line = self.line;
         let start = self.pos;
         let mut depth = 1;
+        // Here-documents opened on the current line: (delimiter, <<-).
+        let mut pending: Vec<(String, bool)> = Vec::new();
+        // Where their text is, to blank it out of the body.
+        let mut texts: Vec<(usize, usize)> = Vec::new();
         while depth > 0 {
             match self.bump() {
                 None => return self.refuse(format!("function {name} is not closed")),
@@ -490,18 +494,137 @@ impl Lexer {
                 Some('\'') => self.skip_until('\'')?,
                 Some('"') => self.skip_dquoted()?,
                 Some('#') if self.pos >= 2 && matches!(self.c[self.pos - 2], ' ' | '\t' | '\n') => {
-                    self.skip_line()
+                    // To the end of the line, not past it: a here-document
+                    // opened before the comment starts on the next line.
+                    while self.peek().is_some_and(|c| c != '\n') {
+                        self.bump();
+                    }
                 }
                 Some('{') => depth += 1,
                 Some('}') => depth -= 1,
                 Some('<') if self.peek() == Some('<') && self.peek_at(1) != Some('<') => {
-                    return self.refuse(format!("a here-document in function {name}"));
+                    self.bump();
+                    let strip = self.eat('-');
+                    self.skip_spaces();
+                    let delim = self.heredoc_delimiter(&name)?;
+                    pending.push((delim, strip));
+                }
+                Some('\n') if !pending.is_empty() => {
+                    for (delim, strip) in std::mem::take(&mut pending) {
+                        let from = self.pos;
+                        self.heredoc_text(&name, &delim, strip)?;
+                        texts.push((from, self.pos));
+                    }
                 }
                 _ => {}
             }
         }
-        let body: String = self.c[start..self.pos - 1].iter().collect();
-        Ok(Some((name, body_line, body)))
+        if !pending.is_empty() {
+            return self.refuse(format!(
+                "a here-document in function {name} whose text does not start before the function ends"
+            ));
+        }
+        // The text of a here-document is not the recipe's code: blanked
+        // (its lines kept, for line numbers), so no later scan reads it.
+        let mut chars: Vec<char> = self.c[start..self.pos - 1].to_vec();
+        for (a, b) in texts {
+            for ch in &mut chars[a - start..b - start] {
+                if *ch != '\n' {
+                    *ch = ' ';
+                }
+            }
+        }
+        Ok(Some((name, body_line, chars.into_iter().collect())))
+    }
+
+    /// The delimiter word after `<<` (quotes removed: 'EOF', "EOF", \EOF
+    /// and EOF all end at a line `EOF`).
+    fn heredoc_delimiter(&mut self, func: &str) -> R<String> {
+        let mut d = String::new();
+        while let Some(ch) = self.peek() {
+            match ch {
+                ' ' | '\t' | '\n' | ';' | '&' | '|' | '<' | '>' | '(' | ')' => break,
+                '\'' | '"' => {
+                    self.bump();
+                    loop {
+                        match self.bump() {
+                            None | Some('\n') => {
+                                return self.refuse(format!(
+                                    "a here-document delimiter in function {func} that is not closed"
+                                ));
+                            }
+                            Some(c) if c == ch => break,
+                            Some(c) => d.push(c),
+                        }
+                    }
+                }
+                '\\' => {
+                    self.bump();
+                    if let Some(c) = self.bump() {
+                        d.push(c);
+                    }
+                }
+                '$' | '`' => {
+                    return self.refuse(format!(
+                        "a here-document in function {func} whose delimiter is expanded"
+                    ));
+                }
+                c => {
+                    self.bump();
+                    d.push(c);
+                }
+            }
+        }
+        if d.is_empty() {
+            return self.refuse(format!(
+                "a here-document in function {func} without a delimiter"
+            ));
+        }
+        Ok(d)
+    }
+
+    /// Skip a here-document's text, up to and with its delimiter line
+    /// (`<<-`: leading tabs do not count). In a `package` function, text
+    /// that makepkg's scan of `declare -f` could take for an override
+    /// (`  depends=...`) is refused rather than guessed at.
+    fn heredoc_text(&mut self, func: &str, delim: &str, strip: bool) -> R<()> {
+        loop {
+            if self.eof() {
+                return self.refuse(format!(
+                    "a here-document in function {func} that is not closed (no line {delim:?})"
+                ));
+            }
+            let line_no = self.line;
+            let text = self.rest_of_line();
+            self.skip_line();
+            let cmp = if strip {
+                text.trim_start_matches('\t')
+            } else {
+                &text
+            };
+            if cmp == delim {
+                return Ok(());
+            }
+            if func.starts_with("package") {
+                let t = text.trim_start_matches([' ', '\t']);
+                let looks = crate::pkgbuild::OVERRIDES.iter().any(|n| {
+                    t.strip_prefix(n).is_some_and(|r| {
+                        let r =
+                            r.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+                        r.starts_with('=') || r.starts_with("+=")
+                    })
+                });
+                if looks {
+                    return Err(Refusal {
+                        line: line_no,
+                        what: format!(
+                            "here-document text in function {func} that makepkg may read as an assignment ({})",
+                            text.trim()
+                        ),
+                    });
+                }
+            }
+        }
     }
 
     fn name_with_dashes(&mut self) -> Option<String> {

@@ -2,7 +2,7 @@
 //! lint_pkgbuild): a recipe makepkg rejects is refused here too, never
 //! answered. Ported: package and dependency names, pkgver, pkgrel, epoch,
 //! versions in dependencies, architecture-specific variables for `any`,
-//! install and changelog files.
+//! install and changelog files, option names.
 
 use super::{Recipe, Refusal, Val};
 use std::path::Path;
@@ -79,11 +79,41 @@ fn fullver_ok(v: &str, kind: &str) -> Result<(), Refusal> {
     pkgver_ok(v, kind)
 }
 
-/// A package function's overrides get the same dependency checks.
+/// The options makepkg 6.0.2 knows (Debian's: its tidy scripts'
+/// `packaging_options` and its buildenv scripts' `build_options`).
+const KNOWN_OPTIONS: &[&str] = &[
+    "strip",
+    "debug",
+    "docs",
+    "libtool",
+    "staticlibs",
+    "emptydirs",
+    "zipman",
+    "purge",
+    "lto",
+    "makeflags",
+    "buildflags",
+    "ccache",
+    "distcc",
+];
+
+/// makepkg's lint_options: every entry of `options` is a known option or
+/// one with `!` before it ("options array contains unknown option").
+fn options_ok(v: &Val) -> Result<(), Refusal> {
+    for o in v.list() {
+        if !KNOWN_OPTIONS.contains(&o.strip_prefix('!').unwrap_or(&o)) {
+            return no(format!("options array contains unknown option {o:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// A package function's overrides get the same dependency and option checks.
 pub fn check_overrides(ov: &std::collections::BTreeMap<String, Val>) -> Result<(), Refusal> {
     for (k, v) in ov {
         let base = k.split('_').next().unwrap_or(k);
         match base {
+            "options" if k == "options" => options_ok(v)?,
             "depends" | "makedepends" | "checkdepends" | "provides" | "conflicts" | "replaces" => {
                 for d in v.list() {
                     dep_ok(k, &d)?;
@@ -270,6 +300,9 @@ pub fn check(r: &Recipe, dir: Option<&Path>, arches: &[String]) -> Result<(), Re
     )?;
     if let Some(e) = r.vars.get("epoch") {
         epoch_ok(&e.scalar(), "epoch")?;
+    }
+    if let Some(o) = r.vars.get("options") {
+        options_ok(o)?;
     }
     let dep_kinds = [
         "depends",

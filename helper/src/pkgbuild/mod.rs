@@ -73,19 +73,20 @@ pub struct Recipe {
 }
 
 /// Read `text` for `carch` as a build would: statically, or, when the static
-/// reader refuses, sourced in the locked-down bash (`eval`, 60 s), after
-/// telling `on_eval` why. A pinned recipe is no less trusted sourced than
+/// reader refuses, sourced in the locked-down bash (`eval`, 60 s, with the
+/// files of `dir`, the recipe's folder), after telling `on_eval` why. A pinned recipe is no less trusted sourced than
 /// built; makepkg would source it too.
 pub fn read(
     text: &str,
     carch: &str,
+    dir: Option<&std::path::Path>,
     on_eval: impl FnOnce(&Refusal),
 ) -> crate::error::Result<Recipe> {
     match parse(text, carch) {
         Ok(r) => Ok(r),
         Err(refusal) => {
             on_eval(&refusal);
-            Ok(eval(text, carch, std::time::Duration::from_secs(60))?.0)
+            Ok(eval(text, carch, dir, std::time::Duration::from_secs(60))?.0)
         }
     }
 }

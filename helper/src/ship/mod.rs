@@ -237,7 +237,7 @@ fn recipe_files(m: &Loaded, at: &str, rel: &str, sha: &str) -> Result<Vec<Need>>
     };
     let mut v: Vec<Need> = Vec::new();
     for arch in BUILD_ARCHES {
-        let recipe = crate::pkgbuild::read(&text, arch, |_| {})
+        let recipe = crate::pkgbuild::read(&text, arch, path.parent(), |_| {})
             .map_err(|e| Error::new(e.code, format!("{at}: cannot read the recipe: {}", e.msg)))?;
         let meta = crate::pkgbuild::Meta::from_recipe(&recipe, arch)
             .map_err(|r| Error::new(Code::Manifest, format!("{at}: {r}")))?;

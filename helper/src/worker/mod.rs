@@ -100,16 +100,16 @@ fn recipe(job: &Job, client: Option<&http::Client>) -> Result<(catalog::Fetched,
     let id = job.comp.id.as_str();
     let rec = catalog::fetch(job.comp, job.man, client, job.allow_unpinned_catalog)?;
     let arch = job.target.split_once('-').map_or(job.target, |t| t.1);
-    let recipe = crate::pkgbuild::read(&rec.text, arch, |refusal| {
+    let lint_dir = match &rec.origin {
+        catalog::Origin::Dir(d) => Some(d.as_path()),
+        catalog::Origin::Url(_) => None,
+    };
+    let recipe = crate::pkgbuild::read(&rec.text, arch, lint_dir, |refusal| {
         job.rep.info(&format!(
             "{id}: the recipe needs execution to be read ({refusal}); reading it in a locked-down bash"
         ))
     })
     .map_err(|e| Error::new(e.code, format!("recipe for {id}: {}", e.msg)))?;
-    let lint_dir = match &rec.origin {
-        catalog::Origin::Dir(d) => Some(d.as_path()),
-        catalog::Origin::Url(_) => None,
-    };
     let meta = crate::pkgbuild::srcinfo(&recipe, lint_dir)
         .and_then(|_| Meta::from_recipe(&recipe, arch))
         .map_err(|r| Error::new(Code::Manifest, format!("recipe for {id}: {r}")))?;
