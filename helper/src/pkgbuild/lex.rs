@@ -426,6 +426,63 @@ impl Lexer {
         }
     }
 
+    /// At the end of a statement: the end of the text or line, `;` or a
+    /// comment (blanks before it skipped).
+    pub fn at_statement_end(&mut self) -> bool {
+        self.skip_spaces();
+        matches!(self.peek(), None | Some('\n' | ';' | '#'))
+    }
+
+    /// One argument `${NAME:=TEXT}` or `${NAME=TEXT}` (bare or in double
+    /// quotes), as after `:`: the name, whether it had the colon, and TEXT,
+    /// which holds no quote, brace, backslash, backquote, command
+    /// substitution, tilde or glob character. None (nothing consumed)
+    /// otherwise.
+    pub fn default_assignment(&mut self) -> Option<(String, bool, String)> {
+        let (save, line) = (self.pos, self.line);
+        let got = (|| {
+            let quoted = self.eat('"');
+            if !(self.eat('$') && self.eat('{')) {
+                return None;
+            }
+            let name = self.name()?;
+            let colon = self.eat(':');
+            if !self.eat('=') {
+                return None;
+            }
+            let mut text = String::new();
+            loop {
+                match self.bump()? {
+                    '}' => break,
+                    '"' | '\'' | '{' | '\\' | '`' | '~' | '*' | '?' | '[' | '\n' => return None,
+                    '$' if self.peek() == Some('(') => return None,
+                    c => text.push(c),
+                }
+            }
+            if quoted && !self.eat('"') {
+                return None;
+            }
+            matches!(self.peek(), None | Some(' ' | '\t' | '\n' | ';' | '#'))
+                .then_some((name, colon, text))
+        })();
+        if got.is_none() {
+            (self.pos, self.line) = (save, line);
+        }
+        got
+    }
+
+    /// A lone `NAME` (as in `export NAME`), consumed when it is one.
+    pub fn bare_name(&mut self) -> bool {
+        let (save, line) = (self.pos, self.line);
+        if self.name().is_some()
+            && matches!(self.peek(), None | Some(' ' | '\t' | '\n' | ';' | '#'))
+        {
+            return true;
+        }
+        (self.pos, self.line) = (save, line);
+        false
+    }
+
     /// After an assignment: only `;`, a comment or the end of the line.
     pub fn end_of_statement(&mut self) -> R<()> {
         self.skip_spaces();

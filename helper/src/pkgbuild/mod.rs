@@ -202,6 +202,50 @@ pub fn parse(text: &str, carch: &str) -> Result<Recipe, Refusal> {
             }
         }
         last_false = false;
+        // `export NAME=value NAME ...`: its assignments; exporting changes
+        // nothing a .SRCINFO depends on, and `export NAME` alone nothing.
+        if lx.at_keyword("export") {
+            let here = refuse(
+                &lx,
+                "only `export NAME=value` and `export NAME` are read statically",
+            );
+            lx.advance_keyword("export");
+            while !lx.at_statement_end() {
+                match lx.assignment(&env)? {
+                    Some((name, _, _)) if name == "IFS" => return Err(here),
+                    Some((name, append, val)) => assign(&mut env, &name, append, val),
+                    None if lx.bare_name() => {}
+                    None => return Err(here),
+                }
+            }
+            continue;
+        }
+        // `: ${NAME:=default}`: a knob's default, assigned when it is unset
+        // (or, with the colon, empty); its text is expanded only then.
+        if lx.at_keyword(":") {
+            let here = refuse(&lx, "after `:` only ${NAME:=default} is read statically");
+            lx.advance_keyword(":");
+            while !lx.at_statement_end() {
+                let Some((name, colon, text)) = lx.default_assignment() else {
+                    return Err(here);
+                };
+                let unset = match env.get(&name) {
+                    None => true,
+                    Some(Val::Str(v)) => colon && v.is_empty(),
+                    Some(Val::Arr(_)) => return Err(here),
+                };
+                if unset && name != "IFS" {
+                    let mut sub = lex::Lexer::new(&format!("{name}=\"{text}\""));
+                    match sub.assignment(&env) {
+                        Ok(Some((n, _, v))) => assign(&mut env, &n, false, v),
+                        _ => return Err(here),
+                    }
+                } else if unset {
+                    return Err(here);
+                }
+            }
+            continue;
+        }
         let here = refuse(&lx, "a function defined inside a conditional");
         if let Some((name, body_line, body)) = lx.function()? {
             if !ifs.is_empty() {
