@@ -89,7 +89,7 @@ caught() {
     caught paths
     mutate "\"'--decide', '--installer', 'ps1')\"" "\"'--decide')\""
     caught installer
-    mutate "\"@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc, '--installer', 'ps1')\"" "\"@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc)\""
+    mutate "\"@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc, '--installer', 'ps1', '--again', \$S.Again)\"" "\"@('after-failure', '--prefix', \$S.Prefix, '--code', [string]\$Rc, '--again', \$S.Again)\""
     caught installer
 }
 
@@ -204,7 +204,8 @@ caught() {
     assert_output --partial "fn only_here has a windows version and no unix one"
     # so is a Linux item macOS lacks
     cp "$REPO/helper/src/sys/windows/mod.rs" "$T/p/helper/src/sys/windows/mod.rs"
-    printf '\npub fn linux_only() {}\n' >>"$T/p/helper/src/sys/unix/linux.rs"
+    # (among the items, before the file's unit tests)
+    sed -i '0,/^use /s//pub fn linux_only() {}\nuse /' "$T/p/helper/src/sys/unix/linux.rs"
     run $CHECK platform "$T/p"
     assert_failure
     assert_output --partial "fn linux_only has a linux version and no macos one"
