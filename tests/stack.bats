@@ -115,6 +115,7 @@ teardown() { common_teardown; }
     run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
     assert_success
     assert_output --regexp "rag: extras/rag/lib/rag.py[^;]*missing[^;]*; installing it again"
+    refute_output --partial "nothing to do"
     cmp "$PREFIX/extras/rag/lib/rag.py" "$T/src/ragpkg-1.0/lib/rag.py"
     [ "$(cat "$PREFIX/runs.log")" = "$(printf 'run\nrun')" ]
     run "$H" doctor --prefix "$PREFIX"
@@ -123,5 +124,6 @@ teardown() { common_teardown; }
     run onramp_install --manifest "$W/manifest.json" --prefix "$PREFIX"
     assert_success
     refute_output --partial "installing it again"
+    assert_output --partial "nothing to do: every component is as it was installed"
     [ "$(cat "$PREFIX/runs.log")" = "$(printf 'run\nrun')" ]
 }

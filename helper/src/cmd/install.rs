@@ -446,7 +446,7 @@ fn decide(found: &Found, d: &Decide) -> Result<String> {
         }
         Found::Complete(prefix) => {
             out::line(&format!(
-                "onramp: already installed in {prefix}; checking its files, configuration and health (what is missing or changed is installed again)"
+                "onramp: already installed in {prefix}; checking its files, configuration and health"
             ));
             return Ok("resume".into());
         }
@@ -682,8 +682,14 @@ fn begin(f: &Begin) -> Result<i32> {
                 );
             }
             st.prepare_rerun();
-            for line in phase::verify_placed(&mut st, &o.man, &o.store.dir, &o.prefix)? {
+            let again = phase::verify_placed(&mut st, &o.man, &o.store.dir, &o.prefix)?;
+            for line in &again {
                 out::line(&format!("onramp: {line}"));
+            }
+            // What fleet tools key on (README's Ansible task): said only
+            // when the rerun will change nothing it installed.
+            if complete && again.is_empty() {
+                out::line("onramp: nothing to do: every component is as it was installed");
             }
             st
         }
