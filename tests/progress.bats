@@ -55,6 +55,24 @@ status_doc() {
     curl -sf -m 5 "$BASE/status?token=$TOKEN"
 }
 
+# install_then_kill: the install served live, killed (-9) once 200 kB have
+# arrived; returns when its server has declared it interrupted.
+install_then_kill() {
+    progress_install --progress-linger 30
+    local i=0
+    until jq -s -e 'map(select(.type == "progress" and .bytes_downloaded > 200000)) | length > 0' "$T/ev.ndjson" >/dev/null 2>&1; do
+        i=$((i + 1)); [ "$i" -lt 600 ] || { echo "the download never got going" >&2; return 1; }
+        sleep 0.05
+    done
+    kill_bg
+    BG=
+    i=0
+    until status_doc | jq -e '.state == "interrupted"' >/dev/null 2>&1; do
+        i=$((i + 1)); [ "$i" -lt 200 ] || { status_doc; echo "never declared interrupted" >&2; return 1; }
+        sleep 0.05
+    done
+}
+
 have_browser() {
     command -v chromium >/dev/null && command -v node >/dev/null && [ -d "$NODE_PATH/playwright-core" ]
 }
@@ -152,19 +170,7 @@ PY
 }
 
 @test "kill -9 of the install: /status and the page say interrupted, not running; the resumed install's events continue the same seq" {
-    progress_install --progress-linger 30
-    local i=0
-    until jq -s -e 'map(select(.type == "progress" and .bytes_downloaded > 200000)) | length > 0' "$T/ev.ndjson" >/dev/null 2>&1; do
-        i=$((i + 1)); [ "$i" -lt 600 ] || { echo "the download never got going" >&2; return 1; }
-        sleep 0.05
-    done
-    kill_bg
-    BG=
-    i=0
-    until status_doc | jq -e '.state == "interrupted"' >/dev/null 2>&1; do
-        i=$((i + 1)); [ "$i" -lt 200 ] || { status_doc; echo "never declared interrupted" >&2; return 1; }
-        sleep 0.05
-    done
+    install_then_kill
     status_doc | jq -e '.installer_alive == false and .final.status == "interrupted" and .final.exit_code == 14'
     if have_browser; then
         run node "$REPO/tests/progress/page.cjs" "$URL" "$SHOTS" interrupted
@@ -183,19 +189,7 @@ PY
 }
 
 @test "a resumed install is the same install: a client that stops at finished sees success, /status is never interrupted while it runs, overall_progress never goes back" {
-    progress_install --progress-linger 30
-    local i=0
-    until jq -s -e 'map(select(.type == "progress" and .bytes_downloaded > 200000)) | length > 0' "$T/ev.ndjson" >/dev/null 2>&1; do
-        i=$((i + 1)); [ "$i" -lt 600 ] || { echo "the download never got going" >&2; return 1; }
-        sleep 0.05
-    done
-    kill_bg
-    BG=
-    i=0
-    until status_doc | jq -e '.state == "interrupted"' >/dev/null 2>&1; do
-        i=$((i + 1)); [ "$i" -lt 200 ] || { echo "never declared interrupted" >&2; return 1; }
-        sleep 0.05
-    done
+    install_then_kill
     # the interrupted end keeps the bar where it was
     jq -s -e '(map(select(.type != "finished")) | map(.overall_progress) | max) as $m
         | last | .type == "finished" and .status == "interrupted" and .overall_progress == $m and $m > 0' "$T/ev.ndjson"

@@ -69,6 +69,21 @@ fn kind_of(v: &Value) -> &'static str {
     KINDS.iter().copied().find(|k| *k == t).unwrap_or("message")
 }
 
+/// The SetupProgress fields of an event (but `overall_progress`, which the
+/// server keeps as a high-water mark) that /status and a synthesized end
+/// carry over from the last event.
+const SETUP_FIELDS: [&str; 9] = [
+    "current_step",
+    "total_steps",
+    "step_name",
+    "step_progress",
+    "bytes_downloaded",
+    "bytes_total",
+    "estimated_remaining_s",
+    "message",
+    "new_capability",
+];
+
 /// What the server knows, shared by the tailer and the connections.
 struct Feed {
     entries: Vec<Entry>,
@@ -249,17 +264,7 @@ impl Fold {
         };
         let mut progress = json!({});
         if let Some(l) = &self.last {
-            for k in [
-                "current_step",
-                "total_steps",
-                "step_name",
-                "step_progress",
-                "bytes_downloaded",
-                "bytes_total",
-                "estimated_remaining_s",
-                "message",
-                "new_capability",
-            ] {
+            for k in SETUP_FIELDS {
                 progress[k] = l[k].clone();
             }
         }
@@ -822,14 +827,7 @@ fn interrupted_event(fold: &Fold, seq: u64) -> Value {
         "time": fsutil::now_rfc3339(),
     });
     if let Some(l) = &fold.last {
-        for k in [
-            "current_step",
-            "total_steps",
-            "step_name",
-            "step_progress",
-            "bytes_downloaded",
-            "bytes_total",
-        ] {
+        for k in SETUP_FIELDS {
             v[k] = l[k].clone();
         }
     }
