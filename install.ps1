@@ -104,6 +104,7 @@ function Get-OnrampExitCodes {
         unsafe = 13
         killed = 14
         not_ready = 15
+        auth = 16
         interrupted = 130
     }
 }
@@ -188,7 +189,7 @@ Exit codes: 0 done, 2 usage, 3 manifest, 4 disk, 5 platform, 6 network,
 7 integrity (also a refused signature, rollback or expiry), 8 another
 install running, 9 partial, 10 needs -Yes or -Fresh, 11 helper, 12 state,
 13 unsafe directory, 14 helper killed, 15 not ready (-Check),
-130 interrupted (see README.md). Under iex the code is left in
+16 auth (a gated model or private registry), 130 interrupted (see README.md). Under iex the code is left in
 $LASTEXITCODE.
 '@
     [Console]::Out.WriteLine($text)

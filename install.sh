@@ -127,12 +127,14 @@ Options (each also an environment variable, shown after it):
   -h, --help            this help
 
 Also: ONRAMP_HELPER, ONRAMP_DIST_URL, ONRAMP_STATE_DIR, ONRAMP_CACHE_DIR,
+HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, ONRAMP_REGISTRY_AUTH, DOCKER_CONFIG,
 SSL_CERT_FILE, XDG_CACHE_HOME, XDG_STATE_HOME.
 Exit codes: 0 done, 2 usage, 3 manifest, 4 disk, 5 platform, 6 network,
 7 integrity (also a refused signature, rollback or expiry), 8 another
 install running, 9 partial, 10 needs --yes or --fresh, 11 helper, 12 state,
 13 unsafe directory (as root), 14 helper killed (kill -9, out of memory),
-15 not ready (--check), 130 interrupted (see README.md).
+15 not ready (--check), 16 auth (a gated model or private registry: set
+HF_TOKEN or ONRAMP_REGISTRY_AUTH), 130 interrupted (see README.md).
 USAGE
 }
 

@@ -18,6 +18,7 @@ onramp_exit_codes() {
     EX_UNSAFE=13
     EX_KILLED=14
     EX_NOT_READY=15
+    EX_AUTH=16
     EX_INTERRUPTED=130
 }
 
@@ -28,5 +29,6 @@ onramp_exit_code_table() {
         "disk $EX_DISK" "platform $EX_PLATFORM" "network $EX_NETWORK" \
         "integrity $EX_INTEGRITY" "lock_held $EX_LOCK_HELD" "partial $EX_PARTIAL" \
         "needs_confirmation $EX_NEEDS_CONFIRMATION" "helper $EX_HELPER" "state $EX_STATE" \
-        "unsafe $EX_UNSAFE" "killed $EX_KILLED" "not_ready $EX_NOT_READY" "interrupted $EX_INTERRUPTED"
+        "unsafe $EX_UNSAFE" "killed $EX_KILLED" "not_ready $EX_NOT_READY" \
+        "auth $EX_AUTH" "interrupted $EX_INTERRUPTED"
 }

@@ -4,8 +4,8 @@
 
 use crate::cmd::args::Entry;
 use crate::cmd::{
-    artifact, bundle, cache, doctor, fetch, info, install, pkgbuild, progress, release, services,
-    uninstall,
+    artifact, bundle, cache, doctor, fetch, info, install, lock, pkgbuild, progress, release,
+    services, uninstall,
 };
 use crate::error::{Code, Result, err};
 use crate::out;
@@ -24,6 +24,7 @@ const COMMANDS: &[Entry] = &[
     Entry::of::<install::Finish>(),
     Entry::of::<artifact::Download>(),
     Entry::of::<fetch::FetchManifest>(),
+    Entry::of::<lock::Lock>(),
     Entry::of::<release::Release>(),
     Entry::of::<pkgbuild::Pkgbuild>(),
     Entry::of::<info::Sha256>(),

@@ -42,13 +42,17 @@ pub enum Code {
     /// `doctor`: the install is not ready (something recorded is missing or
     /// changed, a service is down, a health check fails); it says what.
     NotReady = 15,
+    /// A source refused onramp's credentials or needs some it was not given
+    /// (a gated model, a private registry): the message names the model,
+    /// where to accept its terms and which variable to set.
+    Auth = 16,
     /// Interrupted by Ctrl-C or SIGTERM.
     Interrupted = 130,
 }
 
 impl Code {
     /// Every code, in table order (for `onramp exit-codes`).
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::Internal,
         Code::Usage,
         Code::Manifest,
@@ -64,6 +68,7 @@ impl Code {
         Code::Unsafe,
         Code::Killed,
         Code::NotReady,
+        Code::Auth,
         Code::Interrupted,
     ];
 
@@ -89,6 +94,7 @@ impl Code {
             Code::Unsafe => "unsafe",
             Code::Killed => "killed",
             Code::NotReady => "not_ready",
+            Code::Auth => "auth",
             Code::Interrupted => "interrupted",
         }
     }

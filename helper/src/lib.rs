@@ -42,6 +42,7 @@ pub mod archive;
 pub mod download;
 pub mod events;
 pub mod expose;
+pub mod hubcache;
 pub mod phase;
 pub mod pkgbuild;
 pub mod progress;

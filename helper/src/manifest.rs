@@ -61,6 +61,13 @@ pub struct Manifest {
     /// bin directory by their file name (see `expose`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expose: Vec<String>,
+    /// Directories other tools keep verified blobs in, named by their
+    /// sha256 (`HEX`, `sha256/HEX` or `sha256-HEX`, as ollama's
+    /// `models/blobs`): an artifact found there (and in the Hugging Face
+    /// hub cache) is verified and taken instead of downloaded. Absolute or
+    /// `~/`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -210,6 +217,10 @@ pub struct Component {
     /// `requires` fits the machine (tiers of a model are variants).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<Variant>,
+    /// Model: also place its `hf` files into the Hugging Face hub cache,
+    /// where huggingface_hub (and the servers using it) look for them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hub_cache: bool,
 }
 
 impl Component {
@@ -298,6 +309,165 @@ pub struct Artifact {
     /// sit under `name-1.2/`), as tar's --strip-components.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strip_components: Option<u32>,
+    /// A file of a Hugging Face Hub repository (instead of `url`/`path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hf: Option<HfRef>,
+    /// A layer of an OCI artifact in a registry (instead of `url`/`path`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<OciRef>,
+}
+
+/// `hf`: one file of a Hugging Face Hub repository, fetched from
+/// `$HF_ENDPOINT/{repo}/resolve/{revision}/{file}`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HfRef {
+    /// `org/name`.
+    pub repo: String,
+    /// The file's path in the repository.
+    pub file: String,
+    /// A branch or tag before `onramp lock`; the 40-hex commit after.
+    #[serde(default = "default_revision")]
+    pub revision: String,
+    /// The branch or tag the commit was locked from (the hub cache's
+    /// `refs/` entry names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// `model` (default), `dataset` or `space`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_type: Option<String>,
+}
+
+fn default_revision() -> String {
+    "main".to_string()
+}
+
+impl HfRef {
+    /// The repository's path under the endpoint (`datasets/` for datasets).
+    pub fn repo_path(&self) -> String {
+        match self.repo_type.as_deref() {
+            Some("dataset") => format!("datasets/{}", self.repo),
+            Some("space") => format!("spaces/{}", self.repo),
+            _ => self.repo.clone(),
+        }
+    }
+
+    /// Whether `revision` is a commit (what a locked manifest holds).
+    pub fn pinned(&self) -> bool {
+        self.revision.len() == 40
+            && self
+                .revision
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+
+    /// The folder huggingface_hub's cache keeps this repository in.
+    pub fn cache_folder(&self) -> String {
+        let kind = match self.repo_type.as_deref() {
+            Some("dataset") => "datasets",
+            Some("space") => "spaces",
+            _ => "models",
+        };
+        format!("{kind}--{}", self.repo.replace('/', "--"))
+    }
+}
+
+/// `oci`: one layer of an artifact in an OCI registry.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OciRef {
+    /// `registry/repository@sha256:DIGEST` (a manifest's digest) once
+    /// locked; `registry/repository:tag` before.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The layer's media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The layer's `org.opencontainers.image.title` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The tag the digest was locked from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// An OCI reference taken apart: registry host, repository, and a tag or a
+/// `sha256:` digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OciName {
+    pub registry: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl OciRef {
+    pub fn name(&self) -> std::result::Result<OciName, String> {
+        parse_oci(&self.reference)
+    }
+}
+
+/// Read `registry/repo[:tag][@sha256:hex]`.
+pub fn parse_oci(r: &str) -> std::result::Result<OciName, String> {
+    let (rest, digest) = match r.split_once('@') {
+        Some((a, d)) => {
+            let hex = d
+                .strip_prefix("sha256:")
+                .ok_or_else(|| format!("{r:?}: the digest must be sha256:HEX"))?;
+            if !is_sha256(hex) {
+                return Err(format!(
+                    "{r:?}: the digest must be sha256: and 64 lowercase hex digits"
+                ));
+            }
+            (a, Some(hex.to_string()))
+        }
+        None => (r, None),
+    };
+    let (registry, path) = rest
+        .split_once('/')
+        .ok_or_else(|| format!("{r:?}: give registry/repository (a host first)"))?;
+    if registry.is_empty()
+        || !registry
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    {
+        return Err(format!("{r:?}: {registry:?} is not a registry host"));
+    }
+    let (repository, tag) = match path.rsplit_once(':') {
+        Some((p, t)) if !t.contains('/') => (p, Some(t.to_string())),
+        _ => (path, None),
+    };
+    let ok_repo = !repository.is_empty()
+        && repository.split('/').all(|c| {
+            !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        });
+    if !ok_repo {
+        return Err(format!(
+            "{r:?}: {repository:?} is not a repository name (lowercase, digits, ._- and /)"
+        ));
+    }
+    if let Some(t) = &tag
+        && (t.is_empty()
+            || t.len() > 128
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)))
+    {
+        return Err(format!("{r:?}: {t:?} is not a tag"));
+    }
+    if tag.is_none() && digest.is_none() {
+        return Err(format!(
+            "{r:?}: give a tag (:latest) or a digest (@sha256:...)"
+        ));
+    }
+    Ok(OciName {
+        registry: registry.to_string(),
+        repository: repository.to_string(),
+        tag,
+        digest,
+    })
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -509,6 +679,8 @@ pub struct Want {
 pub enum Source {
     Url(String),
     Path(PathBuf),
+    Hf(HfRef),
+    Oci(OciRef),
 }
 
 impl Source {
@@ -516,7 +688,14 @@ impl Source {
         match self {
             Source::Url(u) => u.clone(),
             Source::Path(p) => p.display().to_string(),
+            Source::Hf(h) => format!("hf:{}@{}/{}", h.repo, h.revision, h.file),
+            Source::Oci(o) => format!("oci:{}", o.reference),
         }
+    }
+
+    /// Whether fetching it goes over the network.
+    pub fn remote(&self) -> bool {
+        !matches!(self, Source::Path(_))
     }
 }
 
@@ -862,9 +1041,12 @@ fn validate_component(c: &Component, at: &str) -> Result<()> {
                 ),
             );
         }
+        check_hub_source(a, &aat)?;
         match (&a.url, &a.path) {
             (Some(_), Some(_)) => return bad(&aat, "give either url or path, not both"),
-            (None, None) => return bad(&aat, "needs a url or a path"),
+            (None, None) if a.hf.is_none() && a.oci.is_none() => {
+                return bad(&aat, "needs a url, a path, hf or oci");
+            }
             (Some(u), None) if !(u.starts_with("https://") || u.starts_with("http://")) => {
                 return bad(
                     &format!("{aat}.url"),
@@ -906,6 +1088,12 @@ fn validate_component(c: &Component, at: &str) -> Result<()> {
         {
             return bad(at, "a single-file artifact needs \"install_path\"");
         }
+    }
+    if c.hub_cache && (c.kind != Kind::Model || c.artifacts.values().any(|a| a.hf.is_none())) {
+        return bad(
+            &format!("{at}.hub_cache"),
+            "only a model whose artifacts are all hf sources can be placed in the Hugging Face cache",
+        );
     }
     if let Some(v) = &c.version {
         check_version(&format!("{at}.version"), v)?;
@@ -1002,6 +1190,98 @@ fn validate_component(c: &Component, at: &str) -> Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// An `hf` or `oci` source: the only source of its artifact, well formed,
+/// and locked (a commit, a manifest digest, the layer's size and sha256),
+/// as a URL needs its sha256.
+fn check_hub_source(a: &Artifact, aat: &str) -> Result<()> {
+    let n = [
+        a.url.is_some(),
+        a.path.is_some(),
+        a.hf.is_some(),
+        a.oci.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if n > 1 {
+        return bad(aat, "give one source: url, path, hf or oci");
+    }
+    let lock = "; run `onramp lock --manifest FILE` to pin it";
+    if let Some(h) = &a.hf {
+        let hat = format!("{aat}.hf");
+        let repo_ok = h.repo.split('/').count() == 2
+            && h.repo.split('/').all(|c| {
+                !c.is_empty()
+                    && c != "."
+                    && c != ".."
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+        if !repo_ok {
+            return bad(
+                &format!("{hat}.repo"),
+                format!("{:?} is not ORG/NAME", h.repo),
+            );
+        }
+        if h.file.is_empty()
+            || h.file.starts_with('/')
+            || h.file
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == "..")
+            || h.file
+                .chars()
+                .any(|c| c.is_control() || c == '\\' || c == '?' || c == '#')
+        {
+            return bad(
+                &format!("{hat}.file"),
+                format!("{:?} is not a file path in the repository", h.file),
+            );
+        }
+        if h.revision.is_empty()
+            || h.revision.contains("..")
+            || !h
+                .revision
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+        {
+            return bad(
+                &format!("{hat}.revision"),
+                format!("{:?} is not a branch, tag or commit", h.revision),
+            );
+        }
+        if let Some(t) = &h.repo_type
+            && !["model", "dataset", "space"].contains(&t.as_str())
+        {
+            return bad(
+                &format!("{hat}.repo_type"),
+                format!("{t:?}: use model, dataset or space"),
+            );
+        }
+        if !h.pinned() {
+            return bad(
+                &format!("{hat}.revision"),
+                format!("{:?} is a branch or tag, not a commit{lock}", h.revision),
+            );
+        }
+    }
+    if let Some(o) = &a.oci {
+        let oat = format!("{aat}.oci");
+        let name = o
+            .name()
+            .map_err(|e| Error::new(Code::Manifest, format!("{oat}.ref: {e}")))?;
+        if name.digest.is_none() {
+            return bad(
+                &format!("{oat}.ref"),
+                format!("{:?} names a tag, not a manifest digest{lock}", o.reference),
+            );
+        }
+    }
+    if (a.hf.is_some() || a.oci.is_some()) && (a.sha256.is_none() || a.size.is_none()) {
+        return bad(aat, format!("no size or sha256{lock}"));
     }
     Ok(())
 }

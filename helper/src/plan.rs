@@ -149,13 +149,15 @@ fn resolve_one(man: &Loaded, c: &Component, target: &str) -> Planned {
     let art = c.artifacts.get(target).or_else(|| c.artifacts.get("any"));
     let want = art.map(|a| Want {
         label: c.id.clone(),
-        source: match (&a.url, &a.path) {
-            (Some(u), _) => Source::Url(u.clone()),
-            (None, Some(p)) => match man.resolve(p) {
+        source: match (&a.url, &a.path, &a.hf, &a.oci) {
+            (_, _, Some(h), _) => Source::Hf(h.clone()),
+            (_, _, _, Some(o)) => Source::Oci(o.clone()),
+            (Some(u), ..) => Source::Url(u.clone()),
+            (None, Some(p), ..) => match man.resolve(p) {
                 crate::manifest::Origin::Url(u) => Source::Url(u),
                 crate::manifest::Origin::Dir(d) => Source::Path(d),
             },
-            (None, None) => Source::Path(man.dir.clone()),
+            (None, None, ..) => Source::Path(man.dir.clone()),
         },
         size: a.size.unwrap_or(0),
         sha256: a.sha256.clone().unwrap_or_default(),
@@ -253,7 +255,14 @@ pub fn for_phase<'a>(man: &Loaded, plan: &'a [Planned], phase: &str) -> Vec<&'a 
 }
 
 /// Human description of the plan, one line per component.
-pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
+/// `found`: where a verified copy of an artifact already is on this
+/// machine (another tool's store), so it is not downloaded.
+pub fn describe(
+    man: &Loaded,
+    plan: &[Planned],
+    target: &str,
+    found: &dyn Fn(&Want) -> Option<String>,
+) -> Vec<String> {
     let mut lines = vec![format!("{} {} for {target}:", man.m.name, man.m.version)];
     if let Some(hw) = &man.chosen.hardware {
         lines.push(format!("  machine: {}", hw.describe()));
@@ -289,6 +298,9 @@ pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
                     w.source.describe()
                 ),
                 (_, true) => "no build for this target, skipped".to_string(),
+                (Some(w), _) if let Some(at) = found(w) => {
+                    format!("found in {at} (verified when taken), nothing to download")
+                }
                 (Some(w), _) => format!(
                     "{} from {}",
                     fsutil::human_bytes(w.size),
@@ -315,7 +327,7 @@ pub fn describe(man: &Loaded, plan: &[Planned], target: &str) -> Vec<String> {
     let sum = |by_url: bool| -> u64 {
         plan.iter()
             .filter_map(|p| p.want.as_ref())
-            .filter(|w| matches!(w.source, crate::manifest::Source::Url(_)) == by_url)
+            .filter(|w| w.source.remote() == by_url && found(w).is_none())
             .fold(0u64, |a, w| a.saturating_add(w.size))
     };
     let (net, disk) = (sum(true), sum(false));

@@ -29,6 +29,11 @@ pub enum Action {
         kind: String,
         paths: Vec<String>,
     },
+    /// What a model added to the Hugging Face hub cache (absolute paths).
+    Hub {
+        id: String,
+        changes: Vec<crate::state::HubChange>,
+    },
     /// An extra's own uninstall command (run before its files go).
     Undo { id: String, argv: Vec<String> },
     /// A directory configure made (relative to the prefix).
@@ -81,6 +86,12 @@ pub fn actions(st: &State) -> Vec<Action> {
                 paths: s.files.clone(),
             });
         }
+        if !s.hub.is_empty() {
+            v.push(Action::Hub {
+                id: s.id.clone(),
+                changes: s.hub.clone(),
+            });
+        }
         // Its command ran (done or failed): its own undo runs first.
         if let Some(argv) = &s.undo
             && matches!(s.status, Status::Done | Status::Failed)
@@ -118,6 +129,19 @@ impl Action {
                 format!("keep {} ({id}, --keep-models)", paths.join(", "))
             }
             Action::Files { id, paths, .. } => format!("remove {} ({id})", paths.join(", ")),
+            Action::Hub { id, changes } if keep_models => format!(
+                "keep what {id} added to the Hugging Face cache ({} entries, --keep-models)",
+                changes.len()
+            ),
+            Action::Hub { id, changes } => format!(
+                "remove what {id} added to the Hugging Face cache: {}",
+                some_of(
+                    changes
+                        .iter()
+                        .filter(|c| c.made != "dir")
+                        .map(|c| c.path.as_str())
+                )
+            ),
             Action::Undo { id, argv } => {
                 format!("run {id}'s uninstall command: {}", argv.join(" "))
             }
@@ -164,6 +188,21 @@ impl Action {
                     false => Outcome::Undone(format!(
                         "removed {} ({id})",
                         some_of(there.iter().map(|s| s.as_str()))
+                    )),
+                })
+            }
+            Action::Hub { id, changes } => {
+                if r.keep_models {
+                    return Ok(Outcome::Kept(format!(
+                        "what {id} added to the Hugging Face cache (--keep-models)"
+                    )));
+                }
+                let done = crate::hubcache::revert(changes)?;
+                Ok(match done.is_empty() {
+                    true => Outcome::Nothing,
+                    false => Outcome::Undone(format!(
+                        "removed what {id} added to the Hugging Face cache ({} entries)",
+                        done.len()
                     )),
                 })
             }

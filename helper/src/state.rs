@@ -124,6 +124,26 @@ pub struct Step {
     /// `cache prune` keeps what a rebuild needs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cached: Vec<String>,
+    /// What it added to the Hugging Face hub cache (outside the prefix),
+    /// each noted before it is made, so an uninstall removes exactly them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hub: Vec<HubChange>,
+    /// Why it failed, as an exit code name, where that is not a plain
+    /// failure (`auth`: the install ends with that code when it is every
+    /// required failure's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_as: Option<String>,
+}
+
+/// One change to the Hugging Face hub cache, by absolute path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubChange {
+    pub path: String,
+    /// `dir`, `blob`, `link` or `ref`.
+    pub made: String,
+    /// A `ref` file's content before onramp wrote it (put back on uninstall).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was: Option<String>,
 }
 
 impl Step {

@@ -550,6 +550,7 @@ impl Fetch {
             mirrors: self.mirrors.clone(),
             net,
             budget: None,
+            reuse: Vec::new(),
         })
     }
 }

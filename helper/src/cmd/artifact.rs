@@ -79,6 +79,7 @@ fn download(f: &Download) -> Result<i32> {
         (None, Source::Url(u)) => {
             download::http::probe_size(&download::http::Client::new(&opts.net)?, u)?
         }
+        (None, _) => return err(Code::Usage, "download needs --size BYTES"),
     };
     let want = Want {
         label: out_path.display().to_string(),

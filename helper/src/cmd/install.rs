@@ -51,7 +51,9 @@ fn plan(a: &Plan) -> Result<i32> {
         "Dry run: nothing will be changed. Prefix: {}",
         prefix.display()
     ));
-    for l in plan::describe(&man, &planned, &target) {
+    let stores = download::reuse_stores(&man.m.stores);
+    let found = |w: &crate::manifest::Want| download::found_in(&stores, w);
+    for l in plan::describe(&man, &planned, &target, &found) {
         out::stdout_line(&l);
     }
     for p in planned.iter().filter(|p| p.no_build && !p.optional) {
@@ -1021,6 +1023,7 @@ fn phase(f: Phase) -> Result<i32> {
     )?);
     let mut opts = f.fetch.options(Some(&f.local))?;
     opts.mirrors.extend(o.man.m.mirrors.iter().cloned());
+    opts.reuse = download::reuse_stores(&o.man.m.stores);
     let mut ctx = Ctx {
         man: o.man,
         prefix: o.prefix,
@@ -1108,6 +1111,14 @@ fn finish(f: &Finish) -> Result<i32> {
         .collect();
     let code = match f.code {
         Some(c) if c != 0 => c,
+        // A gated model or private registry is the one thing to fix: say so.
+        _ if !req_failed.is_empty()
+            && req_failed
+                .iter()
+                .all(|s| s.failed_as.as_deref() == Some(Code::Auth.name())) =>
+        {
+            Code::Auth.as_i32()
+        }
         _ if !req_failed.is_empty() => Code::Partial.as_i32(),
         _ => 0,
     };

@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod fetch;
 pub mod info;
 pub mod install;
+pub mod lock;
 pub mod pkgbuild;
 pub mod progress;
 pub mod release;

@@ -13,6 +13,48 @@ pub struct Net {
     pub ca_file: Option<PathBuf>,
     pub read_timeout: Duration,
     pub connect_timeout: Duration,
+    /// A credential for one origin: sent only to URLs of that origin,
+    /// never to where it redirects elsewhere (a CDN's signed URL).
+    pub auth: Option<Auth>,
+}
+
+/// An `Authorization` header value and the one origin (`scheme://host:port`)
+/// it may go to. Its Debug form hides the secret.
+#[derive(Clone)]
+pub struct Auth {
+    pub origin: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Auth({}, <secret>)", self.origin)
+    }
+}
+
+/// `scheme://host:port` of a URL, the port spelled out, lowercase.
+pub fn origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let host = rest.split(['/', '?', '#']).next()?;
+    let host = host
+        .rsplit_once('@')
+        .map_or(host, |(_, h)| h)
+        .to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let has_port = match host.rfind(']') {
+        Some(i) => host[i..].contains(':'),
+        None => host.contains(':'),
+    };
+    let port = match (has_port, scheme.as_str()) {
+        (true, _) => String::new(),
+        (false, "https") => ":443".to_string(),
+        (false, "http") => ":80".to_string(),
+        _ => return None,
+    };
+    Some(format!("{scheme}://{host}{port}"))
 }
 
 impl Default for Net {
@@ -22,6 +64,7 @@ impl Default for Net {
             ca_file: None,
             read_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(15),
+            auth: None,
         }
     }
 }
@@ -31,6 +74,7 @@ pub struct Client {
     agent: ureq::Agent,
     allow_http: bool,
     ca_hint: &'static str,
+    auth: Option<Auth>,
 }
 
 /// What went wrong with one request.
@@ -120,7 +164,38 @@ impl Client {
             agent,
             allow_http: net.allow_http,
             ca_hint,
+            auth: net.auth.clone(),
         })
+    }
+
+    /// One request, no redirect followed, with the credential when `url`
+    /// is its origin. `method`: GET or HEAD.
+    pub fn once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, String)],
+    ) -> std::result::Result<Response, Fail> {
+        if url.starts_with("http://") && !self.allow_http {
+            return Err(Fail::Fatal(Error::new(
+                Code::Network,
+                format!("refusing plain http ({url}); use an https URL or pass --allow-http"),
+            )));
+        }
+        let mut req = match method {
+            "HEAD" => self.agent.head(url),
+            _ => self.agent.get(url),
+        }
+        .header("Accept-Encoding", "identity");
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        if let Some(a) = &self.auth
+            && origin(url).as_deref() == Some(a.origin.as_str())
+        {
+            req = req.header("Authorization", &a.value);
+        }
+        req.call().map_err(|e| self.classify(url, e))
     }
 
     /// GET `url` with `headers`, following redirects by hand. Returns the
@@ -132,17 +207,7 @@ impl Client {
     ) -> std::result::Result<(Response, String), Fail> {
         let mut cur = url.to_string();
         for _ in 0..=5 {
-            if cur.starts_with("http://") && !self.allow_http {
-                return Err(Fail::Fatal(Error::new(
-                    Code::Network,
-                    format!("refusing plain http ({cur}); use an https URL or pass --allow-http"),
-                )));
-            }
-            let mut req = self.agent.get(&cur).header("Accept-Encoding", "identity");
-            for (k, v) in headers {
-                req = req.header(*k, v);
-            }
-            let resp = req.call().map_err(|e| self.classify(&cur, e))?;
+            let resp = self.once("GET", &cur, headers)?;
             let status = resp.status().as_u16();
             if !(300..400).contains(&status) || status == 304 {
                 return Ok((resp, cur));

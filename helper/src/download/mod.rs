@@ -19,6 +19,7 @@
 pub mod budget;
 pub mod engine;
 pub mod http;
+pub mod hub;
 pub mod sidecar;
 
 use crate::error::{Code, Error, Result, err};
@@ -43,6 +44,69 @@ pub struct Options {
     pub net: http::Net,
     /// The connection budget shared with other downloads running at once.
     pub budget: Option<std::sync::Arc<budget::Budget>>,
+    /// Where else a verified copy may already be: the Hugging Face hub
+    /// cache (`models--*/blobs/HEX`) and the manifest's `stores`.
+    pub reuse: Vec<Store>,
+}
+
+/// A directory other tools keep blobs in, named by their sha256.
+#[derive(Debug, Clone)]
+pub enum Store {
+    /// huggingface_hub's cache: `*--*/blobs/HEX`.
+    HubCache(PathBuf),
+    /// `HEX`, `sha256/HEX` or `sha256-HEX` (ollama's `models/blobs`).
+    Dir(PathBuf),
+}
+
+/// Where an install looks before downloading: the Hugging Face hub cache,
+/// then the manifest's `stores`.
+pub fn reuse_stores(stores: &[String]) -> Vec<Store> {
+    hub::hub_cache_dir()
+        .map(Store::HubCache)
+        .into_iter()
+        .chain(stores.iter().map(|s| Store::Dir(fsutil::expand_home(s))))
+        .collect()
+}
+
+/// Which store holds a file of `want`'s size under its sha256 (not yet
+/// verified: taking it hashes it).
+pub fn found_in(stores: &[Store], want: &Want) -> Option<String> {
+    stores.iter().find_map(|s| {
+        s.candidates(&want.sha256)
+            .iter()
+            .any(|c| fs::symlink_metadata(c).is_ok_and(|m| m.is_file() && m.len() == want.size))
+            .then(|| s.describe())
+    })
+}
+
+impl Store {
+    fn describe(&self) -> String {
+        match self {
+            Store::HubCache(_) => "the Hugging Face cache".to_string(),
+            Store::Dir(d) => d.display().to_string(),
+        }
+    }
+
+    /// Files there that may hold `sha` (unverified).
+    fn candidates(&self, sha: &str) -> Vec<PathBuf> {
+        match self {
+            Store::Dir(d) => vec![
+                d.join(sha),
+                d.join("sha256").join(sha),
+                d.join(format!("sha256-{sha}")),
+            ],
+            Store::HubCache(root) => {
+                let Ok(rd) = fs::read_dir(root) else {
+                    return Vec::new();
+                };
+                rd.flatten()
+                    .take(10_000)
+                    .filter(|e| e.file_name().to_string_lossy().contains("--"))
+                    .map(|e| e.path().join("blobs").join(sha))
+                    .collect()
+            }
+        }
+    }
 }
 
 /// Default connections per artifact (see README's performance section).
@@ -57,6 +121,7 @@ impl Default for Options {
             mirrors: Vec::new(),
             net: http::Net::default(),
             budget: None,
+            reuse: Vec::new(),
         }
     }
 }
@@ -315,42 +380,151 @@ impl Cache {
                 }
             }
         }
-        match &want.source {
-            Source::Path(p) => self.import_local(want, p, rep),
-            Source::Url(u) => {
-                if opts.offline {
-                    return err(
-                        Code::Network,
-                        format!(
-                            "{}: not in the cache and --offline is set (needs {u}); pre-seed it with --from DIR holding it as DIR/sha256/{} ({} bytes)",
-                            want.label, want.sha256, want.size
-                        ),
-                    );
+        if let Some(p) = self.reuse(want, opts, rep)? {
+            return Ok(p);
+        }
+        if let Source::Path(p) = &want.source {
+            return self.import_local(want, p, rep);
+        }
+        if opts.offline {
+            return err(
+                Code::Network,
+                format!(
+                    "{}: not in the cache and --offline is set (needs {}); pre-seed it with --from DIR holding it as DIR/sha256/{} ({} bytes)",
+                    want.label,
+                    want.source.describe(),
+                    want.sha256,
+                    want.size
+                ),
+            );
+        }
+        let mut last = None;
+        let mut try_one = |url: &str, mirror: bool, auth: Option<http::Auth>| {
+            let mut o = opts.clone();
+            o.net.auth = auth;
+            match self.fetch_verified(want, url, mirror, &o, rep) {
+                Ok(p) => Some(Ok(p)),
+                Err(e) if e.code == Code::Network => {
+                    if mirror {
+                        rep.warn(&format!("mirror failed: {}; trying the next source", e.msg));
+                    }
+                    last = Some(e);
+                    None
                 }
-                let mut last = None;
+                Err(e) => Some(Err(e)),
+            }
+        };
+        match &want.source {
+            Source::Url(u) => {
                 for (url, mirror) in sources(u, &opts.mirrors) {
-                    match self.fetch_verified(want, &url, mirror, opts, rep) {
-                        Ok(p) => return Ok(p),
-                        Err(e) if e.code == Code::Network => {
-                            if mirror {
-                                rep.warn(&format!(
-                                    "mirror failed: {}; trying the next source",
-                                    e.msg
-                                ));
-                            }
-                            last = Some(e);
-                        }
-                        Err(e) => return Err(e),
+                    if let Some(r) = try_one(&url, mirror, None) {
+                        return r;
                     }
                 }
-                Err(last.unwrap_or_else(|| {
-                    Error::new(
-                        Code::Network,
-                        format!("{}: no source to fetch from", want.label),
-                    )
-                }))
+            }
+            _ => {
+                for c in hub::candidates(want, &opts.mirrors)? {
+                    let (url, auth) = match hub::prepare(&c, want, &opts.net) {
+                        Ok(x) => x,
+                        Err(e) if e.code == Code::Network && c.mirror() => {
+                            rep.warn(&format!("mirror failed: {}; trying the next source", e.msg));
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if let Some(r) = try_one(&url, c.mirror(), auth) {
+                        return r;
+                    }
+                }
             }
         }
+        Err(last.unwrap_or_else(|| {
+            Error::new(
+                Code::Network,
+                format!("{}: no source to fetch from", want.label),
+            )
+        }))
+    }
+
+    /// A verified copy already on this machine (the hub cache, a store),
+    /// taken into the cache: a hard link when it is onramp's user's own
+    /// file that no one else can write, else a copy hashed as it is made.
+    fn reuse(&self, want: &Want, opts: &Options, rep: &Progress) -> Result<Option<PathBuf>> {
+        for store in &opts.reuse {
+            for cand in store.candidates(&want.sha256) {
+                let Ok(m) = fs::symlink_metadata(&cand) else {
+                    continue;
+                };
+                if !m.is_file() || m.len() != want.size {
+                    continue;
+                }
+                let got = match self.adopt(want, &cand) {
+                    Ok(Some(p)) => Some(p),
+                    Ok(None) => match self.import_local(want, &cand, rep) {
+                        Ok(p) => Some(p),
+                        Err(e) if e.code == Code::Integrity => {
+                            rep.warn(&format!(
+                                "{}: {} is not what its name says; not used",
+                                want.label,
+                                cand.display()
+                            ));
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    },
+                    Err(e) => return Err(e),
+                };
+                if let Some(p) = got {
+                    rep.info(&format!(
+                        "{}: found in {} (verified), nothing to download",
+                        want.label,
+                        store.describe()
+                    ));
+                    return Ok(Some(p));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Hard-link `src` into the cache when it is ours alone and its bytes
+    /// match (the inode linked is the one hashed); `None` to copy instead.
+    fn adopt(&self, want: &Want, src: &Path) -> Result<Option<PathBuf>> {
+        let Ok(mut f) = open_nofollow(src) else {
+            return Ok(None);
+        };
+        let Ok(meta) = f.metadata() else {
+            return Ok(None);
+        };
+        if !meta.is_file()
+            || crate::sys::owner_of(&meta) != crate::sys::my_uid()
+            || crate::sys::mode_of(&meta) & 0o022 != 0
+        {
+            return Ok(None);
+        }
+        let (sha, before, after) = hash_open(&mut f, src)?;
+        if sha != want.sha256 || Seal::of(&before) != Seal::of(&after) {
+            return Ok(None);
+        }
+        let (part, _) = self.part_paths(&want.sha256);
+        let tmp = part.with_extension("link");
+        crate::fsutil::remove(&tmp);
+        if fs::hard_link(src, &tmp).is_err() {
+            return Ok(None);
+        }
+        let same = crate::sys::identity_path(&tmp, false)
+            .is_ok_and(|id| id.ino == before.ino && id.dev == before.dev);
+        if !same {
+            crate::fsutil::remove(&tmp);
+            return Ok(None);
+        }
+        let dest = self.verified_path(&want.sha256);
+        fs::rename(&tmp, &dest).map_err(|e| Error::io("cannot move into the cache", &dest, e))?;
+        fsutil::sync_dir(&self.root.join("sha256"))?;
+        if let Ok(m) = crate::sys::identity(&f) {
+            self.write_seal(&want.sha256, &m);
+        }
+        Ok(Some(dest))
     }
 
     /// One source: fetch, and on a hash mismatch discard and fetch once more.

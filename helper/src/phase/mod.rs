@@ -483,6 +483,8 @@ pub fn fresh_lists(
             artifact: art,
             undo: c.uninstall.clone(),
             cached: Vec::new(),
+            hub: Vec::new(),
+            failed_as: None,
         })
         .collect();
     (phases, steps)
@@ -601,7 +603,12 @@ fn plan_phase(ctx: &mut Ctx) -> Result<String> {
             ctx.finish_step(&id, Status::Skipped, Some(why))?;
         }
     }
-    for line in crate::plan::describe(&ctx.man, &ctx.plan, &ctx.target) {
+    let found = |w: &crate::manifest::Want| {
+        (ctx.cache.lookup(w).is_none())
+            .then(|| crate::download::found_in(&ctx.opts.reuse, w))
+            .flatten()
+    };
+    for line in crate::plan::describe(&ctx.man, &ctx.plan, &ctx.target, &found) {
         ctx.rep.info(&line);
     }
     let n = ctx.plan.iter().filter(|p| !p.no_build).count();
@@ -614,9 +621,16 @@ impl Ctx {
     /// only this component.
     pub fn record(&mut self, id: &str, res: Result<Option<String>>) -> Result<()> {
         match res {
-            Ok(msg) => self.finish_step(id, Status::Done, msg),
+            Ok(msg) => {
+                self.st.step_mut(id)?.failed_as = None;
+                self.finish_step(id, Status::Done, msg)
+            }
             Err(e) if matches!(e.code, Code::Interrupted | Code::Disk | Code::State) => Err(e),
-            Err(e) => self.finish_step(id, Status::Failed, Some(e.msg)),
+            Err(e) => {
+                let as_auth = (e.code == Code::Auth).then(|| e.code.name().to_string());
+                self.st.step_mut(id)?.failed_as = as_auth;
+                self.finish_step(id, Status::Failed, Some(e.msg))
+            }
         }
     }
 

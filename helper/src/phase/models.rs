@@ -31,9 +31,9 @@ pub fn run(ctx: &mut Ctx) -> Result<String> {
     // Local files and cached artifacts gain nothing from running at once:
     // they go first, smallest first, then the downloads overlap.
     let (together, local): (Vec<Planned>, Vec<Planned>) = ready.into_iter().partition(|p| {
-        p.want.as_ref().is_some_and(|w| {
-            matches!(w.source, crate::manifest::Source::Url(_)) && ctx.cache.lookup(w).is_none()
-        })
+        p.want
+            .as_ref()
+            .is_some_and(|w| w.source.remote() && ctx.cache.lookup(w).is_none())
     });
     for p in local {
         ctx.rep.working(&p.id, "");
@@ -129,5 +129,21 @@ pub(super) fn place(
     crate::fsutil::mkdirs(&ctx.prefix)?;
     crate::beneath::mkdirs_above(&ctx.prefix, &rel)?;
     crate::download::place(&ctx.cache, cached, &ctx.prefix.join(&rel), sha)?;
-    Ok(Some(format!("installed {rel}")))
+    let mut said = format!("installed {rel}");
+    if c.hub_cache
+        && let Some(crate::manifest::Source::Hf(h)) = p.want.as_ref().map(|w| &w.source)
+    {
+        let (st, store, id) = (&mut ctx.st, &ctx.store, p.id.clone());
+        let mut note = |ch: crate::state::HubChange| -> Result<()> {
+            let step = st.step_mut(&id)?;
+            if !step.hub.contains(&ch) {
+                step.hub.push(ch);
+            }
+            store.save(st)
+        };
+        let how = crate::hubcache::put(&ctx.cache, cached, h, sha, &mut note)?;
+        ctx.rep.info(&format!("{}: {how}", p.id));
+        said.push_str(&format!("; {how}"));
+    }
+    Ok(Some(said))
 }

@@ -238,8 +238,16 @@ fn check_hosts(ctx: &Ctx) -> Result<String> {
     let mut seen: BTreeMap<(String, u16), bool> = BTreeMap::new();
     for p in pending(ctx) {
         let Some(w) = &p.want else { continue };
-        let Source::Url(u) = &w.source else { continue };
+        let urls = match &w.source {
+            Source::Path(_) => continue,
+            Source::Url(u) => crate::download::sources(u, &ctx.opts.mirrors)
+                .into_iter()
+                .map(|x| x.0)
+                .collect(),
+            _ => crate::download::hub::base_urls(w, &ctx.opts.mirrors)?,
+        };
         if ctx.cache.lookup(w).is_some()
+            || crate::download::found_in(&ctx.opts.reuse, w).is_some()
             || ctx
                 .opts
                 .from
@@ -250,7 +258,7 @@ fn check_hosts(ctx: &Ctx) -> Result<String> {
         }
         let mut tried = Vec::new();
         let mut ok = false;
-        for (url, _) in crate::download::sources(u, &ctx.opts.mirrors) {
+        for url in urls {
             let hp = host_port(&url).ok_or_else(|| {
                 Error::new(
                     Code::Manifest,

@@ -473,7 +473,8 @@ pub fn files_below(dir: &Path) -> Result<Vec<String>> {
     Ok(found)
 }
 
-/// Every artifact fetched by URL, of every variant (or only the chosen
+/// Every artifact fetched over the network (by URL, from a hub or a
+/// registry), of every variant (or only the chosen
 /// ones when `chosen` is given), for `targets` (and `any`).
 pub fn url_wants(
     man: &Loaded,
@@ -491,10 +492,12 @@ pub fn url_wants(
                 if t != "any" && !targets.contains(t) {
                     continue;
                 }
-                let url = match (&a.url, &a.path) {
-                    (Some(u), _) => u.clone(),
-                    (None, Some(p)) => match man.resolve(p) {
-                        manifest::Origin::Url(u) => u,
+                let source = match (&a.url, &a.path, &a.hf, &a.oci) {
+                    (_, _, Some(h), _) => Source::Hf(h.clone()),
+                    (_, _, _, Some(o)) => Source::Oci(o.clone()),
+                    (Some(u), ..) => Source::Url(u.clone()),
+                    (None, Some(p), ..) => match man.resolve(p) {
+                        manifest::Origin::Url(u) => Source::Url(u),
                         manifest::Origin::Dir(_) => continue,
                     },
                     _ => continue,
@@ -506,7 +509,7 @@ pub fn url_wants(
                     c.id.clone(),
                     Want {
                         label: format!("{} ({t})", c.id),
-                        source: Source::Url(url),
+                        source,
                         size,
                         sha256: sha.clone(),
                     },
