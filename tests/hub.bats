@@ -22,6 +22,7 @@ setup() {
 teardown() {
     hf_stop
     registry_stop
+    nginx_stop
     common_teardown
 }
 
@@ -321,4 +322,145 @@ hf_manifest() {
     assert_output --partial "removed what model-chat added to the Hugging Face cache"
     hub_snapshot "$HF_HUB_CACHE" >"$T/hub-after"
     diff "$T/hub-before" "$T/hub-after"
+}
+
+# oci_manifest OUT REF: one model, a layer of REF picked by media type.
+oci_manifest() {
+    jq -n --arg ref "$2" '{schema: 1, name: "ocistack", version: "1.0.0", components: [
+        {id: "model-oci", kind: "model", install_path: "models/tiny.gguf",
+         artifacts: {any: {oci: {ref: $ref, media_type: "application/vnd.example.gguf.v1"}}}}]}' >"$1"
+}
+
+@test "oci models: lock a tag with only the manifest fetched, pull by digest through a mirror across a kill -9, a tampered blob refused, the token challenge with docker's config" {
+    local size=$((8 * 1024 * 1024)) digest sha lockf=$T/w/manifest.lock.json
+    head -c "$size" /dev/urandom >"$T/tiny.gguf"
+    sha=$(sha256_of "$T/tiny.gguf")
+    registry_start "$T/reg"
+    export SSL_CERT_FILE=$REGISTRY_CA
+    digest=$(oci_push models/tiny:v1 "$T/tiny.gguf" application/vnd.example.gguf.v1)
+    mkdir -p "$T/w"
+    oci_manifest "$T/w/manifest.json" "$REGISTRY_HOST/models/tiny:v1"
+    run "$H" plan --manifest "$T/w/manifest.json" --prefix "$PREFIX"
+    assert_equal "$status" 3
+    assert_output --partial 'names a tag, not a manifest digest; run `onramp lock'
+    run "$H" lock --manifest "$T/w/manifest.json"
+    assert_success
+    [ "$(jq -r '.components[0].artifacts.any.oci.ref' "$lockf")" = "$REGISTRY_HOST/models/tiny@$digest" ]
+    [ "$(jq -r '.components[0].artifacts.any.oci.tag' "$lockf")" = v1 ]
+    [ "$(jq -r '.components[0].artifacts.any.sha256' "$lockf")" = "$sha" ]
+    [ "$(jq -r '.components[0].artifacts.any.size' "$lockf")" = "$size" ]
+    grep -q 'GET /v2/models/tiny/manifests/v1 ' "$REGISTRY_LOG"
+    run grep -c "GET /v2/models/tiny/blobs/sha256:$sha " "$REGISTRY_LOG"
+    assert_output 0
+
+    # Through a rate-limited mirror (nginx proxying the registry), killed
+    # mid-blob and resumed: the bytes already here are kept.
+    NGINX_TLS=$T/reg NGINX_EXTRA="server { listen 127.0.0.1:@PORT2@ ssl;
+        ssl_certificate $T/reg/srv.pem; ssl_certificate_key $T/reg/srv.key;
+        access_log $T/mirror.log ranges;
+        location / { proxy_pass https://$REGISTRY_HOST; proxy_ssl_verify off;
+                     proxy_set_header Host $REGISTRY_HOST; limit_rate 1m; } }"
+    mkdir -p "$T/empty"
+    nginx_start "$T/empty"
+    export ONRAMP_REGISTRY_MIRROR="$REGISTRY_HOST=127.0.0.1:$NGINX_PORT2"
+    start_install_bg --manifest "$lockf" --prefix "$PREFIX" --connections 2
+    local part=$XDG_CACHE_HOME/onramp/partial/$sha.part i
+    for i in $(seq 200); do
+        [ "$(grep -c "^/v2/models/tiny/blobs/sha256:$sha 206" "$T/mirror.log" 2>/dev/null)" -ge 2 ] && break
+        sleep 0.05
+    done
+    sleep 1
+    kill_bg
+    [ -e "$part" ]
+    [ ! -e "$PREFIX/models/tiny.gguf" ]
+    run onramp_install --manifest "$lockf" --prefix "$PREFIX" --yes
+    assert_success
+    assert_output --partial "model-oci: resuming"
+    cmp "$PREFIX/models/tiny.gguf" "$T/tiny.gguf"
+    local sent
+    sent=$(awk -v p="/v2/models/tiny/blobs/sha256:$sha" '$1 == p { s += $3 } END { print s }' "$T/mirror.log")
+    [ "$sent" -lt $((size * 3 / 2)) ]
+    # Every blob request went through the mirror (the registry saw only
+    # what the mirror passed on).
+    [ "$(grep -c "GET /v2/models/tiny/blobs/sha256:$sha " "$REGISTRY_LOG")" = \
+        "$(grep -c "^/v2/models/tiny/blobs/sha256:$sha " "$T/mirror.log")" ]
+    unset ONRAMP_REGISTRY_MIRROR
+
+    # A blob changed in the registry's storage: refused, nothing placed.
+    local blob=$T/reg/storage/docker/registry/v2/blobs/sha256/${sha:0:2}/$sha/data
+    [ -f "$blob" ]
+    printf 'X' | dd of="$blob" bs=1 seek=1000 conv=notrunc 2>/dev/null
+    ONRAMP_CACHE_DIR=$T/cache-t run onramp_install --manifest "$lockf" --prefix "$T/p-t"
+    assert_equal "$status" 9
+    assert_output --partial "failed   model-oci: model-oci: https://$REGISTRY_HOST/v2/models/tiny/blobs/sha256:$sha does not match the manifest"
+    [ ! -e "$T/p-t/models/tiny.gguf" ]
+    [ ! -e "$T/cache-t/sha256/$sha" ]
+    registry_stop
+    nginx_stop
+
+    # Behind the token challenge: no credentials is exit 16 naming the fix;
+    # ONRAMP_REGISTRY_AUTH locks, docker's config installs.
+    registry_start "$T/reg2" --auth
+    export SSL_CERT_FILE=$REGISTRY_CA
+    digest=$(oci_push models/tiny:v1 "$T/tiny.gguf" application/vnd.example.gguf.v1)
+    oci_manifest "$T/w/manifest.json" "$REGISTRY_HOST/models/tiny:v1"
+    run "$H" lock --manifest "$T/w/manifest.json" -o "$T/w/auth.lock.json"
+    assert_equal "$status" 16
+    assert_output --partial "registry $REGISTRY_HOST asks for credentials: set ONRAMP_REGISTRY_AUTH=$REGISTRY_HOST=USER:PASSWORD"
+    ONRAMP_REGISTRY_AUTH="$REGISTRY_HOST=$REGISTRY_USER:$REGISTRY_PASSWORD" run "$H" lock --manifest "$T/w/manifest.json" -o "$T/w/auth.lock.json"
+    assert_success
+    [ "$(jq -r '.components[0].artifacts.any.oci.ref' "$T/w/auth.lock.json")" = "$REGISTRY_HOST/models/tiny@$digest" ]
+    ONRAMP_CACHE_DIR=$T/cache-a run onramp_install --manifest "$T/w/auth.lock.json" --prefix "$T/p-a"
+    assert_equal "$status" 16
+    mkdir -p "$T/docker"
+    jq -n --arg h "$REGISTRY_HOST" --arg a "$(printf '%s:%s' "$REGISTRY_USER" "$REGISTRY_PASSWORD" | base64)" \
+        '{auths: {($h): {auth: $a}}}' >"$T/docker/config.json"
+    DOCKER_CONFIG=$T/docker ONRAMP_CACHE_DIR=$T/cache-a run onramp_install --manifest "$T/w/auth.lock.json" --prefix "$T/p-a" --yes
+    assert_success
+    cmp "$T/p-a/models/tiny.gguf" "$T/tiny.gguf"
+    grep -q "GET /token 200 BASIC=yes USER=onramp SCOPE=repository:models/tiny:pull GRANTED=models/tiny:pull" "$TOKEN_LOG"
+    run grep -rlF "$REGISTRY_PASSWORD" "$XDG_STATE_HOME" "$T/p-a" "$T/cache-a"
+    assert_output ""
+}
+
+@test "hf mirrors and stores: a mirror laid out as the hub is used first and gets no token; a blob in a store the manifest names is verified and taken, a wrong one is not" {
+    local commit sha
+    commit=$(head -c 20 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    mkdir -p "$T/mirror/org/chat/resolve/$commit" "$T/w"
+    head -c $((1024 * 1024)) /dev/urandom >"$T/mirror/org/chat/resolve/$commit/chat.gguf"
+    sha=$(sha256_of "$T/mirror/org/chat/resolve/$commit/chat.gguf")
+    make_ca "$T"
+    # The mirror answers 403 to anything that carries a credential.
+    NGINX_TLS=$T NGINX_EXTRA="server { listen 127.0.0.1:@PORT2@ ssl;
+        ssl_certificate $T/srv.pem; ssl_certificate_key $T/srv.key; root $T/mirror;
+        access_log $T/mirror.log ranges; if (\$http_authorization) { return 403; } }" nginx_start "$T/mirror"
+    export SSL_CERT_FILE=$T/ca.pem HF_HUB_CACHE=$T/hf-cache
+    # The hub itself is not reachable: only the mirror can serve it.
+    export HF_ENDPOINT=https://127.0.0.1:9 HF_TOKEN=hf_TESTTOKEN_mirror
+    jq -n --arg base "https://127.0.0.1:$NGINX_PORT2" --arg c "$commit" --arg sha "$sha" '{schema: 1, name: "mirrored", version: "1.0.0",
+        mirrors: [$base], components: [{id: "model-chat", kind: "model", install_path: "models/chat.gguf",
+        artifacts: {any: {hf: {repo: "org/chat", file: "chat.gguf", revision: $c}, sha256: $sha, size: 1048576}}}]}' \
+        >"$T/w/manifest.json"
+    run onramp_install --manifest "$T/w/manifest.json" --prefix "$PREFIX"
+    assert_success
+    cmp "$PREFIX/models/chat.gguf" "$T/mirror/org/chat/resolve/$commit/chat.gguf"
+    grep -q "^/org/chat/resolve/$commit/chat.gguf 206 " "$T/mirror.log"
+    run grep -c " 403 " "$T/mirror.log"
+    assert_output 0
+
+    # stores: an ollama-style blobs directory holds it (named sha256-HEX);
+    # a second directory first holds a wrong file under the right name.
+    mkdir -p "$T/bad" "$T/ollama/blobs"
+    head -c $((1024 * 1024)) /dev/zero >"$T/bad/$sha"
+    cp "$T/mirror/org/chat/resolve/$commit/chat.gguf" "$T/ollama/blobs/sha256-$sha"
+    jq --arg a "$T/bad" --arg b "$T/ollama/blobs" '.name = "stored" | .stores = [$a, $b] | del(.mirrors)' \
+        "$T/w/manifest.json" >"$T/w/stored.json"
+    : >"$T/mirror.log"
+    ONRAMP_CACHE_DIR=$T/cache2 run onramp_install --manifest "$T/w/stored.json" --prefix "$T/p2"
+    assert_success
+    assert_output --partial "model-chat: $T/bad/$sha is not what its name says; not used"
+    assert_output --partial "model-chat: found in $T/ollama/blobs (verified), nothing to download"
+    cmp "$T/p2/models/chat.gguf" "$T/ollama/blobs/sha256-$sha"
+    [ ! -s "$T/mirror.log" ]
+    [ "$(sha256_of "$T/bad/$sha")" != "$sha" ]
 }

@@ -426,7 +426,7 @@ impl Cache {
                 for c in hub::candidates(want, &opts.mirrors)? {
                     let (url, auth) = match hub::prepare(&c, want, &opts.net) {
                         Ok(x) => x,
-                        Err(e) if e.code == Code::Network && c.mirror() => {
+                        Err(e) if c.mirror() && matches!(e.code, Code::Network | Code::Auth) => {
                             rep.warn(&format!("mirror failed: {}; trying the next source", e.msg));
                             continue;
                         }
