@@ -314,6 +314,19 @@ hf_manifest() {
     cmp "$T/p2/models/chat.gguf" "$c/chat.gguf"
     [ "$(wc -l <"$HF_CDN_LOG")" = "$before" ]
 
+    # A bundle carries the hub's files: installed with no network at all.
+    HF_TOKEN=$tok run "$H" bundle create --manifest "$lockf" -o "$T/b"
+    assert_success
+    run "$H" bundle verify "$T/b"
+    assert_success
+    [ -f "$T/b/sha256/$sha" ] && [ -f "$T/b/sha256/$(sha256_of "$g/gated.bin")" ]
+    HF_HUB_CACHE=$T/hf-cache3 ONRAMP_CACHE_DIR=$T/cache3 run unshare -n dash "$T/b/install.sh" --from "$T/b" --prefix "$T/p3" -y </dev/null
+    assert_success
+    cmp "$T/p3/models/gated.bin" "$g/gated.bin"
+    [ "$(readlink "$T/hf-cache3/models--org--chat/snapshots/$commit/chat.gguf")" = "../../blobs/$sha" ]
+    run onramp_install --uninstall --prefix "$T/p3"
+    assert_success
+
     # Uninstalling both leaves the hub cache as it was before.
     run onramp_install --uninstall --prefix "$T/p2"
     assert_success
