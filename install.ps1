@@ -184,7 +184,8 @@ Options (each also an environment variable, shown after it):
   -Help                 this help
 
 Also: ONRAMP_HELPER, ONRAMP_DIST_URL, ONRAMP_STATE_DIR, ONRAMP_CACHE_DIR,
-LOCALAPPDATA.
+HF_TOKEN, HF_ENDPOINT, HF_HOME, HF_HUB_CACHE, ONRAMP_REGISTRY_AUTH,
+DOCKER_CONFIG, LOCALAPPDATA.
 Exit codes: 0 done, 2 usage, 3 manifest, 4 disk, 5 platform, 6 network,
 7 integrity (also a refused signature, rollback or expiry), 8 another
 install running, 9 partial, 10 needs -Yes or -Fresh, 11 helper, 12 state,

@@ -452,7 +452,7 @@ oci_manifest() {
     export HF_ENDPOINT=https://127.0.0.1:9 HF_TOKEN=hf_TESTTOKEN_mirror
     jq -n --arg base "https://127.0.0.1:$NGINX_PORT2" --arg c "$commit" --arg sha "$sha" '{schema: 1, name: "mirrored", version: "1.0.0",
         mirrors: [$base], components: [{id: "model-chat", kind: "model", install_path: "models/chat.gguf",
-        artifacts: {any: {hf: {repo: "org/chat", file: "chat.gguf", revision: $c}, sha256: $sha, size: 1048576}}}]}' \
+        hub_cache: true, artifacts: {any: {hf: {repo: "org/chat", file: "chat.gguf", revision: $c}, sha256: $sha, size: 1048576}}}]}' \
         >"$T/w/manifest.json"
     run onramp_install --manifest "$T/w/manifest.json" --prefix "$PREFIX"
     assert_success
@@ -469,11 +469,20 @@ oci_manifest() {
     jq --arg a "$T/bad" --arg b "$T/ollama/blobs" '.name = "stored" | .stores = [$a, $b] | del(.mirrors)' \
         "$T/w/manifest.json" >"$T/w/stored.json"
     : >"$T/mirror.log"
-    ONRAMP_CACHE_DIR=$T/cache2 run onramp_install --manifest "$T/w/stored.json" --prefix "$T/p2"
+    HF_HUB_CACHE=$T/hf-cache2 ONRAMP_CACHE_DIR=$T/cache2 run onramp_install --manifest "$T/w/stored.json" --prefix "$T/p2"
     assert_success
     assert_output --partial "model-chat: $T/bad/$sha is not what its name says; not used"
     assert_output --partial "model-chat: found in $T/ollama/blobs (verified), nothing to download"
     cmp "$T/p2/models/chat.gguf" "$T/ollama/blobs/sha256-$sha"
     [ ! -s "$T/mirror.log" ]
     [ "$(sha256_of "$T/bad/$sha")" != "$sha" ]
+
+    # As root, a hub cache another user can write is not written into.
+    [ "$(id -u)" = 0 ] || return 0
+    mkdir -p "$T/user-hub/models--org--chat"
+    chown -R nobody "$T/user-hub/models--org--chat"
+    HF_HUB_CACHE=$T/user-hub ONRAMP_CACHE_DIR=$T/cache3 run onramp_install --manifest "$T/w/stored.json" --prefix "$T/p3"
+    assert_equal "$status" 9
+    assert_output --partial "set HF_HUB_CACHE (or HF_HOME) to a directory only root can write"
+    [ -z "$(find "$T/user-hub" -mindepth 2)" ]
 }

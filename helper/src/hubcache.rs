@@ -29,10 +29,12 @@ pub fn root(note: &mut dyn FnMut(HubChange) -> Result<()>) -> Result<PathBuf> {
     })?;
     let hub = fsutil::absolute(&hub)?;
     make_dirs(&hub, note)?;
-    crate::trust::check(&hub, FIX)?;
     Ok(hub)
 }
 
+/// Make `dir` (each missing directory noted first), checking every
+/// directory on the way: as root, nothing is written into one another user
+/// could change, one that was already there included.
 fn make_dirs(dir: &Path, note: &mut dyn FnMut(HubChange) -> Result<()>) -> Result<()> {
     for d in fsutil::missing_dirs(dir) {
         note(HubChange {
@@ -41,7 +43,7 @@ fn make_dirs(dir: &Path, note: &mut dyn FnMut(HubChange) -> Result<()>) -> Resul
             was: None,
         })?;
     }
-    fsutil::mkdirs(dir)
+    fsutil::dir(dir, fsutil::Last::Private, Some(FIX))
 }
 
 /// Place `cached` (verified, sha256 `sha`) as `h.file` of `h.revision`.
