@@ -249,12 +249,21 @@ hf_manifest() {
     run grep -c '^GET ' "$HF_LOG"
     assert_output 0
     schema_valid "$lockf"
-    # Locking a locked manifest asks nothing.
+    # Locking a locked manifest keeps its commits and checks its sums there
+    # (headers only); a sum edited by hand is put right.
     : >"$HF_LOG"
-    run "$H" lock --manifest "$lockf" -o "$T/w/again.json"
+    jq '.components[0].artifacts.any.size = 5' "$lockf" >"$T/w/edited.json"
+    HF_TOKEN=$tok run "$H" lock --manifest "$T/w/edited.json" -o "$T/w/again.json"
     assert_success
-    assert_output --partial "locked 0 sources"
-    [ ! -s "$HF_LOG" ]
+    assert_output --partial "locked 1 source into $T/w/again.json; 1 already pinned, checked and kept"
+    cmp <(jq -S . "$lockf") <(jq -S . "$T/w/again.json")
+    run grep -vc "^HEAD /org/[a-z]*/resolve/[0-9a-f]\{40\}/" "$HF_LOG"
+    assert_output 0
+    # A branch that would name a file outside refs/ is refused.
+    jq '.components[0].artifacts.any.hf.branch = "../../../../x"' "$lockf" >"$T/w/bad-branch.json"
+    run "$H" plan --manifest "$T/w/bad-branch.json" --prefix "$PREFIX"
+    assert_equal "$status" 3
+    assert_output --partial 'hf.branch: "../../../../x" is not a branch or tag name'
 
     # Install without the token: chat installs, gated fails with exit 16.
     run onramp_install --manifest "$lockf" --prefix "$PREFIX"
@@ -454,7 +463,12 @@ oci_manifest() {
         mirrors: [$base], components: [{id: "model-chat", kind: "model", install_path: "models/chat.gguf",
         hub_cache: true, artifacts: {any: {hf: {repo: "org/chat", file: "chat.gguf", revision: $c}, sha256: $sha, size: 1048576}}}]}' \
         >"$T/w/manifest.json"
-    run onramp_install --manifest "$T/w/manifest.json" --prefix "$PREFIX"
+    # --offline: nothing is asked of the mirror or the hub.
+    run onramp_install --manifest "$T/w/manifest.json" --prefix "$PREFIX" --offline
+    assert_equal "$status" 9
+    assert_output --partial "model-chat: not in the cache and --offline is set (needs hf:org/chat@$commit/chat.gguf)"
+    [ ! -s "$T/mirror.log" ]
+    run onramp_install --manifest "$T/w/manifest.json" --prefix "$PREFIX" --yes
     assert_success
     cmp "$PREFIX/models/chat.gguf" "$T/mirror/org/chat/resolve/$commit/chat.gguf"
     grep -q "^/org/chat/resolve/$commit/chat.gguf 206 " "$T/mirror.log"

@@ -118,6 +118,11 @@ pub fn put(
         h.file
     );
     if let Some(b) = &h.branch {
+        // Checked when the manifest was read; again here, where it names a
+        // file root writes.
+        if !crate::manifest::is_ref_name(b) {
+            return err(Code::Manifest, format!("branch {b:?} is not a ref name"));
+        }
         let refs = repo.join("refs");
         make_dirs(&refs, note)?;
         let rf = refs.join(b);
@@ -126,10 +131,21 @@ pub fn put(
         }
         let old = crate::download::open_nofollow(&rf).ok().and_then(|f| {
             let mut s = String::new();
-            std::io::Read::read_to_string(&mut std::io::Read::take(f, 256), &mut s)
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, 257), &mut s)
                 .ok()
                 .map(|_| s)
         });
+        if old.as_ref().is_some_and(|o| o.len() > 256)
+            || (old.is_none() && fs::symlink_metadata(&rf).is_ok())
+        {
+            return err(
+                Code::State,
+                format!(
+                    "{} is not a ref file; remove it and run the installer again",
+                    rf.display()
+                ),
+            );
+        }
         if old.as_deref().map(str::trim) != Some(h.revision.as_str()) {
             note(HubChange {
                 path: rf.display().to_string(),

@@ -1194,6 +1194,17 @@ fn validate_component(c: &Component, at: &str) -> Result<()> {
     Ok(())
 }
 
+/// A git branch or tag name as the hub's refs hold them: relative, no empty,
+/// `.` or `..` component, letters, digits and `._-/` only, at most 200 bytes
+/// (it names a file under the hub cache's `refs/`).
+pub fn is_ref_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 200
+        && s.split('/').all(|c| !c.is_empty() && !c.starts_with('.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+}
+
 /// An `hf` or `oci` source: the only source of its artifact, well formed,
 /// and locked (a commit, a manifest digest, the layer's size and sha256),
 /// as a URL needs its sha256.
@@ -1241,16 +1252,18 @@ fn check_hub_source(a: &Artifact, aat: &str) -> Result<()> {
                 format!("{:?} is not a file path in the repository", h.file),
             );
         }
-        if h.revision.is_empty()
-            || h.revision.contains("..")
-            || !h
-                .revision
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
-        {
+        if !is_ref_name(&h.revision) {
             return bad(
                 &format!("{hat}.revision"),
                 format!("{:?} is not a branch, tag or commit", h.revision),
+            );
+        }
+        if let Some(b) = &h.branch
+            && !is_ref_name(b)
+        {
+            return bad(
+                &format!("{hat}.branch"),
+                format!("{b:?} is not a branch or tag name"),
             );
         }
         if let Some(t) = &h.repo_type

@@ -33,7 +33,7 @@ pub struct Lock {
 impl Command for Lock {
     const NAME: &'static str = "lock";
     const USAGE: &'static str = "--manifest M [-o M.lock.json] [--upgrade] [--ca-file FILE]";
-    const ABOUT: &'static str = "Pin a manifest's hf and oci sources: each Hugging Face revision (branch or tag) to its commit, each registry tag to its manifest digest, with the size and sha256 from the hub's headers or the registry's manifest, nothing downloaded (a small non-LFS file excepted). Writes M.lock.json beside M (or -o); an entry that cannot be pinned is named and nothing is written. Entries already pinned are kept unless --upgrade. Credentials as for an install: HF_TOKEN, ONRAMP_REGISTRY_AUTH, docker's config.";
+    const ABOUT: &'static str = "Pin a manifest's hf and oci sources: each Hugging Face revision (branch or tag) to its commit, each registry tag to its manifest digest, with the size and sha256 from the hub's headers or the registry's manifest, nothing downloaded (a small non-LFS file excepted). Writes M.lock.json beside M (or -o); an entry that cannot be pinned is named and nothing is written. Entries already pinned keep their commit or digest unless --upgrade, and their size and sha256 are checked there. Credentials as for an install: HF_TOKEN, ONRAMP_REGISTRY_AUTH, docker's config.";
     fn parse(p: &mut Parser) -> Result<Self> {
         Ok(Lock {
             manifest: p.path(&super::args::MANIFEST)?,
@@ -68,6 +68,7 @@ fn lock(a: &Lock) -> Result<i32> {
     let net = a.tls.net(a.allow_http)?;
     let mut failed = Vec::new();
     let mut pinned = 0usize;
+    let mut checked = 0usize;
     let comps = doc
         .get_mut("components")
         .and_then(Value::as_array_mut)
@@ -100,8 +101,9 @@ fn lock(a: &Lock) -> Result<i32> {
             for (t, art) in map.iter_mut() {
                 let at = format!("{at}.{t}");
                 match pin(art, &id, &at, a.upgrade, &net) {
-                    Ok(true) => pinned += 1,
-                    Ok(false) => {}
+                    Ok(Some(true)) => pinned += 1,
+                    Ok(Some(false)) => checked += 1,
+                    Ok(None) => {}
                     Err(e) if e.code == Code::Interrupted => return Err(e),
                     Err(e) => failed.push((e.code, e.msg)),
                 }
@@ -147,9 +149,13 @@ fn lock(a: &Lock) -> Result<i32> {
     })?;
     fsutil::sync_dir(out_path.parent().unwrap_or(Path::new(".")))?;
     out::stdout_line(&format!(
-        "locked {pinned} source{} into {}",
+        "locked {pinned} source{} into {}{}",
         if pinned == 1 { "" } else { "s" },
-        out_path.display()
+        out_path.display(),
+        match checked {
+            0 => String::new(),
+            n => format!("; {n} already pinned, checked and kept"),
+        }
     ));
     Ok(0)
 }
@@ -175,30 +181,47 @@ fn split_mut(c: &mut Value) -> (Option<&mut Value>, Vec<&mut Value>) {
     (arts, vars)
 }
 
-/// Pin one artifact; `Ok(true)` when it resolved something.
+/// Pin one artifact: `Some(true)` when it changed a pin, `Some(false)`
+/// when a pin was checked and kept, `None` for a url or path. An entry already
+/// pinned keeps its commit or digest (unless `upgrade`), but its size and
+/// sha256 are checked against the hub or registry there (a file or layer
+/// edited since is pinned anew), never trusted as written.
 fn pin(
     art: &mut Value,
     id: &str,
     at: &str,
     upgrade: bool,
     net: &crate::download::http::Net,
-) -> Result<bool> {
-    let has_sums = art.get("sha256").is_some() && art.get("size").is_some();
+) -> Result<Option<bool>> {
+    let sums = (
+        art.get("sha256")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        art.get("size").and_then(Value::as_u64),
+    );
+    let label = format!("{id} ({at})");
     if let Some(h) = art.get("hf") {
         let mut h: HfRef = serde_json::from_value(h.clone())
             .map_err(|e| Error::new(Code::Manifest, format!("{at}.hf: {e}")))?;
-        if h.pinned() && has_sums && !upgrade {
-            return Ok(false);
-        }
-        let from = match (&h.branch, h.pinned()) {
-            (Some(b), true) if upgrade => b.clone(),
+        let from = match (&h.branch, h.pinned(), upgrade) {
+            (Some(b), true, true) => b.clone(),
+            (None, true, true) => {
+                out::stdout_line(&format!(
+                    "{id}: pinned to a commit without a branch to upgrade from; checked at {}",
+                    h.revision
+                ));
+                h.revision.clone()
+            }
             _ => h.revision.clone(),
         };
         let asked = HfRef {
             revision: from.clone(),
             ..h.clone()
         };
-        let (commit, sha, size) = hub::lock_hf(&asked, &format!("{id} ({at})"), net)?;
+        let (commit, sha, size) = hub::lock_hf(&asked, &label, net)?;
+        if commit == h.revision && sums == (Some(sha.clone()), Some(size)) {
+            return Ok(Some(false));
+        }
         if commit != from {
             h.branch = Some(from.clone());
         }
@@ -213,7 +236,7 @@ fn pin(
             serde_json::to_value(&h).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
         art["sha256"] = Value::from(sha);
         art["size"] = Value::from(size);
-        return Ok(true);
+        return Ok(Some(true));
     }
     if let Some(o) = art.get("oci") {
         let mut o: OciRef = serde_json::from_value(o.clone())
@@ -221,17 +244,25 @@ fn pin(
         let name = o
             .name()
             .map_err(|e| Error::new(Code::Manifest, format!("{at}.oci.ref: {e}")))?;
-        if name.digest.is_some() && has_sums && !upgrade {
-            return Ok(false);
-        }
-        let asked = match (&name.digest, &o.tag) {
-            (Some(_), Some(t)) if upgrade => OciRef {
+        let asked = match (&name.digest, &o.tag, upgrade) {
+            (Some(_), Some(t), true) => OciRef {
                 reference: format!("{}/{}:{t}", name.registry, name.repository),
                 ..o.clone()
             },
+            (Some(d), None, true) => {
+                out::stdout_line(&format!(
+                    "{id}: pinned to a digest without a tag to upgrade from; checked at sha256:{d}"
+                ));
+                o.clone()
+            }
             _ => o.clone(),
         };
-        let (digest, sha, size) = hub::lock_oci(&asked, &format!("{id} ({at})"), net)?;
+        let (digest, sha, size) = hub::lock_oci(&asked, &label, net)?;
+        if name.digest.as_deref() == Some(digest.as_str())
+            && sums == (Some(sha.clone()), Some(size))
+        {
+            return Ok(Some(false));
+        }
         let tag = asked.name().ok().and_then(|n| n.tag).or(o.tag.clone());
         o.reference = format!("{}/{}@sha256:{digest}", name.registry, name.repository);
         o.tag = tag;
@@ -244,17 +275,17 @@ fn pin(
             serde_json::to_value(&o).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
         art["sha256"] = Value::from(sha);
         art["size"] = Value::from(size);
-        return Ok(true);
+        return Ok(Some(true));
     }
-    if !has_sums {
+    if sums.0.is_none() || sums.1.is_none() {
         return err(
             Code::Manifest,
             format!(
-                "{id} ({at}): a url or path without size and sha256 cannot be pinned by lock (it pins hf and oci sources); add them (`onramp sha256 FILE`)"
+                "{label}: a url or path without size and sha256 cannot be pinned by lock (it pins hf and oci sources); add them (`onramp sha256 FILE`)"
             ),
         );
     }
-    Ok(false)
+    Ok(None)
 }
 
 fn read_bounded(p: &Path) -> Result<Vec<u8>> {

@@ -591,7 +591,10 @@ fn fetch(sh: &Shared, id: usize, start: u64, mut pos: u64) -> std::result::Resul
             // An expired signed URL: resolve again from the original next time.
             lock(&sh.sched).resolved = None;
             return Err(Fail::Retry(
-                format!("{final_url}: HTTP {status} (expired link?); resolving {label} again"),
+                format!(
+                    "{}: HTTP {status} (expired link?); resolving {label} again",
+                    super::http::shown(&final_url)
+                ),
                 Some(Duration::from_millis(10)),
             ));
         }

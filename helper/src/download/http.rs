@@ -32,6 +32,20 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// A URL as messages show it: without its query, fragment or user info (a
+/// CDN's signed redirect carries a credential there).
+pub fn shown(url: &str) -> String {
+    let base = url.split(['?', '#']).next().unwrap_or(url);
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_string(),
+    }
+}
+
 /// `scheme://host:port` of a URL, the port spelled out, lowercase.
 pub fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
@@ -215,7 +229,7 @@ impl Client {
             let Some(loc) = resp.headers().get("location").and_then(|v| v.to_str().ok()) else {
                 return Err(Fail::Fatal(Error::new(
                     Code::Network,
-                    format!("{cur}: HTTP {status} without a Location"),
+                    format!("{}: HTTP {status} without a Location", shown(&cur)),
                 )));
             };
             let next = join(&cur, loc);
@@ -223,7 +237,9 @@ impl Client {
                 return Err(Fail::Fatal(Error::new(
                     Code::Network,
                     format!(
-                        "{cur} redirects to plain http ({next}); refused, an https download never continues over http"
+                        "{} redirects to plain http ({}); refused, an https download never continues over http",
+                        shown(&cur),
+                        shown(&next)
                     ),
                 )));
             }
@@ -236,6 +252,7 @@ impl Client {
     }
 
     fn classify(&self, url: &str, e: ureq::Error) -> Fail {
+        let url = &shown(url);
         match e {
             ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
                 Fail::Fatal(Error::new(

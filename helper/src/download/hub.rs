@@ -325,6 +325,20 @@ pub fn hf_head(
     let repo_page = format!("{}/{}", url.split("/resolve/").next().unwrap_or(url), "");
     match status {
         200..=399 => {}
+        401 | 403 if code == "RepoNotFound" => {
+            let hint = if token_from.is_some() {
+                "check the repo name, and that the token's account may read it"
+            } else {
+                "check the repo name; a private one needs HF_TOKEN set to a token that may read it"
+            };
+            return err(
+                Code::Auth,
+                format!(
+                    "{label}: the hub shows no repository {} to this request (HTTP {status}): {hint}",
+                    h.repo
+                ),
+            );
+        }
         401 | 403 => return Err(gated(label, h, &repo_page, status, &code, token_from)),
         404 => {
             let what = match code.as_str() {
@@ -455,6 +469,8 @@ pub fn registry_creds(host: &str) -> Option<(String, String)> {
     std::io::Read::read_to_end(&mut std::io::Read::take(f, 1 << 20), &mut b).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
     let auths = v.get("auths")?.as_object()?;
+    // `docker login` keeps Docker Hub's credentials under its v1 index URL.
+    let docker_hub = ["docker.io", "registry-1.docker.io", "index.docker.io"];
     for (k, a) in auths {
         let key = k
             .trim_start_matches("https://")
@@ -462,7 +478,10 @@ pub fn registry_creds(host: &str) -> Option<(String, String)> {
             .split('/')
             .next()
             .unwrap_or("");
-        if key.eq_ignore_ascii_case(host)
+        let same = key.eq_ignore_ascii_case(host)
+            || (docker_hub.contains(&key)
+                && docker_hub.contains(&host.to_ascii_lowercase().as_str()));
+        if same
             && let Some(s) = a
                 .get("auth")
                 .and_then(|x| x.as_str())
@@ -488,12 +507,21 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(host: &str, repository: &str, net: &Net) -> Result<Registry> {
-        let scheme =
-            if net.allow_http && (host.starts_with("localhost") || host.starts_with("127.")) {
-                "http"
-            } else {
-                "https"
-            };
+        // Plain http only for a registry on this machine, and only when
+        // --allow-http says so.
+        let name = match host.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+            _ => host,
+        };
+        let loopback = name == "localhost"
+            || name
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|a| a.is_loopback());
+        let scheme = if net.allow_http && loopback {
+            "http"
+        } else {
+            "https"
+        };
         let net = Net {
             auth: None,
             ..net.clone()
@@ -561,6 +589,21 @@ impl Registry {
                 std::thread::sleep(std::time::Duration::from_millis(300 << tries));
                 continue;
             }
+            if (300..400).contains(&status)
+                && let Some(loc) = header(&resp, "location")
+            {
+                // A registry may serve its manifests from elsewhere: followed
+                // without the credential, which is this registry's alone.
+                let next = http::join(&url, &loc);
+                return self
+                    .client
+                    .get(&next, &[("Accept", accept.to_string())])
+                    .map(|(r, _)| r)
+                    .map_err(|e| match e {
+                        Fail::Fatal(e) => e,
+                        Fail::Retry(m, _) => Error::new(Code::Network, format!("{label}: {m}")),
+                    });
+            }
             return Ok(resp);
         }
     }
@@ -598,7 +641,8 @@ impl Registry {
             );
         }
         let realm = params.get("realm").cloned().unwrap_or_default();
-        if !(realm.starts_with("https://") || (self.net.allow_http && realm.starts_with("http://")))
+        if !(realm.starts_with("https://")
+            || (self.base.starts_with("http://") && realm.starts_with("http://")))
         {
             return err(
                 Code::Network,
@@ -1021,6 +1065,34 @@ mod tests {
             "r.io/x:bad tag",
         ] {
             assert!(crate::manifest::parse_oci(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn messages_show_no_query_or_user_info() {
+        assert_eq!(
+            http::shown("https://u:p@cdn.example/blobs/ab?expires=1&sig=SECRET#x"),
+            "https://cdn.example/blobs/ab"
+        );
+        assert_eq!(http::shown("https://h.example"), "https://h.example");
+    }
+
+    #[test]
+    fn ref_names_stay_below_refs() {
+        for ok in ["main", "v1.0", "refs/pr/1", "release-2_x"] {
+            assert!(crate::manifest::is_ref_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a//b",
+            ".hidden",
+            "a b",
+            "a\\b",
+        ] {
+            assert!(!crate::manifest::is_ref_name(bad), "{bad}");
         }
     }
 

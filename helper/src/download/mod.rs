@@ -426,7 +426,9 @@ impl Cache {
                 for c in hub::candidates(want, &opts.mirrors)? {
                     let (url, auth) = match hub::prepare(&c, want, &opts.net) {
                         Ok(x) => x,
-                        Err(e) if c.mirror() && matches!(e.code, Code::Network | Code::Auth) => {
+                        Err(e)
+                            if c.mirror() && !matches!(e.code, Code::Interrupted | Code::Disk) =>
+                        {
                             rep.warn(&format!("mirror failed: {}; trying the next source", e.msg));
                             continue;
                         }
@@ -458,21 +460,27 @@ impl Cache {
                 if !m.is_file() || m.len() != want.size {
                     continue;
                 }
-                let got = match self.adopt(want, &cand) {
-                    Ok(Some(p)) => Some(p),
-                    Ok(None) => match self.import_local(want, &cand, rep) {
-                        Ok(p) => Some(p),
-                        Err(e) if e.code == Code::Integrity => {
-                            rep.warn(&format!(
-                                "{}: {} is not what its name says; not used",
-                                want.label,
-                                cand.display()
-                            ));
-                            None
-                        }
-                        Err(e) => return Err(e),
-                    },
-                    Err(e) => return Err(e),
+                let reuse_part = self.part_paths(&want.sha256).0.with_extension("reuse");
+                let got = match self.adopt(want, &cand).and_then(|p| match p {
+                    Some(p) => Ok(p),
+                    None => self.import_via(want, &cand, rep, &reuse_part),
+                }) {
+                    Ok(p) => Some(p),
+                    // Another tool's file is a candidate only: one that is
+                    // wrong, unreadable or gone is passed over, never fatal.
+                    Err(e) if matches!(e.code, Code::Interrupted | Code::Disk) => return Err(e),
+                    Err(e) => {
+                        let why = match e.code {
+                            Code::Integrity => "is not what its name says".to_string(),
+                            _ => format!("cannot be read ({})", e.msg),
+                        };
+                        rep.warn(&format!(
+                            "{}: {} {why}; not used",
+                            want.label,
+                            cand.display()
+                        ));
+                        None
+                    }
                 };
                 if let Some(p) = got {
                     rep.info(&format!(
@@ -550,6 +558,13 @@ impl Cache {
 
     /// Copy a local file through the same verification into the cache.
     fn import_local(&self, want: &Want, src: &Path, rep: &Progress) -> Result<PathBuf> {
+        self.import_via(want, src, rep, &self.part_paths(&want.sha256).0)
+    }
+
+    /// `import_local` through `part`: another tool's file is copied into a
+    /// file of its own, so a download's resumable `.part` is never lost to
+    /// a candidate that turns out wrong.
+    fn import_via(&self, want: &Want, src: &Path, rep: &Progress, part: &Path) -> Result<PathBuf> {
         let mut f = open_nofollow(src)
             .map_err(|e| Error::io(&format!("{}: cannot open", want.label), src, e))?;
         let meta = f.metadata().map_err(|e| Error::io("cannot stat", src, e))?;
@@ -565,27 +580,37 @@ impl Cache {
                 ),
             );
         }
-        let (part, _) = self.part_paths(&want.sha256);
-        let mut out = open_part(&part, true)?;
+        let mut out = open_part(part, true)?;
         let mut h = Sha256::new();
         let mut got = 0u64;
         rep.start_rate();
         fsutil::read_chunks(&mut f, src, |b| {
-            crate::fault::io("write", &part, || out.write_all(b))
-                .map_err(|e| Error::io("cannot write", &part, e))?;
-            h.update(b);
             got += b.len() as u64;
+            // A file that grows while it is read is not the one sized.
+            if got > want.size {
+                return err(
+                    Code::Integrity,
+                    format!("{}: {} grew while it was read", want.label, src.display()),
+                );
+            }
+            crate::fault::io("write", part, || out.write_all(b))
+                .map_err(|e| Error::io("cannot write", part, e))?;
+            h.update(b);
             rep.add_bytes(b.len() as i64);
             rep.transfer(&want.label, got, want.size);
             Ok(())
         })?;
-        self.publish(
+        let r = self.publish(
             want,
-            &part,
+            part,
             out,
             fsutil::hex(&h.finalize()),
             &src.display().to_string(),
-        )
+        );
+        if r.is_err() {
+            crate::fsutil::remove(part);
+        }
+        r
     }
 
     /// Check size and hash, fsync, rename into `sha256/`, fsync the directory.
@@ -604,7 +629,9 @@ impl Cache {
         if len != want.size || sha != want.sha256 {
             drop(f);
             crate::fsutil::remove(part);
-            crate::fsutil::remove(self.part_paths(&want.sha256).1);
+            if part == self.part_paths(&want.sha256).0 {
+                crate::fsutil::remove(self.part_paths(&want.sha256).1);
+            }
             return err(
                 Code::Integrity,
                 format!(
