@@ -43,17 +43,16 @@ import email.utils
 import errno
 import hashlib
 import hmac
-import http.server
 import json
 import os
-import random
 import re
-import socket
 import ssl
 import sys
 import threading
 import time
 import urllib.parse
+
+import testserver
 
 CHUNK = 1 << 20
 LFS_THRESHOLD = 1024
@@ -185,28 +184,9 @@ def parse_range(header, size):
     return start, min(end, size - 1)
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(testserver.QuietHandler):
     server_version = "onramp-hf-test"
-    sys_version = ""
     timeout = 120
-
-    def handle(self):
-        try:
-            if isinstance(self.connection, ssl.SSLSocket):
-                self.connection.do_handshake()
-            super().handle()
-        except (OSError, ValueError):
-            self.close_connection = True
-
-    def finish(self):
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def log_message(self, *args):
-        pass
 
     def do_GET(self):
         self.range_header = self.headers.get("Range")
@@ -310,25 +290,7 @@ def hub_headers():
             ("Access-Control-Expose-Headers", EXPOSE)]
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def server_bind(self):
-        # No getfqdn: a reverse lookup may hang without DNS.
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(self.server_address)
-        self.server_address = self.socket.getsockname()
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def handle_error(self, request, client_address):
-        pass
-
-    def log(self, line):
-        if self.logf is None:
-            return
-        with self.log_lock:
-            self.logf.write(line)
-            self.logf.flush()
+Server = testserver.Server
 
 
 class Hub(Server):
@@ -497,22 +459,6 @@ class Cdn(Server):
                     path, os.path.getsize(path), f'"{sha}"')
 
 
-def listen(cls, port, ctx):
-    """A server on 127.0.0.1:PORT, or on a free random port in 20000-31999 for 0."""
-    for _ in range(100):
-        p = port or random.randint(20000, 31999)
-        try:
-            srv = cls(("127.0.0.1", p), Handler)
-        except OSError as e:
-            if port or e.errno != errno.EADDRINUSE:
-                raise
-            continue
-        if ctx is not None:
-            srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
-        return srv
-    raise OSError(errno.EADDRINUSE, "no free port in 20000-31999")
-
-
 def open_log(path):
     return open(path, "a", encoding="utf-8") if path else None
 
@@ -538,8 +484,8 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(a.cert, a.key)
     scheme = "https" if ctx else "http"
-    hub = listen(Hub, a.port, ctx)
-    cdn = listen(Cdn, a.cdn_port, ctx)
+    hub = testserver.listen(Hub, Handler, a.port, ctx)
+    cdn = testserver.listen(Cdn, Handler, a.cdn_port, ctx)
     hub.url = f"{scheme}://127.0.0.1:{hub.server_address[1]}"
     cdn.url = f"{scheme}://127.0.0.1:{cdn.server_address[1]}"
     hub.store, hub.token, hub.denied, hub.gated = Store(a.data), a.token, set(a.denied_token), set(a.gated)
@@ -548,11 +494,7 @@ def main():
     for srv, path in ((hub, a.log), (cdn, a.cdn_log)):
         srv.logf, srv.log_lock = open_log(path), threading.Lock()
     threading.Thread(target=cdn.serve_forever, daemon=True).start()
-    if a.url_file:
-        tmp = a.url_file + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(f"{hub.url} {cdn.url}\n")
-        os.replace(tmp, a.url_file)
+    testserver.write_url_file(a.url_file, f"{hub.url} {cdn.url}")
     print(f"hub {hub.url} cdn {cdn.url}", file=sys.stderr, flush=True)
     try:
         hub.serve_forever()

@@ -27,18 +27,16 @@ request:  METHOD PATH STATUS BASIC=yes|no USER=NAME|- SCOPE=SCOPE[,..]|- GRANTED
 import argparse
 import base64
 import datetime
-import errno
 import hmac
-import http.server
 import json
 import os
-import random
-import socket
 import ssl
 import sys
 import threading
 import time
 import urllib.parse
+
+import testserver
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -93,28 +91,9 @@ def parse_scopes(values):
     return out
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(testserver.QuietHandler):
     server_version = "onramp-token-test"
-    sys_version = ""
     timeout = 60
-
-    def handle(self):
-        try:
-            if isinstance(self.connection, ssl.SSLSocket):
-                self.connection.do_handshake()
-            super().handle()
-        except (OSError, ValueError):
-            self.close_connection = True
-
-    def finish(self):
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def log_message(self, *args):
-        pass
 
     def reply(self, status, obj, user, scopes, granted, headers=()):
         body = json.dumps(obj).encode()
@@ -123,10 +102,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         grant = ";".join(f"{g['name']}:{'+'.join(g['actions'])}" for g in granted) or "-"
         line = f"{self.command} {self.path.split('?')[0]} {status} BASIC={basic} USER={user or '-'} " \
                f"SCOPE={scope} GRANTED={grant}\n"
-        with self.server.log_lock:
-            if self.server.logf:
-                self.server.logf.write(line)
-                self.server.logf.flush()
+        self.server.log(line)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -183,30 +159,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def server_bind(self):
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(self.server_address)
-        self.server_address = self.socket.getsockname()
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def handle_error(self, request, client_address):
-        pass
-
-
-def listen(port):
-    for _ in range(100):
-        p = port or random.randint(20000, 31999)
-        try:
-            return Server(("127.0.0.1", p), Handler)
-        except OSError as e:
-            if port or e.errno != errno.EADDRINUSE:
-                raise
-    raise OSError(errno.EADDRINUSE, "no free port in 20000-31999")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cert", required=True)
@@ -223,20 +175,16 @@ def main():
     ap.add_argument("--url-file")
     cfg = ap.parse_args()
 
-    srv = listen(cfg.port)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cfg.cert, cfg.key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
+    srv = testserver.listen(testserver.Server, Handler, cfg.port, ctx)
     srv.cfg, srv.signer = cfg, Signer(cfg.issuer)
     srv.logf = open(cfg.log, "a", encoding="utf-8") if cfg.log else None
     srv.log_lock = threading.Lock()
     with open(cfg.root_cert, "wb") as f:
         f.write(srv.signer.pem())
     url = f"https://127.0.0.1:{srv.server_address[1]}/token"
-    if cfg.url_file:
-        with open(cfg.url_file + ".tmp", "w", encoding="utf-8") as f:
-            f.write(url + "\n")
-        os.replace(cfg.url_file + ".tmp", cfg.url_file)
+    testserver.write_url_file(cfg.url_file, url)
     print(f"token server {url}", file=sys.stderr, flush=True)
     try:
         srv.serve_forever()

@@ -287,17 +287,8 @@ pub fn hf_head(
     let mut tries = 0;
     let resp = loop {
         crate::signal::check()?;
-        let resp = match client.once("HEAD", &cur, &[]) {
-            Ok(r) => r,
-            Err(Fail::Fatal(e)) => return Err(e),
-            Err(Fail::Retry(m, _)) => {
-                tries += 1;
-                if tries >= 4 {
-                    return err(Code::Network, format!("{label}: {m} (after 4 attempts)"));
-                }
-                std::thread::sleep(std::time::Duration::from_millis(300 << tries));
-                continue;
-            }
+        let Some(resp) = retrying(client.once("HEAD", &cur, &[]), &mut tries, label)? else {
+            continue;
         };
         let status = resp.status().as_u16();
         if (300..400).contains(&status)
@@ -371,6 +362,27 @@ pub fn hf_head(
             .and_then(|s| s.trim().parse().ok());
     }
     Ok(m)
+}
+
+/// One request's outcome in a loop that tries 4 times: the response, or
+/// `None` after a pause when a transient failure leaves tries.
+fn retrying(
+    r: std::result::Result<Response, Fail>,
+    tries: &mut u32,
+    label: &str,
+) -> Result<Option<Response>> {
+    match r {
+        Ok(resp) => Ok(Some(resp)),
+        Err(Fail::Fatal(e)) => Err(e),
+        Err(Fail::Retry(m, _)) => {
+            *tries += 1;
+            if *tries >= 4 {
+                return err(Code::Network, format!("{label}: {m} (after 4 attempts)"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300 << *tries));
+            Ok(None)
+        }
+    }
 }
 
 fn has_hub_meta(resp: &Response) -> bool {
@@ -565,17 +577,9 @@ impl Registry {
         let mut tries = 0;
         loop {
             crate::signal::check()?;
-            let resp = match self.client.once("GET", &url, &self.headers(accept)) {
-                Ok(r) => r,
-                Err(Fail::Fatal(e)) => return Err(e),
-                Err(Fail::Retry(m, _)) => {
-                    tries += 1;
-                    if tries >= 4 {
-                        return err(Code::Network, format!("{label}: {m} (after 4 attempts)"));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(300 << tries));
-                    continue;
-                }
+            let sent = self.client.once("GET", &url, &self.headers(accept));
+            let Some(resp) = retrying(sent, &mut tries, label)? else {
+                continue;
             };
             let status = resp.status().as_u16();
             if status == 401 && !challenged {
