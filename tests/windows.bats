@@ -96,7 +96,7 @@ caught() {
 @test "flags, environment variables, exit codes, phases and messages: install.sh, install.ps1 and the helper agree" {
     run $CHECK parity "$REPO" "$H"
     assert_success
-    assert_output --regexp "parity: [0-9]+ flags, [0-9]+ environment variables, 16 exit codes, 9 phases"
+    assert_output --regexp "parity: [0-9]+ flags, [0-9]+ environment variables, 17 exit codes, 9 phases"
     # a copy of the sources with one difference each: named
     mkdir -p "$T/r/lib" "$T/r/helper/src"
     cp "$REPO/install.sh" "$REPO/install.ps1" "$T/r/"
