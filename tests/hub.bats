@@ -420,6 +420,20 @@ oci_manifest() {
     registry_stop
     nginx_stop
 
+    # Behind a token challenge that grants anonymous pulls: a token with no
+    # credentials, asked for without Basic auth.
+    registry_start "$T/reg-anon" --auth --anonymous-pull
+    export SSL_CERT_FILE=$REGISTRY_CA
+    digest=$(oci_push models/tiny:v1 "$T/tiny.gguf" application/vnd.example.gguf.v1)
+    oci_manifest "$T/w/manifest.json" "$REGISTRY_HOST/models/tiny:v1"
+    run "$H" lock --manifest "$T/w/manifest.json" -o "$T/w/anon.lock.json"
+    assert_success
+    ONRAMP_CACHE_DIR=$T/cache-n run onramp_install --manifest "$T/w/anon.lock.json" --prefix "$T/p-n"
+    assert_success
+    cmp "$T/p-n/models/tiny.gguf" "$T/tiny.gguf"
+    grep -q "GET /token 200 BASIC=no USER=- SCOPE=repository:models/tiny:pull GRANTED=models/tiny:pull" "$TOKEN_LOG"
+    registry_stop
+
     # Behind the token challenge: no credentials is exit 16 naming the fix;
     # ONRAMP_REGISTRY_AUTH locks, docker's config installs.
     registry_start "$T/reg2" --auth

@@ -232,11 +232,7 @@ fn pin(
             h.file,
             fsutil::human_bytes(size)
         ));
-        art["hf"] =
-            serde_json::to_value(&h).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
-        art["sha256"] = Value::from(sha);
-        art["size"] = Value::from(size);
-        return Ok(Some(true));
+        return write_pin(art, "hf", &h, sha, size);
     }
     if let Some(o) = art.get("oci") {
         let mut o: OciRef = serde_json::from_value(o.clone())
@@ -271,11 +267,7 @@ fn pin(
             asked.reference,
             fsutil::human_bytes(size)
         ));
-        art["oci"] =
-            serde_json::to_value(&o).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
-        art["sha256"] = Value::from(sha);
-        art["size"] = Value::from(size);
-        return Ok(Some(true));
+        return write_pin(art, "oci", &o, sha, size);
     }
     if sums.0.is_none() || sums.1.is_none() {
         return err(
@@ -286,6 +278,21 @@ fn pin(
         );
     }
     Ok(None)
+}
+
+/// Put a source's new pin and its sums into the artifact.
+fn write_pin(
+    art: &mut Value,
+    key: &str,
+    source: &impl serde::Serialize,
+    sha: String,
+    size: u64,
+) -> Result<Option<bool>> {
+    art[key] =
+        serde_json::to_value(source).map_err(|e| Error::new(Code::Internal, e.to_string()))?;
+    art["sha256"] = Value::from(sha);
+    art["size"] = Value::from(size);
+    Ok(Some(true))
 }
 
 fn read_bounded(p: &Path) -> Result<Vec<u8>> {
